@@ -1,0 +1,184 @@
+//! The `dcsync` command line: arguments, dispatch, output and exit codes.
+//!
+//! Owns what the user types and sees: clap definitions, turning the config
+//! into a client, human and `--json` output on stdout, logs and progress on
+//! stderr, and the mapping of failures to exit codes (0 ok, 1 operation
+//! failed, 2 usage or config error). It holds no sync logic of its own.
+
+mod progress;
+mod remote_cmd;
+
+use crate::api::{ApiError, Client, ClientOptions, TokenStore};
+use crate::config::{Config, ConfigError, EnvOverrides};
+use crate::remote::RemoteError;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub use remote_cmd::RemoteCmd;
+
+/// Keeps a local folder and a folder on a File Upload API v2 host in sync.
+#[derive(Debug, Parser)]
+#[command(name = "dcsync", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (default: the platform config dir, e.g. ~/.config/dcsync/config.toml).
+    #[arg(long, global = true, env = "DCSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a config file (mode 0600) and prepare the local folder.
+    Init(InitArgs),
+    /// Work with files on the host directly (ls, put, get, mv, ...).
+    Remote {
+        #[command(subcommand)]
+        cmd: RemoteCmd,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The host's API base URL.
+    #[arg(long, default_value = "https://disccloud.com/api/v2/")]
+    pub api_url: String,
+    /// First API key (64 characters; or set DCSYNC_KEY1 at run time instead).
+    #[arg(long)]
+    pub key1: Option<String>,
+    /// Second API key (64 characters; or set DCSYNC_KEY2 at run time instead).
+    #[arg(long)]
+    pub key2: Option<String>,
+    /// Username, for hosts that authorize by username and password.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Password (or set DCSYNC_PASSWORD at run time instead).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Local folder to sync (created if missing).
+    #[arg(long)]
+    pub local_path: Option<PathBuf>,
+    /// Remote folder to sync, a /-separated path from the account root.
+    #[arg(long)]
+    pub remote_path: Option<String>,
+    /// Directory for state (database, shared token).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Replace an existing config file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Why a command failed, and so which exit code it ends with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Some items failed; each was already reported on stderr.
+    #[error("{0}")]
+    Partial(String),
+}
+
+impl CliError {
+    /// 2 for usage and config errors, 1 for failed operations.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Config(_) => 2,
+            CliError::Api(ApiError::BadCredentials { .. } | ApiError::Config(_)) => 2,
+            CliError::Remote(RemoteError::Api(
+                ApiError::BadCredentials { .. } | ApiError::Config(_),
+            )) => 2,
+            CliError::Remote(RemoteError::Invalid { .. }) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// What every command needs to know about how to print.
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    /// Progress bars are drawn (stderr is a terminal and not --quiet).
+    pub progress: bool,
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let ui = Ui {
+        progress: !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let config_path = match &cli.config {
+        Some(p) => p.clone(),
+        None => crate::config::default_path()?,
+    };
+    match cli.command {
+        Command::Init(args) => init(&config_path, args),
+        Command::Remote { cmd } => {
+            let config = Config::load(&config_path, &EnvOverrides::from_env())?;
+            let client = client_for(&config)?;
+            remote_cmd::run(&client, cmd, ui).await
+        }
+    }
+}
+
+/// Builds the API client for a config, sharing the token with other
+/// dcsync processes of the same account.
+pub fn client_for(config: &Config) -> Result<Client, CliError> {
+    let creds = config.credentials()?;
+    let mut opts = ClientOptions::new(config.api_url.clone(), creds);
+    if let Some(dir) = &config.state_dir {
+        let key = opts.credentials.account_key(&opts.api_url);
+        opts.token_store = TokenStore::in_dir(&dir.join("tokens"), &key);
+    }
+    Ok(Client::new(opts)?)
+}
+
+fn init(path: &std::path::Path, a: InitArgs) -> Result<(), CliError> {
+    let config = Config {
+        api_url: a.api_url,
+        key1: a.key1,
+        key2: a.key2,
+        username: a.username,
+        password: a.password,
+        local_path: a.local_path.clone(),
+        remote_path: a.remote_path,
+        state_dir: a.state_dir,
+    };
+    let env = EnvOverrides::from_env();
+    let mut check = config.clone();
+    check.key1 = check.key1.or(env.key1);
+    check.key2 = check.key2.or(env.key2);
+    check.password = check.password.or(env.password);
+    if let Err(e) = check.credentials() {
+        return Err(CliError::Usage(format!(
+            "{e}: pass --key1 and --key2 (or --username and --password), or export DCSYNC_KEY1/DCSYNC_KEY2"
+        )));
+    }
+    config.write_new(path, a.force)?;
+    if let Some(local) = &a.local_path {
+        let marker = local.join(".dcsync");
+        std::fs::create_dir_all(&marker).map_err(|source| CliError::Io {
+            path: marker.clone(),
+            source,
+        })?;
+    }
+    println!("wrote {}", path.display());
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! The configuration file (TOML) and credentials from the environment.
+//!
+//! Owns: where the config lives by default, parsing and validating it,
+//! `DCSYNC_KEY1`/`DCSYNC_KEY2`/`DCSYNC_PASSWORD` overrides, and writing a new
+//! config with owner-only permissions. It never logs a secret and never
+//! touches the network or the sync folders.
+
+use crate::api::{Credentials, Secret};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Problems with the configuration; all are the user's to fix (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "no config file at {}; create one with `dcsync init` or pass --config FILE",
+        .0.display()
+    )]
+    Missing(PathBuf),
+    #[error("cannot read config {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {} is not valid: {message}", .path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("config {}: {message}", .path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("cannot write config {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {} already exists; pass --force to replace it", .0.display())]
+    Exists(PathBuf),
+    #[error("no config directory is known on this platform; pass --config FILE")]
+    NoDefaultLocation,
+}
+
+/// The file as written by the user. Unknown keys are refused (typos).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Base URL of the host's API, e.g. `https://disccloud.com/api/v2/`.
+    pub api_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The local folder to keep in sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_path: Option<PathBuf>,
+    /// The remote folder (a `/`-separated path from the account root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_path: Option<String>,
+    /// Where the state database and shared token live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |o: &Option<String>| o.as_ref().map(|_| "***");
+        f.debug_struct("Config")
+            .field("api_url", &self.api_url)
+            .field("key1", &hide(&self.key1))
+            .field("key2", &hide(&self.key2))
+            .field("username", &self.username)
+            .field("password", &hide(&self.password))
+            .field("local_path", &self.local_path)
+            .field("remote_path", &self.remote_path)
+            .field("state_dir", &self.state_dir)
+            .finish()
+    }
+}
+
+/// Values taken from the environment instead of the file.
+#[derive(Debug, Default, Clone)]
+pub struct EnvOverrides {
+    pub key1: Option<String>,
+    pub key2: Option<String>,
+    pub password: Option<String>,
+}
+
+impl EnvOverrides {
+    /// Reads `DCSYNC_KEY1`, `DCSYNC_KEY2` and `DCSYNC_PASSWORD`.
+    pub fn from_env() -> Self {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        EnvOverrides {
+            key1: get("DCSYNC_KEY1"),
+            key2: get("DCSYNC_KEY2"),
+            password: get("DCSYNC_PASSWORD"),
+        }
+    }
+}
+
+/// The default config path: `<platform config dir>/dcsync/config.toml`.
+pub fn default_path() -> Result<PathBuf, ConfigError> {
+    directories::ProjectDirs::from("", "", "dcsync")
+        .map(|d| d.config_dir().join("config.toml"))
+        .ok_or(ConfigError::NoDefaultLocation)
+}
+
+/// The default directory for state (database, shared token).
+pub fn default_state_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "dcsync").map(|d| d.data_dir().to_path_buf())
+}
+
+impl Config {
+    /// Reads and validates a config file, applying environment overrides.
+    pub fn load(path: &Path, env: &EnvOverrides) -> Result<Config, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing(path.to_path_buf()));
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if env.key1.is_some() {
+            cfg.key1 = env.key1.clone();
+        }
+        if env.key2.is_some() {
+            cfg.key2 = env.key2.clone();
+        }
+        if env.password.is_some() {
+            cfg.password = env.password.clone();
+        }
+        cfg.validate(path)?;
+        warn_if_readable_by_others(path, &cfg);
+        Ok(cfg)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let url = self.api_url.trim();
+        if url.is_empty() {
+            return Err(invalid("api_url is empty; set it to the host's API base, e.g. \"https://disccloud.com/api/v2/\"".into()));
+        }
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(invalid(format!(
+                "api_url {url:?} must start with https:// (or http:// for a local emulator)"
+            )));
+        }
+        self.credentials_at(path).map(|_| ())
+    }
+
+    /// The credentials: keys if given, else username and password.
+    pub fn credentials(&self) -> Result<Credentials, ConfigError> {
+        self.credentials_at(Path::new("(config)"))
+    }
+
+    fn credentials_at(&self, path: &Path) -> Result<Credentials, ConfigError> {
+        let invalid = |message: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: message.to_owned(),
+        };
+        match (&self.key1, &self.key2, &self.username, &self.password) {
+            (Some(k1), Some(k2), _, _) => {
+                for (name, k) in [("key1", k1), ("key2", k2)] {
+                    if k.trim().len() != 64 {
+                        return Err(ConfigError::Invalid {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "{name} must be 64 characters long (it is {}); copy it again from the host's account settings",
+                                k.trim().len()
+                            ),
+                        });
+                    }
+                }
+                Ok(Credentials::Keys {
+                    key1: Secret::new(k1.trim()),
+                    key2: Secret::new(k2.trim()),
+                })
+            }
+            (Some(_), None, _, _) | (None, Some(_), _, _) => Err(invalid(
+                "only one of key1/key2 is set; set both (or DCSYNC_KEY1 and DCSYNC_KEY2)",
+            )),
+            (None, None, Some(u), Some(p)) => Ok(Credentials::Password {
+                username: u.clone(),
+                password: Secret::new(p.clone()),
+            }),
+            (None, None, Some(_), None) => Err(invalid(
+                "username is set but password is not (set password or DCSYNC_PASSWORD)",
+            )),
+            _ => Err(invalid(
+                "no credentials: set key1 and key2 (or DCSYNC_KEY1/DCSYNC_KEY2), or username and password",
+            )),
+        }
+    }
+
+    /// Writes the config with owner-only permissions; refuses to replace an
+    /// existing file unless `force`.
+    pub fn write_new(&self, path: &Path, force: bool) -> Result<(), ConfigError> {
+        if path.exists() && !force {
+            return Err(ConfigError::Exists(path.to_path_buf()));
+        }
+        let werr = |source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::api::auth::create_private_dir(dir).map_err(werr)?;
+        }
+        let text =
+            toml::to_string_pretty(self).map_err(|e| werr(std::io::Error::other(e.to_string())))?;
+        let body = format!(
+            "# dcsync configuration. Keep this file private: it holds credentials.\n{text}"
+        );
+        let tmp = path.with_extension("toml.tmp");
+        {
+            use std::io::Write;
+            let mut f = crate::api::auth::open_private(&tmp).map_err(werr)?;
+            f.write_all(body.as_bytes()).map_err(werr)?;
+            f.sync_all().map_err(werr)?;
+        }
+        std::fs::rename(&tmp, path).map_err(werr)
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path, cfg: &Config) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let has_secret = cfg.key1.is_some() || cfg.password.is_some();
+        if let Ok(m) = std::fs::metadata(path)
+            && has_secret
+            && m.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "config holds credentials but is readable by other users; run: chmod 600 {}",
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, cfg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn keys_from_file_or_env() {
+        let d = tempfile::tempdir().unwrap();
+        let k = "a".repeat(64);
+        let p = write(
+            d.path(),
+            &format!("api_url = \"http://127.0.0.1:1/api/v2/\"\nkey1 = \"{k}\"\nkey2 = \"{k}\"\n"),
+        );
+        let c = Config::load(&p, &EnvOverrides::default()).unwrap();
+        assert!(matches!(c.credentials().unwrap(), Credentials::Keys { .. }));
+
+        let p = write(d.path(), "api_url = \"http://127.0.0.1:1/api/v2/\"\n");
+        let err = Config::load(&p, &EnvOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("no credentials"), "{err}");
+        let env = EnvOverrides {
+            key1: Some(k.clone()),
+            key2: Some(k),
+            password: None,
+        };
+        assert!(Config::load(&p, &env).is_ok());
+    }
+
+    #[test]
+    fn clear_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let err = Config::load(&d.path().join("nope.toml"), &EnvOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("dcsync init"), "{err}");
+        let p = write(
+            d.path(),
+            "api_url = \"x\"\nkey1 = \"short\"\nkey2 = \"short\"\n",
+        );
+        let err = Config::load(&p, &EnvOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("https://"), "{err}");
+        let p = write(
+            d.path(),
+            "api_url = \"https://h/api/v2/\"\nkey1 = \"short\"\nkey2 = \"short\"\n",
+        );
+        let err = Config::load(&p, &EnvOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("64 characters"), "{err}");
+        let p = write(d.path(), "api_url = \"https://h/\"\nkey_1 = \"x\"\n");
+        let err = Config::load(&p, &EnvOverrides::default()).unwrap_err();
+        assert!(err.to_string().contains("key_1"), "{err}");
+    }
+
+    #[test]
+    fn written_config_is_private_and_round_trips() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub").join("config.toml");
+        let c = Config {
+            api_url: "https://h/api/v2/".into(),
+            username: Some("u".into()),
+            password: Some("secret-pw".into()),
+            ..Default::default()
+        };
+        c.write_new(&p, false).unwrap();
+        assert!(matches!(
+            c.write_new(&p, false),
+            Err(ConfigError::Exists(_))
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0);
+        }
+        let back = Config::load(&p, &EnvOverrides::default()).unwrap();
+        assert_eq!(back.username.as_deref(), Some("u"));
+        assert!(!format!("{back:?}").contains("secret-pw"));
+    }
+}

@@ -1,0 +1,14 @@
+//! dcsync: keeps a local folder and a folder on a File Upload API v2 host
+//! identical, in both directions.
+//!
+//! # Layout
+//! - [`api`]: the HTTP client for the host (endpoints, errors, retries,
+//!   shared token, streaming transfers).
+//! - [`config`]: the TOML configuration file and credentials from the environment.
+//! - [`remote`]: remote path resolution (`/a/b/c` or `id:N` to ids) on top of [`api`].
+//! - [`cli`]: the `dcsync` command line (argument parsing, output, exit codes).
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod remote;
