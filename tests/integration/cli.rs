@@ -1,0 +1,390 @@
+//! The real `dcsync` binary's `remote` and `init` commands against the emulator.
+
+use crate::util::*;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_round_trip_as_a_user_would() {
+    let host = Host::start().await;
+    host.dcsync(&["remote", "mkdir", "/Photos/2024", "-p"])
+        .await
+        .ok();
+    let ls = host.dcsync(&["remote", "ls", "/Photos"]).await;
+    assert!(ls.ok().stdout.contains("2024/"), "{ls:?}");
+
+    let data = bytes(700_000, 9);
+    let local = host.write("pics/beach.jpg", &data);
+    host.write("pics/sub/deep.txt", b"deep file");
+    host.dcsync(&["remote", "put", local.to_str().unwrap(), "/Photos/2024"])
+        .await
+        .ok();
+    let pics = host.path("pics");
+    host.dcsync(&["remote", "put", pics.to_str().unwrap(), "/Backup"])
+        .await
+        .ok();
+    let tree = host.dcsync(&["remote", "tree", "/Backup"]).await;
+    let t = &tree.ok().stdout;
+    assert!(
+        t.contains("pics/") && t.contains("deep.txt") && t.contains("beach.jpg"),
+        "{t}"
+    );
+
+    // Download is byte-identical; a whole folder too.
+    let out = host.path("beach.out");
+    host.dcsync(&[
+        "remote",
+        "get",
+        "/Photos/2024/beach.jpg",
+        out.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    assert_eq!(read(&out), data);
+    let dl = host.path("dl");
+    std::fs::create_dir_all(&dl).unwrap();
+    host.dcsync(&["remote", "get", "/Backup/pics", dl.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(read(&dl.join("pics/sub/deep.txt")), b"deep file");
+    assert_eq!(read(&dl.join("pics/beach.jpg")), data);
+
+    // Move, rename, copy, trash.
+    host.dcsync(&[
+        "remote",
+        "mv",
+        "/Photos/2024/beach.jpg",
+        "/Photos/beach-2024.jpg",
+    ])
+    .await
+    .ok();
+    host.dcsync(&["remote", "rename", "/Photos/2024", "Year 2024"])
+        .await
+        .ok();
+    host.dcsync(&[
+        "remote",
+        "cp",
+        "/Photos/beach-2024.jpg",
+        "/Photos/Year 2024",
+    ])
+    .await
+    .ok();
+    host.dcsync(&["remote", "mv", "/Backup", "/Photos/Year 2024"])
+        .await
+        .ok();
+    let ls = host
+        .dcsync(&["remote", "ls", "/Photos/Year 2024", "--json"])
+        .await;
+    let v: serde_json::Value = serde_json::from_str(&ls.ok().stdout).unwrap();
+    let names = |k: &str, field: &str| -> Vec<String> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[field].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names("files", "name"), ["beach-2024.jpg"]);
+    assert_eq!(names("folders", "name"), ["Backup"]);
+
+    host.dcsync(&["remote", "rm", "/Photos/beach-2024.jpg"])
+        .await
+        .ok();
+    host.dcsync(&["remote", "rm", "/Photos/Year 2024"])
+        .await
+        .fails_with(2, "pass -r");
+    host.dcsync(&["remote", "rm", "-r", "/Photos/Year 2024"])
+        .await
+        .ok();
+    let ls = host.dcsync(&["remote", "ls", "/Photos"]).await;
+    assert!(!ls.ok().stdout.contains("beach"), "{ls:?}");
+
+    // info, account, package.
+    let info = host.dcsync(&["remote", "info", "/Photos"]).await;
+    assert!(info.ok().stdout.contains("kind: folder"), "{info:?}");
+    assert!(
+        host.dcsync(&["remote", "account"])
+            .await
+            .ok()
+            .stdout
+            .contains("username: admin")
+    );
+    assert!(
+        host.dcsync(&["remote", "package", "--json"])
+            .await
+            .ok()
+            .stdout
+            .contains("max_upload_size")
+    );
+    host.dcsync(&["remote", "logout"]).await.ok();
+    // And the next command logs in again by itself.
+    host.dcsync(&["remote", "ls"]).await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_never_duplicates_or_overwrites_silently() {
+    let host = Host::start().await;
+    let a = host.write("v1/notes.txt", b"version one");
+    let b = host.write("v2/notes.txt", b"version two!");
+    host.dcsync(&["remote", "put", a.to_str().unwrap(), "/"])
+        .await
+        .ok();
+    host.dcsync(&["remote", "put", b.to_str().unwrap(), "/"])
+        .await
+        .fails_with(1, "--overwrite");
+    host.dcsync(&["remote", "put", "--overwrite", b.to_str().unwrap(), "/"])
+        .await
+        .ok();
+    let ls = host.dcsync(&["remote", "ls", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&ls.ok().stdout).unwrap();
+    let files = v["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{v}");
+    assert_eq!(files[0]["name"], "notes.txt");
+    assert_eq!(files[0]["size"], 12);
+
+    // A name the upload mangles is restored exactly.
+    let q = host.write("q/it's \"quoted\".txt", b"q");
+    host.dcsync(&["remote", "put", q.to_str().unwrap(), "/"])
+        .await
+        .ok();
+    let ls = host.dcsync(&["remote", "ls"]).await;
+    assert!(ls.ok().stdout.contains("it's \"quoted\".txt"), "{ls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_paths_are_explained_and_ids_work() {
+    let host = Host::start().await;
+    let c = host.client();
+    let a = c
+        .folder_create("dup", None, &Default::default())
+        .await
+        .unwrap();
+    let b = c
+        .folder_create("dup", None, &Default::default())
+        .await
+        .unwrap();
+    let r = host.dcsync(&["remote", "ls", "/dup"]).await;
+    r.fails_with(1, "ambiguous");
+    assert!(
+        r.stderr.contains(&format!("folder:{}", a.id))
+            && r.stderr.contains(&format!("folder:{}", b.id)),
+        "{r:?}"
+    );
+    let p = host.write("x.txt", b"x");
+    host.dcsync(&[
+        "remote",
+        "put",
+        p.to_str().unwrap(),
+        &format!("id:{}", b.id),
+    ])
+    .await
+    .ok();
+    let r = host
+        .dcsync(&["remote", "ls", &format!("folder:{}", b.id)])
+        .await;
+    assert!(r.ok().stdout.contains("x.txt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_read_clearly_with_the_right_exit_codes() {
+    let host = Host::start().await;
+    let r = host.dcsync(&["remote", "ls", "/nope"]).await;
+    r.fails_with(1, "\"/nope\" does not exist");
+    let r = host.dcsync(&["remote", "get", "/nope", "x"]).await;
+    r.fails_with(1, "does not exist");
+    let r = host.dcsync(&["remote", "frobnicate"]).await;
+    assert_eq!(r.code, 2, "{r:?}");
+
+    // No config: say how to make one.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .args([
+            "--config",
+            host.path("missing.toml").to_str().unwrap(),
+            "remote",
+            "ls",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dcsync init"));
+
+    // Wrong keys: exit 2, and the key is not echoed.
+    let cfg = host.path("bad.toml");
+    let wrong = "7".repeat(64);
+    std::fs::write(
+        &cfg,
+        format!(
+            "api_url = \"{}\"\nkey1 = \"{wrong}\"\nkey2 = \"{wrong}\"\nstate_dir = \"{}\"\n",
+            host.api_url(),
+            host.path("st").display()
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .args(["--config", cfg.to_str().unwrap(), "-vvv", "remote", "ls"])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains(&wrong), "key leaked: {err}");
+
+    // Host down: exit 1, says so.
+    let cfg = host.path("down.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "api_url = \"http://127.0.0.1:9/api/v2/\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n",
+            host.path("st2").display()
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .args(["--config", cfg.to_str().unwrap(), "remote", "ls"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not reach the host"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_writes_a_private_config_that_works() {
+    let host = Host::start().await;
+    let cfg = host.path("conf/dcsync.toml");
+    let local = host.path("Sync");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "init",
+            "--api-url",
+            &host.api_url(),
+            "--key1",
+            KEY1,
+            "--key2",
+            KEY2,
+            "--local-path",
+            local.to_str().unwrap(),
+            "--remote-path",
+            "/Sync",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(local.join(".dcsync").is_dir());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // Refuses to overwrite without --force.
+    let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "init",
+            "--key1",
+            KEY1,
+            "--key2",
+            KEY2,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_url_waits_for_completion() {
+    let host = Host::start().await;
+    let c = host.client();
+    let p = host.write("s.bin", &bytes(20_000, 6));
+    let up = c.upload_file(&p, "s.bin", None, None).await.unwrap();
+    let link = c.download_link(up.id).await.unwrap();
+    host.dcsync(&["remote", "mkdir", "/in"]).await.ok();
+    let r = host
+        .dcsync(&["remote", "import-url", &link.url, "/in", "--wait"])
+        .await;
+    assert!(r.ok().stdout.contains("complete: file:"), "{r:?}");
+    let id: u64 = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("scheduled "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let st = host
+        .dcsync(&["remote", "import-status", &id.to_string()])
+        .await;
+    assert!(st.ok().stdout.contains("status: complete"), "{st:?}");
+}
+
+/// Peak RSS of a child process in kB, sampled until it exits.
+async fn run_measuring_rss(host: &Host, args: &[&str]) -> (Run, u64) {
+    let cfg = host.config_file();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        match tokio::time::timeout(Duration::from_millis(20), child.wait()).await {
+            Ok(s) => break s.unwrap(),
+            Err(_) => continue,
+        }
+    };
+    let out = child.wait_with_output().await.unwrap();
+    (
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        peak,
+    )
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_stream_with_bounded_memory() {
+    let host = Host::start().await;
+    let size = 96 * 1024 * 1024;
+    let data = bytes(size, 8);
+    let p = host.write("large.bin", &data);
+    let (r, up_kb) = run_measuring_rss(&host, &["remote", "put", p.to_str().unwrap(), "/"]).await;
+    r.ok();
+    let out = host.path("large.out");
+    let (r, down_kb) = run_measuring_rss(
+        &host,
+        &["remote", "get", "/large.bin", out.to_str().unwrap()],
+    )
+    .await;
+    r.ok();
+    assert!(read(&out) == data, "downloaded bytes differ");
+    // 96 MiB moved each way; the process stays far below that.
+    assert!(up_kb > 0 && up_kb < 48 * 1024, "upload peak RSS {up_kb} kB");
+    assert!(
+        down_kb > 0 && down_kb < 48 * 1024,
+        "download peak RSS {down_kb} kB"
+    );
+}

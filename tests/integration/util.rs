@@ -1,0 +1,191 @@
+//! Test helpers: an in-process emulator on loopback, a client for it, and a
+//! runner for the real `dcsync` binary. Each case stays a few readable lines.
+
+use dcsync::api::{Client, ClientOptions, Credentials, RetryPolicy, Secret, TokenStore};
+use dcsync_emulator::{Config as EmuConfig, RunningEmulator};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const KEY1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+pub const KEY2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+/// An emulator with its own data dir, plus a scratch dir for the test.
+pub struct Host {
+    pub emu: Option<RunningEmulator>,
+    pub dir: tempfile::TempDir,
+    pub config: EmuConfig,
+}
+
+impl Host {
+    pub async fn start() -> Host {
+        Host::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut EmuConfig)) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EmuConfig::new(dir.path().join("emu"), KEY1, KEY2);
+        tweak(&mut config);
+        let emu = RunningEmulator::start(config.clone()).await.unwrap();
+        Host {
+            emu: Some(emu),
+            dir,
+            config,
+        }
+    }
+
+    pub fn api_url(&self) -> String {
+        self.emu.as_ref().unwrap().api_url()
+    }
+
+    /// Stops and starts the emulator on the same data dir and port.
+    pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Restarts with changed settings (e.g. faults on after setup).
+    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut EmuConfig)) {
+        // Same port, so clients and their stored tokens keep working.
+        let emu = self.emu.take().unwrap();
+        let addr = emu.addr();
+        emu.stop().await.unwrap();
+        tweak(&mut self.config);
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        self.emu = Some(
+            RunningEmulator::start_on(self.config.clone(), listener)
+                .await
+                .unwrap(),
+        );
+    }
+
+    /// Where shared tokens of this test live.
+    pub fn token_dir(&self) -> PathBuf {
+        self.dir.path().join("state").join("tokens")
+    }
+
+    pub fn client_opts(&self) -> ClientOptions {
+        let creds = Credentials::Keys {
+            key1: Secret::new(KEY1),
+            key2: Secret::new(KEY2),
+        };
+        let mut o = ClientOptions::new(self.api_url(), creds);
+        o.token_store =
+            TokenStore::in_dir(&self.token_dir(), &o.credentials.account_key(&o.api_url));
+        o.retry = RetryPolicy::fast();
+        o.read_timeout = Duration::from_secs(20);
+        o
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.client_opts()).unwrap()
+    }
+
+    /// A scratch path inside the test dir.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file (parents created) and returns its path.
+    pub fn write(&self, rel: &str, content: &[u8]) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// Writes a dcsync config file for this host and returns its path.
+    pub fn config_file(&self) -> PathBuf {
+        let p = self.path("config.toml");
+        let text = format!(
+            "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n",
+            self.api_url(),
+            self.dir.path().join("state").display()
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Runs the real `dcsync` binary with this host's config.
+    pub async fn dcsync(&self, args: &[&str]) -> Run {
+        let cfg = self.config_file();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env_remove("DCSYNC_KEY1")
+            .env_remove("DCSYNC_KEY2")
+            .env("DCSYNC_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// What a run of the binary produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+    #[track_caller]
+    pub fn fails_with(&self, code: i32, text: &str) -> &Self {
+        assert_eq!(self.code, code, "exit code: {self:#?}");
+        assert!(
+            self.stderr.contains(text),
+            "stderr should mention {text:?}: {self:#?}"
+        );
+        self
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn md5_hex(b: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(b))
+}
+
+/// Waits for `cond` to hold, polling, up to `deadline`.
+pub async fn wait_for<F, Fut>(deadline: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    while tokio::time::Instant::now() < end {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[allow(dead_code)]
+pub fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
