@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`api`]: the HTTP client for the host (endpoints, errors, retries,
 //!   shared token, streaming transfers).
+//! - [`model`]: the three trees' entry types and relative paths (plain data).
 //! - [`config`]: the TOML configuration file and credentials from the environment.
 //! - [`remote`]: remote path resolution (`/a/b/c` or `id:N` to ids) on top of [`api`].
 //! - [`cli`]: the `dcsync` command line (argument parsing, output, exit codes).
@@ -11,4 +12,5 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod model;
 pub mod remote;

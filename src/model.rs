@@ -1,0 +1,259 @@
+//! The values the sync engine reasons about: relative paths and the entries
+//! of the three trees (Local, Remote, Synced).
+//!
+//! Plain data only: no I/O, no clock, no database. Every other engine module
+//! (scan, snapshot, state, plan, exec) speaks these types.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A path relative to the sync root, `/`-separated, without leading or
+/// trailing `/`; the root itself is the empty path. Components are never
+/// empty, `.` or `..` (constructors enforce it).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct RelPath(String);
+
+impl RelPath {
+    /// The sync root.
+    pub fn root() -> RelPath {
+        RelPath(String::new())
+    }
+
+    /// Parses `a/b/c`; `None` if a component is empty, `.`, `..` or has a NUL.
+    pub fn new(s: &str) -> Option<RelPath> {
+        if s.is_empty() {
+            return Some(RelPath::root());
+        }
+        if s.split('/').all(valid_component) {
+            Some(RelPath(s.to_owned()))
+        } else {
+            None
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The last component (empty for the root).
+    pub fn name(&self) -> &str {
+        match self.0.rfind('/') {
+            Some(i) => &self.0[i + 1..],
+            None => &self.0,
+        }
+    }
+
+    /// The parent path (`None` for the root).
+    pub fn parent(&self) -> Option<RelPath> {
+        if self.is_root() {
+            return None;
+        }
+        Some(match self.0.rfind('/') {
+            Some(i) => RelPath(self.0[..i].to_owned()),
+            None => RelPath::root(),
+        })
+    }
+
+    /// `self/name`; `None` if `name` is not a valid single component.
+    pub fn join(&self, name: &str) -> Option<RelPath> {
+        if !valid_component(name) {
+            return None;
+        }
+        Some(if self.is_root() {
+            RelPath(name.to_owned())
+        } else {
+            RelPath(format!("{}/{}", self.0, name))
+        })
+    }
+
+    /// Whether `self` is `other` or lies below it.
+    pub fn starts_with(&self, other: &RelPath) -> bool {
+        other.is_root()
+            || self.0 == other.0
+            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+    }
+
+    /// Whether `self` lies strictly below `other`.
+    pub fn is_below(&self, other: &RelPath) -> bool {
+        self != other && self.starts_with(other)
+    }
+
+    /// Replaces the prefix `from` by `to` (`self` must start with `from`).
+    pub fn rebase(&self, from: &RelPath, to: &RelPath) -> Option<RelPath> {
+        if !self.starts_with(from) {
+            return None;
+        }
+        let rest = self.0[from.0.len()..].trim_start_matches('/');
+        if rest.is_empty() {
+            return Some(to.clone());
+        }
+        if to.is_root() {
+            return Some(RelPath(rest.to_owned()));
+        }
+        Some(RelPath(format!("{}/{}", to.0, rest)))
+    }
+
+    /// Number of components (0 for the root).
+    pub fn depth(&self) -> usize {
+        if self.is_root() {
+            0
+        } else {
+            self.0.matches('/').count() + 1
+        }
+    }
+
+    /// The components.
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.0.split('/').filter(|c| !c.is_empty())
+    }
+}
+
+fn valid_component(c: &str) -> bool {
+    !(c.is_empty() || c == "." || c == ".." || c.contains('/') || c.contains('\0'))
+}
+
+impl fmt::Debug for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl fmt::Display for RelPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_root() {
+            f.write_str("/")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+/// File or folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Kind {
+    File,
+    Dir,
+}
+
+/// The fast change check of a local file or folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct LocalMeta {
+    pub dev: u64,
+    pub ino: u64,
+    /// 0 for folders.
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// Content hashes, lower-case hex. `None` = not computed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct Hashes {
+    pub sha256: Option<String>,
+    pub md5: Option<String>,
+}
+
+/// One entry of the Local tree (what the disk holds now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalEntry {
+    pub kind: Kind,
+    pub meta: LocalMeta,
+    /// Files only; computed by the scanner when the fast check says the
+    /// content may differ from Synced (or the file is new).
+    pub hashes: Hashes,
+}
+
+/// One entry of the Remote tree (what the last listing showed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    pub kind: Kind,
+    /// File id or folder id (separate namespaces on the host).
+    pub id: u64,
+    /// Parent folder id; `None` = account root.
+    pub parent: Option<u64>,
+    pub size: u64,
+}
+
+/// One entry of the Synced tree: the last state both sides agreed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncedEntry {
+    pub kind: Kind,
+    /// Local identity when last agreed.
+    pub local: LocalMeta,
+    /// Content hashes when last agreed (files).
+    pub hashes: Hashes,
+    /// Remote file or folder id when last agreed.
+    pub remote_id: u64,
+    pub remote_parent: Option<u64>,
+    /// The name the host stores (equal to the path's last component unless
+    /// a name mapping was recorded).
+    pub remote_name: String,
+    pub size: u64,
+}
+
+/// A whole tree keyed by path (ordered: parents before children).
+pub type Tree<E> = BTreeMap<RelPath, E>;
+
+/// The Local tree plus where the scan could not look.
+#[derive(Debug, Clone, Default)]
+pub struct LocalView {
+    pub entries: Tree<LocalEntry>,
+    /// Subtrees the scan could not read: nothing in them counts as deleted.
+    pub unknown: Vec<RelPath>,
+}
+
+/// The Remote tree plus where the listing failed.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteView {
+    pub entries: Tree<RemoteEntry>,
+    /// Subtrees whose listing failed: nothing in them counts as deleted.
+    pub unknown: Vec<RelPath>,
+}
+
+impl LocalView {
+    pub fn is_unknown(&self, p: &RelPath) -> bool {
+        self.unknown.iter().any(|u| p.starts_with(u))
+    }
+}
+
+impl RemoteView {
+    pub fn is_unknown(&self, p: &RelPath) -> bool {
+        self.unknown.iter().any(|u| p.starts_with(u))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> RelPath {
+        RelPath::new(s).unwrap()
+    }
+
+    #[test]
+    fn paths() {
+        assert!(RelPath::new("a//b").is_none());
+        assert!(RelPath::new("a/../b").is_none());
+        assert!(RelPath::new("/a").is_none());
+        assert_eq!(p("a/b/c").name(), "c");
+        assert_eq!(p("a/b/c").parent(), Some(p("a/b")));
+        assert_eq!(p("a").parent(), Some(RelPath::root()));
+        assert_eq!(RelPath::root().join("x"), Some(p("x")));
+        assert!(p("a/b").starts_with(&p("a")));
+        assert!(!p("ab").starts_with(&p("a")));
+        assert!(p("a").starts_with(&RelPath::root()));
+        assert_eq!(p("a/b/c").rebase(&p("a/b"), &p("x")), Some(p("x/c")));
+        assert_eq!(p("a/b").rebase(&p("a/b"), &RelPath::root()), Some(RelPath::root()));
+        assert_eq!(p("a/b/c").rebase(&p("a"), &RelPath::root()), Some(p("b/c")));
+        assert_eq!(p("a/b/c").depth(), 3);
+        // Parents sort before their children.
+        let mut v = vec![p("a/b"), p("a b"), p("a")];
+        v.sort();
+        assert_eq!(v[0], p("a"));
+    }
+}
