@@ -7,6 +7,9 @@
 //! - [`model`]: the three trees' entry types and relative paths (plain data).
 //! - [`config`]: the TOML configuration file and credentials from the environment.
 //! - [`remote`]: remote path resolution (`/a/b/c` or `id:N` to ids) on top of [`api`].
+//! - [`scan`]: the Local tree from disk (fast check, hashing, ignore rules).
+//! - [`snapshot`]: the Remote tree from folder listings.
+//! - [`state`]: the SQLite state database (Synced tree, op journal, status).
 //! - [`cli`]: the `dcsync` command line (argument parsing, output, exit codes).
 
 pub mod api;
@@ -14,3 +17,6 @@ pub mod cli;
 pub mod config;
 pub mod model;
 pub mod remote;
+pub mod scan;
+pub mod snapshot;
+pub mod state;

@@ -1,0 +1,1 @@
+//! Local scanner (being written).

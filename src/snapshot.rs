@@ -1,0 +1,1 @@
+//! Remote snapshot (being written).
