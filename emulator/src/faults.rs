@@ -204,16 +204,21 @@ fn bad_gateway() -> Response {
 }
 
 /// An answer whose connection breaks: it announces a JSON body of 200 bytes and
-/// sends `sent` bytes of it (possibly none) before failing.
+/// sends part of it (`mid_way`) or nothing before failing.
 fn dropped(mid_way: bool) -> Response {
     let first: &'static [u8] = if mid_way { b"{\"data\":{\"id\":" } else { b"" };
-    let stream = futures_util::stream::iter(vec![
-        Ok(Bytes::from_static(first)),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "injected fault: connection dropped",
-        )),
-    ]);
+    let stream = futures_util::stream::iter([Ok(Bytes::from_static(first))]).chain(
+        futures_util::stream::once(async move {
+            if mid_way {
+                // Let the partial body reach the wire before the connection breaks.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected fault: connection dropped",
+            ))
+        }),
+    );
     let mut resp = Response::new(Body::from_stream(stream));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -256,6 +261,8 @@ fn truncated(resp: Response) -> Response {
             Ok(Some(part))
         })
         .chain(futures_util::stream::once(async {
+            // Let the partial body reach the wire before the connection breaks.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionReset,
                 "injected fault: truncated download",
