@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS files (
     short_url TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS files_by_folder ON files(folder_id, status, filename COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS files_by_name ON files(folder_id, filename);
 CREATE INDEX IF NOT EXISTS files_by_short_url ON files(short_url);
 CREATE TABLE IF NOT EXISTS tokens (
     token TEXT PRIMARY KEY,
