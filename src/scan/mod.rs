@@ -1,1 +1,337 @@
-//! Local scanner (being written).
+//! The Local tree: one walk of the sync root, with the fast change check and
+//! SHA-256 for files that may have changed.
+//!
+//! Owns: walking (no symlinks followed, sorted, `.dcsync` and ignored paths
+//! left out), the (inode, size, mtime) fast check against Synced, streaming
+//! hashes, and ignore rules. Never writes anything. Whatever it could not
+//! look at goes into [`LocalView::unknown`] (safety rule 1: unknown is not
+//! absent) or [`ScanOutcome::skipped`], never into an error of the whole scan;
+//! only an unusable root or ignore file is a [`ScanError`].
+//!
+//! Blocking: call it from `tokio::task::spawn_blocking`.
+
+mod hash;
+mod rules;
+
+pub use hash::{md5_file, sha256_file};
+pub use rules::{DEFAULT_PATTERNS, IGNORE_FILE, IgnoreRules, PART_SUFFIX, STATE_DIR};
+
+use crate::model::{Hashes, Kind, LocalEntry, LocalMeta, LocalView, RelPath, SyncedEntry, Tree};
+use std::fs::Metadata;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use walkdir::WalkDir;
+
+/// The scan could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(
+        "sync root {} does not exist; create it or fix local_path in the config (an unmounted drive looks like this too)",
+        .path.display()
+    )]
+    RootMissing { path: PathBuf },
+
+    #[error("sync root {} is not a folder; point local_path in the config at a folder", .path.display())]
+    RootNotDir { path: PathBuf },
+
+    #[error("cannot read sync root {}: {source}; check its permissions", .path.display())]
+    RootUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot read ignore file {}: {source}; fix its permissions or remove it", .path.display())]
+    IgnoreRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}:{line}: invalid ignore pattern: {message}; fix or remove that line", .path.display())]
+    IgnoreSyntax {
+        path: PathBuf,
+        /// 1-based; 0 when the error is not tied to one line.
+        line: usize,
+        message: String,
+    },
+}
+
+/// Counters of one scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Regular files entered in the view.
+    pub files: u64,
+    /// Folders entered in the view (the root not counted).
+    pub dirs: u64,
+    /// Files whose content was read because the fast check failed.
+    pub hashed_files: u64,
+    pub hashed_bytes: u64,
+}
+
+/// The result of [`scan`].
+#[derive(Debug, Clone, Default)]
+pub struct ScanOutcome {
+    pub view: LocalView,
+    /// `(path relative to the root, reason)` of entries left out that the
+    /// user may want to know about: symlinks, special files, unusable names,
+    /// unreadable folders and files. The path is lossy (U+FFFD) when the name
+    /// is not UTF-8. Ignored entries are not listed here.
+    pub skipped: Vec<(String, String)>,
+    pub stats: ScanStats,
+}
+
+/// Reason given for symbolic links.
+pub const SYMLINK_REASON: &str = "symbolic links are not followed";
+
+/// How often a file that changes while being hashed is tried again.
+const HASH_ATTEMPTS: usize = 3;
+
+/// Walks `root` and builds the Local tree. `synced` supplies the fast check:
+/// a file whose kind, inode, size and mtime equal its Synced entry keeps the
+/// Synced hashes without being read.
+pub fn scan(
+    root: &Path,
+    synced: &Tree<SyncedEntry>,
+    rules: &IgnoreRules,
+) -> Result<ScanOutcome, ScanError> {
+    check_root(root)?;
+    let mut out = ScanOutcome::default();
+    let mut walk = WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1)
+        .into_iter();
+
+    while let Some(item) = walk.next() {
+        let entry = match item {
+            Ok(e) => e,
+            Err(err) => {
+                walk_error(root, &err, &mut out);
+                continue;
+            }
+        };
+        let ft = entry.file_type();
+        let rel_os = entry.path().strip_prefix(root).unwrap_or(entry.path());
+        let Some(rel_str) = rel_os.to_str() else {
+            // Parents are UTF-8 (otherwise they were skipped), so it is this name.
+            out.skipped.push((
+                rel_os.to_string_lossy().into_owned(),
+                "the name is not valid UTF-8; rename it to sync it".into(),
+            ));
+            if ft.is_dir() {
+                walk.skip_current_dir();
+            }
+            continue;
+        };
+        let Some(rel) = RelPath::new(rel_str) else {
+            out.skipped.push((
+                rel_str.to_owned(),
+                "the name is not usable as a path component".into(),
+            ));
+            if ft.is_dir() {
+                walk.skip_current_dir();
+            }
+            continue;
+        };
+        let kind = if ft.is_dir() { Kind::Dir } else { Kind::File };
+        if rules.ignores_entry(&rel, kind) {
+            if ft.is_dir() {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
+        if ft.is_symlink() {
+            out.skipped.push(skip(&rel, SYMLINK_REASON));
+            continue;
+        }
+        if !ft.is_dir() && !ft.is_file() {
+            out.skipped.push(skip(&rel, special_reason(&ft)));
+            continue;
+        }
+        let md = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                // Vanished or unreadable between listing and stat: unknown
+                // now, settled by the next scan.
+                if ft.is_dir() {
+                    walk.skip_current_dir();
+                }
+                out.view.unknown.push(rel.clone());
+                out.skipped
+                    .push(skip(&rel, &format!("cannot read its metadata: {e}")));
+                continue;
+            }
+        };
+        if kind == Kind::Dir {
+            out.stats.dirs += 1;
+            out.view.entries.insert(
+                rel,
+                LocalEntry {
+                    kind,
+                    meta: meta_of(&md, kind),
+                    hashes: Hashes::default(),
+                },
+            );
+            continue;
+        }
+        match file_entry(entry.path(), &rel, md, synced, &mut out.stats) {
+            Ok(e) => {
+                out.stats.files += 1;
+                out.view.entries.insert(rel, e);
+            }
+            Err(reason) => {
+                out.view.unknown.push(rel.clone());
+                out.skipped.push(skip(&rel, &reason));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check_root(root: &Path) -> Result<(), ScanError> {
+    let md = match std::fs::metadata(root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ScanError::RootMissing {
+                path: root.to_owned(),
+            });
+        }
+        Err(source) => {
+            return Err(ScanError::RootUnreadable {
+                path: root.to_owned(),
+                source,
+            });
+        }
+    };
+    if !md.is_dir() {
+        return Err(ScanError::RootNotDir {
+            path: root.to_owned(),
+        });
+    }
+    std::fs::read_dir(root).map_err(|source| ScanError::RootUnreadable {
+        path: root.to_owned(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// A folder that cannot be listed (or an entry that cannot be looked at):
+/// nothing below it may count as deleted.
+fn walk_error(root: &Path, err: &walkdir::Error, out: &mut ScanOutcome) {
+    let reason = match err.io_error() {
+        Some(io) => format!("cannot read: {io}"),
+        None => format!("cannot read: {err}"),
+    };
+    let rel = err
+        .path()
+        .map(|p| p.strip_prefix(root).unwrap_or(p))
+        .and_then(|p| p.to_str())
+        .and_then(RelPath::new);
+    match rel {
+        Some(rel) => {
+            out.skipped.push(skip(&rel, &reason));
+            out.view.unknown.push(rel);
+        }
+        None => {
+            // No usable path: be safe and treat the whole tree as unknown.
+            out.skipped.push((
+                err.path()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                reason,
+            ));
+            out.view.unknown.push(RelPath::root());
+        }
+    }
+}
+
+fn skip(rel: &RelPath, reason: &str) -> (String, String) {
+    (rel.as_str().to_owned(), reason.to_owned())
+}
+
+fn special_reason(ft: &std::fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "named pipes are not synced"
+    } else if ft.is_socket() {
+        "sockets are not synced"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "device files are not synced"
+    } else {
+        "not a regular file or folder"
+    }
+}
+
+fn meta_of(md: &Metadata, kind: Kind) -> LocalMeta {
+    LocalMeta {
+        dev: md.dev(),
+        ino: md.ino(),
+        size: if kind == Kind::Dir { 0 } else { md.size() },
+        mtime_ns: md
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(md.mtime_nsec()),
+    }
+}
+
+/// Whether the fast check says the file is what Synced recorded.
+fn unchanged(meta: &LocalMeta, synced: Option<&SyncedEntry>) -> Option<Hashes> {
+    let s = synced?;
+    (s.kind == Kind::File
+        && s.local.ino == meta.ino
+        && s.local.size == meta.size
+        && s.local.mtime_ns == meta.mtime_ns)
+        .then(|| s.hashes.clone())
+}
+
+/// The entry of a regular file: Synced hashes when the fast check holds,
+/// else SHA-256 of its content, re-read if it changes while being hashed.
+fn file_entry(
+    path: &Path,
+    rel: &RelPath,
+    md: Metadata,
+    synced: &Tree<SyncedEntry>,
+    stats: &mut ScanStats,
+) -> Result<LocalEntry, String> {
+    let mut meta = meta_of(&md, Kind::File);
+    if let Some(hashes) = unchanged(&meta, synced.get(rel)) {
+        return Ok(LocalEntry {
+            kind: Kind::File,
+            meta,
+            hashes,
+        });
+    }
+    for _ in 0..HASH_ATTEMPTS {
+        let (sha, n) = sha256_file(path).map_err(|e| format!("cannot read the file: {e}"))?;
+        stats.hashed_files += 1;
+        stats.hashed_bytes += n;
+        let after = std::fs::symlink_metadata(path)
+            .map_err(|e| format!("the file vanished while being read: {e}"))?;
+        if !after.is_file() {
+            return Err("the file was replaced while being read".into());
+        }
+        let after = meta_of(&after, Kind::File);
+        if after == meta && n == meta.size {
+            return Ok(LocalEntry {
+                kind: Kind::File,
+                meta,
+                hashes: Hashes {
+                    sha256: Some(sha),
+                    md5: None,
+                },
+            });
+        }
+        meta = after;
+        if let Some(hashes) = unchanged(&meta, synced.get(rel)) {
+            return Ok(LocalEntry {
+                kind: Kind::File,
+                meta,
+                hashes,
+            });
+        }
+    }
+    Err("the file kept changing while being read; it is looked at again on the next scan".into())
+}
+
+#[cfg(test)]
+mod tests;

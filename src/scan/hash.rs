@@ -1,0 +1,71 @@
+//! Streaming content hashes of local files (lower-case hex).
+//!
+//! One large buffer per call, no memory mapping: the file may change or
+//! vanish while it is read, and the caller decides what that means.
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+/// Read buffer size: large enough that syscalls are noise next to hashing.
+const BUF_LEN: usize = 1 << 20;
+
+/// Feeds the whole file at `path` to `digest`; returns the bytes read.
+fn stream(path: &Path, mut feed: impl FnMut(&[u8])) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; BUF_LEN];
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        feed(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+/// SHA-256 of the file's content (hex) and the number of bytes hashed.
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let n = stream(path, |b| h.update(b))?;
+    Ok((hex::encode(h.finalize()), n))
+}
+
+/// MD5 of the file's content (hex), the hash the host reports for uploads.
+pub fn md5_file(path: &Path) -> io::Result<String> {
+    let mut h = Md5::new();
+    stream(path, |b| h.update(b))?;
+    Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc");
+        std::fs::write(&p, b"abc").unwrap();
+        let (sha, n) = sha256_file(&p).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(
+            sha,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(md5_file(&p).unwrap(), "900150983cd24fb0d6963f7d28e17f72");
+        // Larger than one buffer.
+        let big: Vec<u8> = (0..(BUF_LEN * 2 + 17)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &big).unwrap();
+        let (sha, n) = sha256_file(&p).unwrap();
+        assert_eq!(n, big.len() as u64);
+        assert_eq!(sha, hex::encode(Sha256::digest(&big)));
+        assert_eq!(md5_file(&p).unwrap(), hex::encode(Md5::digest(&big)));
+        assert!(sha256_file(&dir.path().join("missing")).is_err());
+    }
+}

@@ -1,0 +1,290 @@
+use super::*;
+use crate::model::SyncedEntry;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, SystemTime};
+
+fn p(s: &str) -> RelPath {
+    RelPath::new(s).unwrap()
+}
+
+fn write(root: &Path, rel: &str, content: &[u8]) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
+}
+
+/// The Synced tree a successful sync of `view` would record.
+fn synced_from(view: &LocalView) -> Tree<SyncedEntry> {
+    view.entries
+        .iter()
+        .map(|(k, e)| {
+            (
+                k.clone(),
+                SyncedEntry {
+                    kind: e.kind,
+                    local: e.meta,
+                    hashes: e.hashes.clone(),
+                    remote_id: 1,
+                    remote_parent: None,
+                    remote_name: k.name().to_owned(),
+                    size: e.meta.size,
+                },
+            )
+        })
+        .collect()
+}
+
+fn scan_defaults(root: &Path, synced: &Tree<SyncedEntry>) -> ScanOutcome {
+    scan(root, synced, &IgnoreRules::load(root).unwrap()).unwrap()
+}
+
+/// Whether this process can read a folder without read permission (root can).
+fn permissions_are_enforced(dir: &Path) -> bool {
+    let probe = dir.join("probe");
+    fs::create_dir(&probe).unwrap();
+    fs::set_permissions(&probe, fs::Permissions::from_mode(0o000)).unwrap();
+    let enforced = fs::read_dir(&probe).is_err();
+    fs::set_permissions(&probe, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_dir(&probe).unwrap();
+    enforced
+}
+
+#[test]
+fn entries_and_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "a.txt", b"abc");
+    write(root, "d/e/b.bin", b"");
+    fs::create_dir(root.join("empty")).unwrap();
+    let out = scan_defaults(root, &Tree::new());
+    let keys: Vec<_> = out.view.entries.keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["a.txt", "d", "d/e", "d/e/b.bin", "empty"]);
+    let a = &out.view.entries[&p("a.txt")];
+    assert_eq!(a.kind, Kind::File);
+    assert_eq!(a.meta.size, 3);
+    assert_eq!(
+        a.hashes.sha256.as_deref(),
+        Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    assert_eq!(a.hashes.md5, None);
+    let md = fs::metadata(root.join("a.txt")).unwrap();
+    assert_eq!(a.meta.ino, md.ino());
+    assert_eq!(a.meta.dev, md.dev());
+    assert_eq!(
+        a.meta.mtime_ns,
+        md.mtime() * 1_000_000_000 + md.mtime_nsec()
+    );
+    let d = &out.view.entries[&p("d")];
+    assert_eq!((d.kind, d.meta.size), (Kind::Dir, 0));
+    assert_eq!(d.hashes, Hashes::default());
+    assert_eq!(
+        out.stats,
+        ScanStats {
+            files: 2,
+            dirs: 3,
+            hashed_files: 2,
+            hashed_bytes: 3
+        }
+    );
+    assert!(out.skipped.is_empty() && out.view.unknown.is_empty());
+}
+
+#[test]
+fn fast_check_skips_hashing_and_mtime_change_rehashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "a.txt", b"hello");
+    write(root, "sub/b.txt", b"world!");
+    let first = scan_defaults(root, &Tree::new());
+    assert_eq!(first.stats.hashed_files, 2);
+
+    // Synced hashes (with an MD5 the scanner never computes) are copied.
+    let mut synced = synced_from(&first.view);
+    synced.get_mut(&p("a.txt")).unwrap().hashes.md5 = Some("m".into());
+    let second = scan_defaults(root, &synced);
+    assert_eq!(second.stats.hashed_files, 0);
+    assert_eq!(second.stats.hashed_bytes, 0);
+    assert_eq!(second.stats.files, 2);
+    assert_eq!(
+        second.view.entries[&p("a.txt")].hashes.md5.as_deref(),
+        Some("m")
+    );
+    assert_eq!(second.view.entries, {
+        let mut e = first.view.entries.clone();
+        e.get_mut(&p("a.txt")).unwrap().hashes.md5 = Some("m".into());
+        e
+    });
+
+    // Same size and content, new mtime: read again, the MD5 is dropped.
+    let f = fs::File::options()
+        .write(true)
+        .open(root.join("a.txt"))
+        .unwrap();
+    f.set_modified(SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
+    drop(f);
+    let third = scan_defaults(root, &synced);
+    assert_eq!(third.stats.hashed_files, 1);
+    assert_eq!(third.stats.hashed_bytes, 5);
+    let a = &third.view.entries[&p("a.txt")];
+    assert_eq!(a.hashes.md5, None);
+    assert_eq!(
+        a.hashes.sha256,
+        first.view.entries[&p("a.txt")].hashes.sha256
+    );
+
+    // A Synced folder at a file's path is no fast-check match.
+    let mut synced = synced_from(&third.view);
+    synced.get_mut(&p("sub/b.txt")).unwrap().kind = Kind::Dir;
+    assert_eq!(scan_defaults(root, &synced).stats.hashed_files, 1);
+}
+
+#[test]
+fn symlinks_and_special_files_are_skipped_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    write(&root, "real/x.txt", b"x");
+    write(dir.path(), "outside/secret.txt", b"s");
+    std::os::unix::fs::symlink(dir.path().join("outside"), root.join("link-dir")).unwrap();
+    std::os::unix::fs::symlink("real/x.txt", root.join("link-file")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+    let out = scan_defaults(&root, &Tree::new());
+    let keys: Vec<_> = out.view.entries.keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["real", "real/x.txt"]);
+    let mut skipped = out.skipped.clone();
+    skipped.sort();
+    assert_eq!(
+        skipped,
+        [
+            ("dangling".to_string(), SYMLINK_REASON.to_string()),
+            ("link-dir".into(), SYMLINK_REASON.into()),
+            ("link-file".into(), SYMLINK_REASON.into()),
+            ("sock".into(), "sockets are not synced".into()),
+        ]
+    );
+    assert!(out.view.unknown.is_empty());
+}
+
+#[test]
+fn non_utf8_names_are_skipped() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "ok.txt", b"1");
+    let bad = root.join(OsStr::from_bytes(b"bad\xff.txt"));
+    if fs::write(&bad, b"2").is_err() {
+        eprintln!("filesystem refuses non-UTF-8 names; skipping");
+        return;
+    }
+    let bad_dir = root.join(OsStr::from_bytes(b"dir\xfe"));
+    fs::create_dir(&bad_dir).unwrap();
+    fs::write(bad_dir.join("inner.txt"), b"3").unwrap();
+    let out = scan_defaults(root, &Tree::new());
+    let keys: Vec<_> = out.view.entries.keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["ok.txt"]);
+    let paths: Vec<_> = out.skipped.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(paths, ["bad\u{fffd}.txt", "dir\u{fffd}"]);
+    assert!(out.skipped[0].1.contains("UTF-8"));
+    assert!(out.view.unknown.is_empty());
+}
+
+#[test]
+fn unreadable_folder_and_file_are_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    if !permissions_are_enforced(dir.path()) {
+        eprintln!("running with permission bypass (root?); skipping");
+        return;
+    }
+    let root = dir.path();
+    write(root, "locked/inner.txt", b"x");
+    write(root, "secret.txt", b"y");
+    write(root, "fine.txt", b"z");
+    fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    fs::set_permissions(root.join("secret.txt"), fs::Permissions::from_mode(0o000)).unwrap();
+    let out = scan_defaults(root, &Tree::new());
+    fs::set_permissions(root.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+    // The folder exists (it is listed), its content is unknown.
+    assert!(out.view.entries.contains_key(&p("locked")));
+    assert!(!out.view.entries.contains_key(&p("locked/inner.txt")));
+    assert!(!out.view.entries.contains_key(&p("secret.txt")));
+    assert!(out.view.entries.contains_key(&p("fine.txt")));
+    assert!(out.view.is_unknown(&p("locked/inner.txt")));
+    assert!(out.view.is_unknown(&p("secret.txt")));
+    assert!(!out.view.is_unknown(&p("fine.txt")));
+    assert_eq!(out.skipped.len(), 2, "{:?}", out.skipped);
+}
+
+#[test]
+fn ignored_entries_are_absent_and_not_descended() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join(IGNORE_FILE), "*.log\n!keep.log\nbuild/\n").unwrap();
+    for f in [
+        "a.log",
+        "keep.log",
+        "x/keep.log",
+        "build/out.bin",
+        "src/build/o.bin",
+        "doc.txt",
+        "doc.txt~",
+        ".doc.txt.swp",
+        "movie.mkv.dcsync-part",
+        ".DS_Store",
+    ] {
+        write(root, f, b"data");
+    }
+    // A file called `build` is not a folder: kept.
+    write(root, "src/build2/build", b"f");
+    let out = scan_defaults(root, &Tree::new());
+    let keys: Vec<_> = out.view.entries.keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            ".dcsyncignore",
+            "doc.txt",
+            "keep.log",
+            "src",
+            "src/build2",
+            "src/build2/build",
+            "x",
+            "x/keep.log"
+        ]
+    );
+    assert!(out.skipped.is_empty());
+    // Ignored files were not hashed.
+    assert_eq!(out.stats.hashed_files, 5);
+}
+
+#[test]
+fn state_folder_is_skipped_only_at_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, ".dcsync/state.db", b"db");
+    write(root, ".dcsync/trash/old.txt", b"t");
+    write(root, "sub/.dcsync/x", b"x");
+    // Even a user rule cannot bring it back.
+    fs::write(root.join(IGNORE_FILE), "!.dcsync\n!.dcsync/**\n").unwrap();
+    let out = scan_defaults(root, &Tree::new());
+    let keys: Vec<_> = out.view.entries.keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [".dcsyncignore", "sub", "sub/.dcsync", "sub/.dcsync/x"]
+    );
+}
+
+#[test]
+fn bad_roots_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let e = scan(&missing, &Tree::new(), &IgnoreRules::defaults()).unwrap_err();
+    assert!(matches!(e, ScanError::RootMissing { .. }), "{e:?}");
+    assert!(e.to_string().contains("nope"));
+    let file = dir.path().join("file");
+    fs::write(&file, b"x").unwrap();
+    let e = scan(&file, &Tree::new(), &IgnoreRules::defaults()).unwrap_err();
+    assert!(matches!(e, ScanError::RootNotDir { .. }), "{e:?}");
+    assert!(e.to_string().contains("file"));
+}
