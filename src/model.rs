@@ -159,7 +159,7 @@ pub struct Hashes {
 }
 
 /// One entry of the Local tree (what the disk holds now).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalEntry {
     pub kind: Kind,
     pub meta: LocalMeta,
@@ -169,7 +169,7 @@ pub struct LocalEntry {
 }
 
 /// One entry of the Remote tree (what the last listing showed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteEntry {
     pub kind: Kind,
     /// File id or folder id (separate namespaces on the host).
@@ -180,7 +180,7 @@ pub struct RemoteEntry {
 }
 
 /// One entry of the Synced tree: the last state both sides agreed on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncedEntry {
     pub kind: Kind,
     /// Local identity when last agreed.
@@ -252,7 +252,7 @@ mod tests {
         assert_eq!(p("a/b/c").rebase(&p("a"), &RelPath::root()), Some(p("b/c")));
         assert_eq!(p("a/b/c").depth(), 3);
         // Parents sort before their children.
-        let mut v = vec![p("a/b"), p("a b"), p("a")];
+        let mut v = [p("a/b"), p("a b"), p("a")];
         v.sort();
         assert_eq!(v[0], p("a"));
     }
