@@ -1,0 +1,250 @@
+//! The Synced tree: table `synced`, one row per path.
+//!
+//! Subtree statements match whole path components: the subtree of `a` is `a`
+//! itself plus every path in the range `["a/", "a0")` (`'0'` is the byte after
+//! `'/'`), so `ab` and `a.txt` are never part of it. The root (`""`) is the
+//! whole tree.
+
+use super::StateDb;
+use super::error::StateError;
+use crate::model::{Hashes, Kind, LocalMeta, RelPath, SyncedEntry, Tree};
+use rusqlite::{Connection, params};
+use std::path::Path;
+
+/// One change to the Synced tree; a batch is applied in order, atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Inserts or replaces the entry at the path.
+    Put(RelPath, SyncedEntry),
+    /// Removes the entry at the path and everything below it (the root
+    /// removes the whole tree). Absent paths are not an error.
+    RemoveTree(RelPath),
+    /// Renames the entry at `from` and all its descendants to the same paths
+    /// below `to`; entries already at a destination path are replaced. Only
+    /// paths change: follow with a `Put` of `to` to record its new remote
+    /// name or parent.
+    MoveTree { from: RelPath, to: RelPath },
+}
+
+const COLUMNS: &str = "path, kind, dev, ino, size, local_size, mtime_ns, sha256, md5, remote_id, remote_parent, remote_name";
+
+const SUBTREE: &str = "(path = ?1 OR (path >= (?1 || '/') AND path < (?1 || '0')))";
+
+/// A row as stored, before validation.
+struct RawRow {
+    path: String,
+    kind: String,
+    dev: i64,
+    ino: i64,
+    size: i64,
+    local_size: i64,
+    mtime_ns: i64,
+    sha256: Option<String>,
+    md5: Option<String>,
+    remote_id: i64,
+    remote_parent: Option<i64>,
+    remote_name: String,
+}
+
+impl RawRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+        Ok(RawRow {
+            path: r.get(0)?,
+            kind: r.get(1)?,
+            dev: r.get(2)?,
+            ino: r.get(3)?,
+            size: r.get(4)?,
+            local_size: r.get(5)?,
+            mtime_ns: r.get(6)?,
+            sha256: r.get(7)?,
+            md5: r.get(8)?,
+            remote_id: r.get(9)?,
+            remote_parent: r.get(10)?,
+            remote_name: r.get(11)?,
+        })
+    }
+
+    /// Validates the row; `db` names the file in a [`StateError::Corrupt`].
+    fn into_entry(self, db: &Path) -> Result<(RelPath, SyncedEntry), StateError> {
+        let path = RelPath::new(&self.path).ok_or_else(|| {
+            StateError::corrupt(
+                db,
+                format!("invalid path {:?} in the Synced tree", self.path),
+            )
+        })?;
+        let kind = match self.kind.as_str() {
+            "file" => Kind::File,
+            "dir" => Kind::Dir,
+            other => {
+                return Err(StateError::corrupt(
+                    db,
+                    format!("unknown kind {other:?} at {path} in the Synced tree"),
+                ));
+            }
+        };
+        // u64 values are stored as their i64 bit pattern (`as` round-trips).
+        let entry = SyncedEntry {
+            kind,
+            local: LocalMeta {
+                dev: self.dev as u64,
+                ino: self.ino as u64,
+                size: self.local_size as u64,
+                mtime_ns: self.mtime_ns,
+            },
+            hashes: Hashes {
+                sha256: self.sha256,
+                md5: self.md5,
+            },
+            remote_id: self.remote_id as u64,
+            remote_parent: self.remote_parent.map(|p| p as u64),
+            remote_name: self.remote_name,
+            size: self.size as u64,
+        };
+        Ok((path, entry))
+    }
+}
+
+fn kind_str(k: Kind) -> &'static str {
+    match k {
+        Kind::File => "file",
+        Kind::Dir => "dir",
+    }
+}
+
+/// Inserts or replaces one row.
+fn put(conn: &Connection, path: &RelPath, e: &SyncedEntry) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO synced ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))?;
+    stmt.execute(params![
+        path.as_str(),
+        kind_str(e.kind),
+        e.local.dev as i64,
+        e.local.ino as i64,
+        e.size as i64,
+        e.local.size as i64,
+        e.local.mtime_ns,
+        e.hashes.sha256,
+        e.hashes.md5,
+        e.remote_id as i64,
+        e.remote_parent.map(|p| p as i64),
+        e.remote_name,
+    ])?;
+    Ok(())
+}
+
+/// Removes the subtree at `path` (the whole tree for the root).
+fn remove_tree(conn: &Connection, path: &RelPath) -> rusqlite::Result<()> {
+    if path.is_root() {
+        conn.prepare_cached("DELETE FROM synced")?.execute([])?;
+    } else {
+        conn.prepare_cached(&format!("DELETE FROM synced WHERE {SUBTREE}"))?
+            .execute([path.as_str()])?;
+    }
+    Ok(())
+}
+
+/// Reads the rows of the subtree at `path`.
+fn read_tree(conn: &Connection, path: &RelPath) -> rusqlite::Result<Vec<RawRow>> {
+    if path.is_root() {
+        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM synced"))?;
+        let rows = stmt.query_map([], RawRow::from_row)?;
+        rows.collect()
+    } else {
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM synced WHERE {SUBTREE}"))?;
+        let rows = stmt.query_map([path.as_str()], RawRow::from_row)?;
+        rows.collect()
+    }
+}
+
+/// Applies `changes` in order on `conn` (the caller holds the transaction).
+pub(crate) fn apply_changes(
+    conn: &Connection,
+    db: &Path,
+    changes: &[Change],
+) -> Result<(), StateError> {
+    let err = |e| StateError::sqlite("apply Synced changes", db, e);
+    for change in changes {
+        match change {
+            Change::Put(path, entry) => put(conn, path, entry).map_err(err)?,
+            Change::RemoveTree(path) => remove_tree(conn, path).map_err(err)?,
+            Change::MoveTree { from, to } => {
+                if from == to {
+                    continue;
+                }
+                // Read, delete, re-insert: well defined even when `to` lies
+                // inside `from` or destination rows exist.
+                let rows = read_tree(conn, from).map_err(err)?;
+                remove_tree(conn, from).map_err(err)?;
+                for row in rows {
+                    let (old, entry) = row.into_entry(db)?;
+                    let new = old.rebase(from, to).ok_or_else(|| {
+                        StateError::corrupt(
+                            db,
+                            format!("{old} was selected below {from} but is not below it"),
+                        )
+                    })?;
+                    put(conn, &new, &entry).map_err(err)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl StateDb {
+    /// The whole Synced tree.
+    pub fn load_synced(&self) -> Result<Tree<SyncedEntry>, StateError> {
+        let db = &self.path;
+        let err = |e| StateError::sqlite("load the Synced tree", db, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM synced"))
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        let mut tree = Tree::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            let (path, entry) = RawRow::from_row(row).map_err(err)?.into_entry(db)?;
+            tree.insert(path, entry);
+        }
+        Ok(tree)
+    }
+
+    /// The number of entries in the Synced tree.
+    pub fn synced_len(&self) -> Result<u64, StateError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM synced")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| StateError::sqlite("count the Synced tree", &self.path, e))?;
+        Ok(n as u64)
+    }
+
+    /// The Synced entry at `path`, if any.
+    pub fn get_synced(&self, path: &RelPath) -> Result<Option<SyncedEntry>, StateError> {
+        let db = &self.path;
+        let err = |e| StateError::sqlite("read a Synced entry", db, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM synced WHERE path = ?1"))
+            .map_err(err)?;
+        let mut rows = stmt.query([path.as_str()]).map_err(err)?;
+        match rows.next().map_err(err)? {
+            Some(row) => Ok(Some(RawRow::from_row(row).map_err(err)?.into_entry(db)?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies a batch of changes atomically: all of them or none.
+    pub fn apply(&mut self, changes: &[Change]) -> Result<(), StateError> {
+        let db = &self.path;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| StateError::sqlite("start a transaction", db, e))?;
+        apply_changes(&tx, db, changes)?;
+        tx.commit()
+            .map_err(|e| StateError::sqlite("commit Synced changes", db, e))
+    }
+}

@@ -1,0 +1,666 @@
+use super::schema::{MIGRATIONS, Migration};
+use super::*;
+use crate::model::{Hashes, Kind, LocalMeta, RelPath, SyncedEntry};
+use tempfile::TempDir;
+
+fn p(s: &str) -> RelPath {
+    RelPath::new(s).unwrap()
+}
+
+fn file(id: u64) -> SyncedEntry {
+    SyncedEntry {
+        kind: Kind::File,
+        local: LocalMeta {
+            dev: 1,
+            ino: id,
+            size: 10,
+            mtime_ns: 1_700_000_000_000_000_000,
+        },
+        hashes: Hashes {
+            sha256: Some("ab".repeat(32)),
+            md5: Some("cd".repeat(16)),
+        },
+        remote_id: id,
+        remote_parent: Some(1),
+        remote_name: format!("f{id}"),
+        size: 10,
+    }
+}
+
+fn dir(id: u64) -> SyncedEntry {
+    SyncedEntry {
+        kind: Kind::Dir,
+        local: LocalMeta::default(),
+        hashes: Hashes::default(),
+        remote_id: id,
+        remote_parent: None,
+        remote_name: format!("d{id}"),
+        size: 0,
+    }
+}
+
+fn tmp() -> (TempDir, std::path::PathBuf) {
+    let d = TempDir::new().unwrap();
+    let path = db_path_for(d.path(), "k");
+    (d, path)
+}
+
+fn paths(db: &StateDb) -> Vec<String> {
+    db.load_synced()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .collect()
+}
+
+fn put_all(db: &mut StateDb, ps: &[&str]) {
+    let changes: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Change::Put(p(s), file(i as u64 + 100)))
+        .collect();
+    db.apply(&changes).unwrap();
+}
+
+#[test]
+fn paths_and_keys() {
+    let d = std::path::Path::new("/s");
+    assert_eq!(
+        db_path_for(d, "abc"),
+        std::path::Path::new("/s/pairs/abc.db")
+    );
+    let k = pair_key(
+        std::path::Path::new("/home/u/Sync"),
+        "https://h/api/v2",
+        "/backup",
+    );
+    assert_eq!(k.len(), 16);
+    assert!(k.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(
+        k,
+        pair_key(
+            std::path::Path::new("/home/u/Sync"),
+            "https://h/api/v2",
+            "/backup"
+        )
+    );
+    assert_ne!(
+        k,
+        pair_key(
+            std::path::Path::new("/home/u/Sync"),
+            "https://h/api/v2",
+            "/backup2"
+        )
+    );
+    // Length prefixes: moving a character between parts changes the key.
+    assert_ne!(
+        pair_key(std::path::Path::new("/a"), "bc", "d"),
+        pair_key(std::path::Path::new("/ab"), "c", "d")
+    );
+}
+
+#[test]
+fn round_trip_every_field() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    let big = SyncedEntry {
+        kind: Kind::File,
+        local: LocalMeta {
+            dev: u64::MAX,
+            ino: u64::MAX - 1,
+            size: 7,
+            mtime_ns: -5,
+        },
+        hashes: Hashes {
+            sha256: Some("00ff".repeat(16)),
+            md5: None,
+        },
+        remote_id: u64::MAX - 2,
+        remote_parent: Some(u64::MAX - 3),
+        remote_name: "Ünïcode name.txt".into(),
+        size: 9,
+    };
+    let entries = vec![
+        (p("a"), dir(1)),
+        (p("a/x y"), big.clone()),
+        (p("a/f"), file(3)),
+        (RelPath::root(), dir(0)),
+    ];
+    db.apply(
+        &entries
+            .iter()
+            .map(|(k, v)| Change::Put(k.clone(), v.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    drop(db);
+    let db = StateDb::open(&path).unwrap();
+    let tree = db.load_synced().unwrap();
+    assert_eq!(tree.len(), 4);
+    for (k, v) in &entries {
+        assert_eq!(tree.get(k), Some(v), "{k}");
+        assert_eq!(db.get_synced(k).unwrap().as_ref(), Some(v));
+    }
+    assert_eq!(db.get_synced(&p("nope")).unwrap(), None);
+    assert_eq!(db.synced_len().unwrap(), 4);
+}
+
+#[test]
+fn remove_tree_is_exact_on_components() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    let all = ["a", "a/b", "a/b/c", "ab", "a.txt", "a0", "a-b", "b", "b/a"];
+    put_all(&mut db, &all);
+    db.apply(&[Change::RemoveTree(p("a"))]).unwrap();
+    assert_eq!(paths(&db), ["a-b", "a.txt", "a0", "ab", "b", "b/a"]);
+    db.apply(&[Change::RemoveTree(p("nothing/here"))]).unwrap();
+    assert_eq!(db.synced_len().unwrap(), 6);
+    db.apply(&[Change::RemoveTree(RelPath::root())]).unwrap();
+    assert_eq!(db.synced_len().unwrap(), 0);
+}
+
+#[test]
+fn move_tree_is_exact_and_replaces_destinations() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    put_all(
+        &mut db,
+        &["a", "a/b", "a/b/c", "ab", "ab/x", "a.txt", "z", "z/b"],
+    );
+    let moved = db.get_synced(&p("a/b/c")).unwrap().unwrap();
+    db.apply(&[Change::MoveTree {
+        from: p("a"),
+        to: p("z"),
+    }])
+    .unwrap();
+    assert_eq!(paths(&db), ["a.txt", "ab", "ab/x", "z", "z/b", "z/b/c"]);
+    assert_eq!(db.get_synced(&p("z/b/c")).unwrap(), Some(moved.clone()));
+    // z/b was replaced by the moved a/b.
+    assert_eq!(db.get_synced(&p("z/b")).unwrap().unwrap().remote_id, 101);
+
+    // Into its own subtree, out of it, and to and from the root.
+    db.apply(&[Change::MoveTree {
+        from: p("z"),
+        to: p("z/q"),
+    }])
+    .unwrap();
+    assert_eq!(
+        paths(&db),
+        ["a.txt", "ab", "ab/x", "z/q", "z/q/b", "z/q/b/c"]
+    );
+    db.apply(&[Change::MoveTree {
+        from: p("z/q/b"),
+        to: RelPath::root(),
+    }])
+    .unwrap();
+    assert_eq!(db.get_synced(&p("c")).unwrap(), Some(moved));
+    db.apply(&[Change::MoveTree {
+        from: p("ab"),
+        to: p("ab"),
+    }])
+    .unwrap();
+    assert!(db.get_synced(&p("ab/x")).unwrap().is_some());
+    // A missing source moves nothing.
+    db.apply(&[Change::MoveTree {
+        from: p("none"),
+        to: p("x"),
+    }])
+    .unwrap();
+    assert!(db.get_synced(&p("x")).unwrap().is_none());
+}
+
+#[test]
+fn apply_is_atomic() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    put_all(&mut db, &["keep"]);
+    // Sabotage the second statement of the batch: a trigger makes it fail.
+    db.conn
+        .execute_batch(
+            "CREATE TRIGGER no_bad BEFORE INSERT ON synced WHEN NEW.path = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let r = db.apply(&[
+        Change::RemoveTree(p("keep")),
+        Change::Put(p("bad"), file(1)),
+    ]);
+    assert!(matches!(r, Err(StateError::Sqlite { .. })), "{r:?}");
+    assert_eq!(paths(&db), ["keep"]);
+}
+
+#[test]
+fn journal_done_is_atomic_and_pending_survives_crash() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    let a = db
+        .journal_begin(r#"{"op":"upload","path":"a"}"#, "t1")
+        .unwrap();
+    let b = db
+        .journal_begin(r#"{"op":"mkdir","path":"d"}"#, "t2")
+        .unwrap();
+    let c = db
+        .journal_begin(r#"{"op":"delete","path":"x"}"#, "t3")
+        .unwrap();
+    assert!(a < b && b < c);
+    // Nothing in Synced until done.
+    assert_eq!(db.synced_len().unwrap(), 0);
+    db.journal_done(a, &[Change::Put(p("a"), file(7))], "t4")
+        .unwrap();
+    assert_eq!(db.get_synced(&p("a")).unwrap(), Some(file(7)));
+    db.journal_abandon(c, "t5").unwrap();
+
+    // Done twice, abandon after done, unknown id: refused, nothing applied.
+    let r = db.journal_done(a, &[Change::Put(p("again"), file(8))], "t6");
+    assert!(
+        matches!(&r, Err(StateError::NotPending { found, .. }) if found == "done"),
+        "{r:?}"
+    );
+    assert!(db.get_synced(&p("again")).unwrap().is_none());
+    let r = db.journal_abandon(a, "t6");
+    assert!(matches!(&r, Err(StateError::NotPending { .. })));
+    let r = db.journal_done(999, &[], "t6");
+    assert!(matches!(&r, Err(StateError::NotPending { found, .. }) if found == "missing"));
+
+    // A failing change rolls back the done mark too.
+    db.conn
+        .execute_batch(
+            "CREATE TRIGGER no_bad BEFORE INSERT ON synced WHEN NEW.path = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let r = db.journal_done(
+        b,
+        &[Change::Put(p("d"), dir(2)), Change::Put(p("bad"), dir(3))],
+        "t7",
+    );
+    assert!(r.is_err());
+    assert!(db.get_synced(&p("d")).unwrap().is_none());
+
+    // Crash: drop with b still an intent.
+    drop(db);
+    let mut db = StateDb::open(&path).unwrap();
+    assert_eq!(
+        db.journal_pending().unwrap(),
+        vec![(b, r#"{"op":"mkdir","path":"d"}"#.to_owned())]
+    );
+    assert_eq!(db.status_counts().unwrap().pending_ops, 1);
+    db.journal_done(b, &[Change::Put(p("d"), dir(2))], "t8")
+        .unwrap();
+    assert!(db.journal_pending().unwrap().is_empty());
+    let (created, updated): (String, String) = db
+        .conn
+        .query_row(
+            "SELECT created_at, updated_at FROM journal WHERE id = ?1",
+            [b],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((created.as_str(), updated.as_str()), ("t2", "t8"));
+}
+
+#[test]
+fn journal_prune_keeps_newest_finished_and_all_intents() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    let ids: Vec<i64> = (0..6)
+        .map(|i| db.journal_begin(&format!("{i}"), "t").unwrap())
+        .collect();
+    for &id in &ids[..4] {
+        db.journal_done(id, &[], "t").unwrap();
+    }
+    db.journal_abandon(ids[4], "t").unwrap();
+    // Finished: 0..=4; intent: 5.
+    assert_eq!(db.journal_prune(2).unwrap(), 3);
+    let left: Vec<i64> = db
+        .conn
+        .prepare("SELECT id FROM journal ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(left, vec![ids[3], ids[4], ids[5]]);
+    assert_eq!(db.journal_prune(0).unwrap(), 2);
+    assert_eq!(
+        db.journal_pending().unwrap(),
+        vec![(ids[5], "5".to_owned())]
+    );
+}
+
+#[test]
+fn status_meta_skipped_conflicts() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    assert_eq!(db.get_meta("last_pass").unwrap(), None);
+    db.set_meta("last_pass", "t1").unwrap();
+    db.set_meta("last_pass", "t2").unwrap();
+    assert_eq!(db.get_meta("last_pass").unwrap().as_deref(), Some("t2"));
+
+    db.set_skipped(
+        Side::Local,
+        &[
+            (p("a:b"), "name invalid remotely".into()),
+            (p("c"), "too long".into()),
+        ],
+        "t1",
+    )
+    .unwrap();
+    db.set_skipped(Side::Remote, &[(p("c"), "mangled".into())], "t1")
+        .unwrap();
+    // Replace the local set: a:b unchanged keeps its since, c's reason changes,
+    // d is new, and nothing of the remote side is touched.
+    db.set_skipped(
+        Side::Local,
+        &[
+            (p("a:b"), "name invalid remotely".into()),
+            (p("c"), "other".into()),
+            (p("d"), "x".into()),
+        ],
+        "t2",
+    )
+    .unwrap();
+    let s = db.skipped().unwrap();
+    let got: Vec<(&str, Side, &str, &str)> = s
+        .iter()
+        .map(|e| (e.path.as_str(), e.side, e.reason.as_str(), e.since.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a:b", Side::Local, "name invalid remotely", "t1"),
+            ("c", Side::Local, "other", "t2"),
+            ("c", Side::Remote, "mangled", "t1"),
+            ("d", Side::Local, "x", "t2"),
+        ]
+    );
+    db.set_skipped(Side::Local, &[], "t3").unwrap();
+    assert_eq!(db.skipped().unwrap().len(), 1);
+
+    let id = db
+        .add_conflict(&p("doc.txt"), &p("doc (conflict 1).txt"), "t4")
+        .unwrap();
+    assert_eq!(
+        db.conflicts().unwrap(),
+        vec![ConflictEntry {
+            id,
+            path: p("doc.txt"),
+            copy_path: p("doc (conflict 1).txt"),
+            created_at: "t4".into()
+        }]
+    );
+
+    db.apply(&[
+        Change::Put(p("d"), dir(1)),
+        Change::Put(p("d/f"), file(2)),
+        Change::Put(p("g"), file(3)),
+    ])
+    .unwrap();
+    db.journal_begin("{}", "t5").unwrap();
+    assert_eq!(
+        db.status_counts().unwrap(),
+        StatusCounts {
+            files: 2,
+            folders: 1,
+            bytes: 20,
+            pending_ops: 1,
+            skipped: 1,
+            conflicts: 1
+        }
+    );
+    assert!(db.remove_conflict(id).unwrap());
+    assert!(!db.remove_conflict(id).unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn file_modes_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TempDir::new().unwrap();
+    let state = d.path().join("state");
+    let path = db_path_for(&state, "k");
+    let mut db = StateDb::open(&path).unwrap();
+    db.set_meta("x", "y").unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    assert!(wal.exists(), "WAL mode is on");
+    assert_eq!(mode(&wal), 0o600);
+    drop(db);
+
+    // A pre-existing file with loose permissions is tightened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _db = StateDb::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn pragmas_are_set() {
+    let (_d, path) = tmp();
+    let db = StateDb::open(&path).unwrap();
+    let q = |sql: &str| -> i64 { db.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let mode: String = db
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(q("PRAGMA synchronous"), 1); // NORMAL
+    assert_eq!(q("PRAGMA foreign_keys"), 1);
+    assert_eq!(q("PRAGMA busy_timeout"), 5000);
+    assert_eq!(q("PRAGMA user_version"), MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn too_new_is_refused_and_left_untouched() {
+    let (_d, path) = tmp();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let e = StateDb::open(&path).unwrap_err();
+    match &e {
+        StateError::TooNew {
+            found, supported, ..
+        } => {
+            assert_eq!(*found, 99);
+            assert_eq!(*supported as usize, MIGRATIONS.len());
+        }
+        other => panic!("{other:?}"),
+    }
+    let msg = e.to_string();
+    assert!(msg.contains("upgrade dcsync"), "{msg}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(!e.is_retryable());
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    assert!(!wal.exists());
+}
+
+#[test]
+fn garbage_file_is_corrupt() {
+    let (_d, path) = tmp();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let e = StateDb::open(&path).unwrap_err();
+    assert!(matches!(e, StateError::Corrupt { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("delete it to resync from scratch"),
+        "{e}"
+    );
+}
+
+#[test]
+fn reopen_is_idempotent() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    put_all(&mut db, &["a"]);
+    drop(db);
+    for _ in 0..3 {
+        let db = StateDb::open(&path).unwrap();
+        assert_eq!(paths(&db), ["a"]);
+        let v: i64 = db
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+}
+
+/// The v1 schema as it shipped, written by hand (never by the migration
+/// code): opening such a file must keep its data and bring it up to date.
+const V1_SCHEMA: &str = include_str!("../../migrations/0001_init.sql");
+
+fn make_v1(path: &std::path::Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(V1_SCHEMA).unwrap();
+    c.execute_batch(
+        "INSERT INTO synced VALUES ('a', 'dir', 0, 0, 0, 0, 0, NULL, NULL, 5, NULL, 'a');
+         INSERT INTO synced VALUES ('a/f', 'file', 1, 2, 3, 3, 4, 'aa', 'bb', 6, 5, 'f');
+         INSERT INTO journal (op, state, created_at, updated_at) VALUES ('{}', 'intent', 't', 't');
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn upgrade_from_v1() {
+    let (_d, path) = tmp();
+    make_v1(&path);
+    // With today's migrations.
+    let db = StateDb::open(&path).unwrap();
+    assert_eq!(paths(&db), ["a", "a/f"]);
+    let f = db.get_synced(&p("a/f")).unwrap().unwrap();
+    assert_eq!(
+        (
+            f.local.dev,
+            f.local.ino,
+            f.size,
+            f.local.mtime_ns,
+            f.remote_parent
+        ),
+        (1, 2, 3, 4, Some(5))
+    );
+    assert_eq!(db.journal_pending().unwrap().len(), 1);
+    drop(db);
+
+    // With a later migration: only it runs, and data survives.
+    let mut later: Vec<Migration> = MIGRATIONS.to_vec();
+    later.push(Migration {
+        name: "9999_test.sql",
+        sql: "ALTER TABLE synced ADD COLUMN note TEXT; UPDATE synced SET note = 'n';",
+    });
+    let db = StateDb::open_with(&path, &later).unwrap();
+    let v: i64 = db
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, later.len() as i64);
+    let notes: i64 = db
+        .conn
+        .query_row("SELECT count(*) FROM synced WHERE note = 'n'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(notes, 2);
+    assert_eq!(paths(&db), ["a", "a/f"]);
+    drop(db);
+    // The older binary now refuses it.
+    assert!(matches!(
+        StateDb::open(&path),
+        Err(StateError::TooNew { .. })
+    ));
+}
+
+#[test]
+fn failed_migration_changes_nothing() {
+    let (_d, path) = tmp();
+    make_v1(&path);
+    let mut later: Vec<Migration> = MIGRATIONS.to_vec();
+    later.push(Migration {
+        name: "9999_broken.sql",
+        sql: "ALTER TABLE synced ADD COLUMN note TEXT; THIS IS NOT SQL;",
+    });
+    assert!(StateDb::open_with(&path, &later).is_err());
+    let db = StateDb::open(&path).unwrap();
+    let v: i64 = db
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 1);
+    let has_note: i64 = db
+        .conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('synced') WHERE name = 'note'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(has_note, 0);
+}
+
+#[test]
+fn migrations_are_numbered_in_order() {
+    for (i, m) in MIGRATIONS.iter().enumerate() {
+        assert!(m.name.starts_with(&format!("{:04}_", i + 1)), "{}", m.name);
+        assert!(m.name.ends_with(".sql"));
+        let upper = m.sql.to_ascii_uppercase();
+        assert!(
+            !upper.contains("BEGIN TRANSACTION") && !upper.contains("COMMIT"),
+            "{}",
+            m.name
+        );
+    }
+}
+
+#[test]
+fn busy_is_retryable() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    db.conn
+        .busy_timeout(std::time::Duration::from_millis(10))
+        .unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO meta VALUES ('k', 'v');")
+        .unwrap();
+    let e = db.set_meta("x", "y").unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    other.execute_batch("COMMIT").unwrap();
+    db.set_meta("x", "y").unwrap();
+}
+
+/// 100k entries: one batch and one load. Timed loosely (debug builds run
+/// the tests); `cargo test --release` shows the real numbers.
+#[test]
+fn large_batch() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    let changes: Vec<Change> = (0..100_000u64)
+        .map(|i| Change::Put(p(&format!("d{}/f{i}", i % 100)), file(i)))
+        .collect();
+    let t = std::time::Instant::now();
+    db.apply(&changes).unwrap();
+    let applied = t.elapsed();
+    let t = std::time::Instant::now();
+    let tree = db.load_synced().unwrap();
+    let loaded = t.elapsed();
+    eprintln!("apply 100k: {applied:?}, load 100k: {loaded:?}");
+    assert_eq!(tree.len(), 100_000);
+    let t = std::time::Instant::now();
+    db.apply(&[
+        Change::MoveTree {
+            from: p("d7"),
+            to: p("e7"),
+        },
+        Change::RemoveTree(p("d8")),
+    ])
+    .unwrap();
+    eprintln!("move+remove 2k: {:?}", t.elapsed());
+    assert_eq!(db.synced_len().unwrap(), 99_000);
+    assert!(applied.as_secs() < 20 && loaded.as_secs() < 20);
+}
