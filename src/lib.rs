@@ -7,6 +7,7 @@
 //! - [`model`]: the three trees' entry types and relative paths (plain data).
 //! - [`config`]: the TOML configuration file and credentials from the environment.
 //! - [`remote`]: remote path resolution (`/a/b/c` or `id:N` to ids) on top of [`api`].
+//! - [`plan`]: the pure planner (three trees in, sorted operations out).
 //! - [`scan`]: the Local tree from disk (fast check, hashing, ignore rules).
 //! - [`snapshot`]: the Remote tree from folder listings.
 //! - [`state`]: the SQLite state database (Synced tree, op journal, status).
@@ -16,6 +17,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod model;
+pub mod plan;
 pub mod remote;
 pub mod scan;
 pub mod snapshot;

@@ -248,7 +248,10 @@ mod tests {
         assert!(!p("ab").starts_with(&p("a")));
         assert!(p("a").starts_with(&RelPath::root()));
         assert_eq!(p("a/b/c").rebase(&p("a/b"), &p("x")), Some(p("x/c")));
-        assert_eq!(p("a/b").rebase(&p("a/b"), &RelPath::root()), Some(RelPath::root()));
+        assert_eq!(
+            p("a/b").rebase(&p("a/b"), &RelPath::root()),
+            Some(RelPath::root())
+        );
         assert_eq!(p("a/b/c").rebase(&p("a"), &RelPath::root()), Some(p("b/c")));
         assert_eq!(p("a/b/c").depth(), 3);
         // Parents sort before their children.

@@ -3,4 +3,6 @@
 
 mod api;
 mod cli;
+mod scan;
+mod snapshot;
 mod util;
