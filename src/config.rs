@@ -62,7 +62,31 @@ pub struct Config {
     /// Where the state database and shared token live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
+    /// Concurrent transfers (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<usize>,
+    /// API request-rate bound (default 10 per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_second: Option<f64>,
+    /// `two-way` (default), `upload-only` or `download-only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::plan::Mode>,
+    /// In one-way modes, carry deletions over (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_deletes: Option<bool>,
+    /// A pass deleting more than this share of tracked files stops (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delete_percent: Option<u32>,
+    /// A pass deleting more than this many tracked files stops (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delete_count: Option<u64>,
 }
+
+/// Defaults of the engine settings.
+pub const DEFAULT_TRANSFERS: usize = 4;
+pub const DEFAULT_MAX_RPS: f64 = 10.0;
+pub const DEFAULT_MAX_DELETE_PERCENT: u32 = 50;
+pub const DEFAULT_MAX_DELETE_COUNT: u64 = 1000;
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,6 +100,12 @@ impl std::fmt::Debug for Config {
             .field("local_path", &self.local_path)
             .field("remote_path", &self.remote_path)
             .field("state_dir", &self.state_dir)
+            .field("transfers", &self.transfers)
+            .field("max_requests_per_second", &self.max_requests_per_second)
+            .field("mode", &self.mode)
+            .field("propagate_deletes", &self.propagate_deletes)
+            .field("max_delete_percent", &self.max_delete_percent)
+            .field("max_delete_count", &self.max_delete_count)
             .finish()
     }
 }
@@ -158,6 +188,19 @@ impl Config {
             return Err(invalid(format!(
                 "api_url {url:?} must start with https:// (or http:// for a local emulator)"
             )));
+        }
+        if self.transfers == Some(0) {
+            return Err(invalid("transfers must be at least 1".into()));
+        }
+        if let Some(r) = self.max_requests_per_second
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(invalid(format!(
+                "max_requests_per_second must be a positive number, not {r}"
+            )));
+        }
+        if self.max_delete_percent.is_some_and(|p| p > 100) {
+            return Err(invalid("max_delete_percent is a percentage (0 to 100)".into()));
         }
         self.credentials_at(path).map(|_| ())
     }

@@ -30,6 +30,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Longest silence allowed while waiting for bytes of an answer.
     pub read_timeout: Duration,
+    /// Upper bound on API requests per second from this client (all
+    /// endpoints; file content transfers are not counted). `None`: no bound.
+    pub max_requests_per_second: Option<f64>,
 }
 
 impl ClientOptions {
@@ -44,6 +47,7 @@ impl ClientOptions {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(20),
             read_timeout: Duration::from_secs(120),
+            max_requests_per_second: None,
         }
     }
 }
@@ -73,6 +77,27 @@ struct Inner {
     retry: RetryPolicy,
     /// The token this process uses; `None` until first needed.
     token: Mutex<Option<Token>>,
+    /// The request-rate bound shared by every task using this client.
+    limiter: Option<Limiter>,
+}
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
+fn limiter(rps: Option<f64>) -> Result<Option<Limiter>, ApiError> {
+    let Some(rps) = rps else { return Ok(None) };
+    if !(rps.is_finite() && rps > 0.0) {
+        return Err(ApiError::Config(format!(
+            "max_requests_per_second must be a positive number, not {rps}"
+        )));
+    }
+    let period = Duration::from_secs_f64(1.0 / rps);
+    // Allow a burst of about one second's worth of requests.
+    let burst = std::num::NonZeroU32::new(rps.ceil().clamp(1.0, 1000.0) as u32)
+        .unwrap_or(std::num::NonZeroU32::MIN);
+    let quota = governor::Quota::with_period(period)
+        .ok_or_else(|| ApiError::Config("max_requests_per_second is too large".into()))?
+        .allow_burst(burst);
+    Ok(Some(governor::RateLimiter::direct(quota)))
 }
 
 impl std::fmt::Debug for Client {
@@ -112,6 +137,7 @@ impl Client {
                 store: opts.token_store,
                 retry: opts.retry,
                 token: Mutex::new(None),
+                limiter: limiter(opts.max_requests_per_second)?,
             }),
         })
     }
@@ -318,6 +344,9 @@ impl Client {
         endpoint: &'static str,
         rb: reqwest::RequestBuilder,
     ) -> Result<Envelope, ApiError> {
+        if let Some(l) = &self.inner.limiter {
+            l.until_ready().await;
+        }
         let resp = rb.send().await.map_err(|e| transport(endpoint, e))?;
         let status = resp.status().as_u16();
         let retry_after = parse_retry_after(resp.headers());

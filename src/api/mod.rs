@@ -13,6 +13,7 @@ pub mod auth;
 pub mod client;
 mod de;
 pub mod error;
+pub mod names;
 pub mod retry;
 pub mod transfer;
 pub mod types;

@@ -143,6 +143,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 pub fn client_for(config: &Config) -> Result<Client, CliError> {
     let creds = config.credentials()?;
     let mut opts = ClientOptions::new(config.api_url.clone(), creds);
+    opts.max_requests_per_second = Some(
+        config
+            .max_requests_per_second
+            .unwrap_or(crate::config::DEFAULT_MAX_RPS),
+    );
     if let Some(dir) = &config.state_dir {
         let key = opts.credentials.account_key(&opts.api_url);
         opts.token_store = TokenStore::in_dir(&dir.join("tokens"), &key);
@@ -160,6 +165,7 @@ fn init(path: &std::path::Path, a: InitArgs) -> Result<(), CliError> {
         local_path: a.local_path.clone(),
         remote_path: a.remote_path,
         state_dir: a.state_dir,
+        ..Config::default()
     };
     let env = EnvOverrides::from_env();
     let mut check = config.clone();

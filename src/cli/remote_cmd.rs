@@ -573,7 +573,7 @@ async fn upload_exact(
             let arrived = after.files.iter().find(|f| {
                 f.size == size
                     && !before.files.iter().any(|b| b.id == f.id)
-                    && name_variant_of(&f.name, name)
+                    && crate::api::names::is_upload_variant(&f.name, name)
             });
             match arrived {
                 Some(f) => UploadedFile {
@@ -600,28 +600,6 @@ async fn upload_exact(
         });
     }
     Ok(up)
-}
-
-/// Whether `stored` is what the host may call an upload of `sent`:
-/// the same name without quotes/CR/LF, possibly with ` (N)` before the extension.
-fn name_variant_of(stored: &str, sent: &str) -> bool {
-    let cleaned: String = sent
-        .chars()
-        .filter(|c| !matches!(c, '"' | '\'' | '\r' | '\n'))
-        .collect();
-    if stored == cleaned {
-        return true;
-    }
-    let (stem, ext) = match cleaned.rfind('.') {
-        Some(i) if i > 0 => (&cleaned[..i], &cleaned[i..]),
-        _ => (cleaned.as_str(), ""),
-    };
-    stored
-        .strip_prefix(stem)
-        .and_then(|r| r.strip_suffix(ext))
-        .and_then(|r| r.strip_prefix(" ("))
-        .and_then(|r| r.strip_suffix(')'))
-        .is_some_and(|n| n.parse::<u32>().is_ok())
 }
 
 async fn get(client: &Client, path: &str, local: &Path, ui: Ui) -> Result<(), CliError> {
@@ -914,16 +892,6 @@ async fn import_url(client: &Client, url: &str, dir: &str, wait: bool) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recognises_host_renamed_uploads() {
-        assert!(name_variant_of("a.txt", "a.txt"));
-        assert!(name_variant_of("a (2).txt", "a.txt"));
-        assert!(name_variant_of("its.txt", "it's.txt"));
-        assert!(name_variant_of("noext (3)", "noext"));
-        assert!(!name_variant_of("b.txt", "a.txt"));
-        assert!(!name_variant_of("a (x).txt", "a.txt"));
-    }
 
     #[test]
     fn unsafe_local_names() {
