@@ -24,7 +24,9 @@ pub struct FixedClock(pub std::sync::Mutex<SystemTime>);
 
 impl FixedClock {
     pub fn at_unix(secs: u64) -> FixedClock {
-        FixedClock(std::sync::Mutex::new(UNIX_EPOCH + Duration::from_secs(secs)))
+        FixedClock(std::sync::Mutex::new(
+            UNIX_EPOCH + Duration::from_secs(secs),
+        ))
     }
 }
 

@@ -200,7 +200,9 @@ impl Config {
             )));
         }
         if self.max_delete_percent.is_some_and(|p| p > 100) {
-            return Err(invalid("max_delete_percent is a percentage (0 to 100)".into()));
+            return Err(invalid(
+                "max_delete_percent is a percentage (0 to 100)".into(),
+            ));
         }
         self.credentials_at(path).map(|_| ())
     }

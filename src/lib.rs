@@ -8,6 +8,7 @@
 //! - [`config`]: the TOML configuration file and credentials from the environment.
 //! - [`remote`]: remote path resolution (`/a/b/c` or `id:N` to ids) on top of [`api`].
 //! - [`plan`]: the pure planner (three trees in, sorted operations out).
+//! - [`engine`]: one sync pass: safety checks, recovery, rounds of scan + snapshot → plan → execute.
 //! - [`scan`]: the Local tree from disk (fast check, hashing, ignore rules).
 //! - [`snapshot`]: the Remote tree from folder listings.
 //! - [`state`]: the SQLite state database (Synced tree, op journal, status).
@@ -17,6 +18,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod model;
 pub mod plan;
 pub mod remote;

@@ -39,7 +39,7 @@ pub enum RemoteError {
     #[error("remote path {path:?} does not exist")]
     NotFound { path: String },
     #[error(
-        "remote path {path:?} is ambiguous: {} entries have that name ({}); name one as id:N",
+        "remote path {path:?} is ambiguous: it matches {} entries ({}); name the one you mean exactly as given",
         .candidates.len(),
         .candidates.join(", ")
     )]

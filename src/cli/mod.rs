@@ -7,6 +7,7 @@
 
 mod progress;
 mod remote_cmd;
+mod sync_cmd;
 
 use crate::api::{ApiError, Client, ClientOptions, TokenStore};
 use crate::config::{Config, ConfigError, EnvOverrides};
@@ -37,6 +38,22 @@ pub struct Cli {
 pub enum Command {
     /// Write a config file (mode 0600) and prepare the local folder.
     Init(InitArgs),
+    /// Bring the local folder and the remote folder to the same state, once.
+    Sync {
+        /// Show what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Go ahead even if the pass deletes more than max_delete_percent /
+        /// max_delete_count of the tracked files.
+        #[arg(long)]
+        allow_mass_delete: bool,
+    },
+    /// What dcsync knows about the sync pair: last sync, counts, conflicts, skipped paths.
+    Status {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Work with files on the host directly (ls, put, get, mv, ...).
     Remote {
         #[command(subcommand)]
@@ -86,6 +103,8 @@ pub enum CliError {
     Remote(#[from] RemoteError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -98,9 +117,13 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 2 for usage and config errors, 1 for failed operations.
+    /// 2 for usage and config errors, 3 for safety stops, 1 for failed operations.
     pub fn exit_code(&self) -> i32 {
         match self {
+            CliError::Engine(e) if e.is_safety_stop() => 3,
+            CliError::Engine(crate::engine::EngineError::Api(
+                ApiError::BadCredentials { .. } | ApiError::Config(_),
+            )) => 2,
             CliError::Usage(_) | CliError::Config(_) => 2,
             CliError::Api(ApiError::BadCredentials { .. } | ApiError::Config(_)) => 2,
             CliError::Remote(RemoteError::Api(
@@ -130,6 +153,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     };
     match cli.command {
         Command::Init(args) => init(&config_path, args),
+        Command::Sync {
+            dry_run,
+            allow_mass_delete,
+        } => {
+            let config = Config::load(&config_path, &EnvOverrides::from_env())?;
+            sync_cmd::sync(
+                &config,
+                &config_path,
+                dry_run,
+                allow_mass_delete,
+                ui,
+                cli.quiet,
+            )
+            .await
+        }
+        Command::Status { json } => {
+            let config = Config::load(&config_path, &EnvOverrides::from_env())?;
+            sync_cmd::status(&config, &config_path, json)
+        }
         Command::Remote { cmd } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
             let client = client_for(&config)?;

@@ -230,27 +230,27 @@ async fn tree(client: &Client, path: &str) -> Result<(), CliError> {
     };
     println!("{label}");
     let (mut folders, mut files) = (0u64, 0u64);
-    // Depth-first with an explicit stack: (folder, depth).
-    let mut stack = vec![(root.as_parent().flatten(), 1usize)];
+    // Depth-first with an explicit stack: (folder, name to print, depth).
+    let mut stack = vec![(root.as_parent().flatten(), None::<String>, 0usize)];
     let mut seen = std::collections::HashSet::new();
-    while let Some((id, depth)) = stack.pop() {
+    while let Some((id, name, depth)) = stack.pop() {
+        if let Some(n) = &name {
+            println!("{}{n}/", "  ".repeat(depth));
+            folders += 1;
+        }
         if let Some(i) = id
             && !seen.insert(i)
         {
             continue; // a cycle would be a host bug; do not loop forever
         }
         let l = client.folder_listing(id).await?;
-        let indent = "  ".repeat(depth);
+        let indent = "  ".repeat(depth + 1);
         for f in &l.files {
             println!("{indent}{} ({} bytes)", f.name, f.size);
             files += 1;
         }
         for d in l.folders.iter().rev() {
-            stack.push((Some(d.id), depth + 1));
-        }
-        for d in &l.folders {
-            println!("{indent}{}/", d.name);
-            folders += 1;
+            stack.push((Some(d.id), Some(d.name.clone()), depth + 1));
         }
     }
     println!("{folders} folders, {files} files");

@@ -214,9 +214,25 @@ fn move_local(cx: &mut Ctx<'_>, sp: &RelPath, s: &SyncedEntry, to: &RelPath) {
         return;
     }
     if !parent_ok {
-        // The remote moved it into a folder the local side no longer has
-        // there (moved away or deleted): local wins, move it back.
-        revert_remote(cx, sp, s, to);
+        // A non-folder in the way will not turn into the folder by waiting.
+        let mut blocked = false;
+        let mut cur = Some(parent.clone());
+        while let Some(c) = cur {
+            blocked |= cx
+                .local
+                .entries
+                .get(&c)
+                .is_some_and(|e| e.kind != Kind::Dir);
+            cur = c.parent();
+        }
+        if blocked || gone_locally(cx, &parent) {
+            // The remote moved it into a folder the local side moved away
+            // or deleted: local wins, move it back.
+            revert_remote(cx, sp, s, to);
+        } else {
+            // A folder new on the remote: created locally first.
+            cx.defer(sp, "local destination folder not there yet");
+        }
         return;
     }
     cx.ops.push(Op::MoveLocal {
@@ -249,4 +265,32 @@ fn revert_remote(cx: &mut Ctx<'_>, sp: &RelPath, s: &SyncedEntry, cur: &RelPath)
     } else {
         cx.ops.push(Op::Forget { path: sp.clone() });
     }
+}
+
+/// Whether `p` or one of its ancestors is a Synced folder (at its Synced
+/// path, or where the remote moved it) that the local side moved away or
+/// deleted.
+fn gone_locally(cx: &Ctx<'_>, p: &RelPath) -> bool {
+    let mut cur = Some(p.clone());
+    while let Some(c) = cur {
+        if c.is_root() {
+            return false;
+        }
+        let moved_away =
+            |sp: &RelPath| matches!(cx.lfate.get(sp), Some(Fate::Moved { .. } | Fate::Deleted));
+        if cx.synced.contains_key(&c) && moved_away(&c) {
+            return true;
+        }
+        // `c` may be where the remote moved a Synced folder to.
+        let remote_origin = cx
+            .rfate
+            .iter()
+            .find(|(_, f)| matches!(f, Fate::Moved { to, .. } if *to == c))
+            .map(|(sp, _)| *sp);
+        if remote_origin.is_some_and(moved_away) {
+            return true;
+        }
+        cur = c.parent();
+    }
+    false
 }

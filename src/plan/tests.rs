@@ -369,3 +369,21 @@ fn one_way_modes() {
     .ops;
     assert!(matches!(&ops[..], [Op::Reconcile { .. }]), "{ops:#?}");
 }
+
+#[test]
+fn remote_move_into_a_new_remote_folder_waits_for_it_locally() {
+    let w = W::default()
+        .both("a.txt", File, 2, 11, 5)
+        .no_remote("a.txt")
+        .remote("new", Dir, 20, 0)
+        .remote("new/a.txt", File, 11, 5);
+    let ops = w.plan();
+    assert_eq!(
+        ops,
+        [Op::CreateLocalDir {
+            path: p("new"),
+            remote_id: 20
+        }],
+        "{ops:#?}"
+    );
+}

@@ -96,7 +96,7 @@ impl Host {
     pub fn config_file(&self) -> PathBuf {
         let p = self.path("config.toml");
         let text = format!(
-            "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n",
+            "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\nmax_requests_per_second = 1000.0\n",
             self.api_url(),
             self.dir.path().join("state").display()
         );

@@ -1,0 +1,974 @@
+//! The executor: carries out one round's ops and records each result.
+//!
+//! Stages run in order (set-aside, folders parents first, moves, transfers
+//! on a bounded pool, deletes children first). Every op re-checks its
+//! precondition just before acting (the local file is still what the plan
+//! saw); an op whose precondition fails is skipped and planned again next
+//! round. Every op that changes the remote is journalled as an intent
+//! before the call and marked done, together with its Synced changes, in
+//! one transaction after. Local deletes and replaced files go to
+//! `.dcsync/trash/`; downloads go to `.dcsync/tmp/` first.
+
+use super::{MARKER, Reporter, SyncReport};
+use crate::api::{ApiError, Client, Expected, FileId, FolderId, FolderOptions};
+use crate::clock::{self, Clock};
+use crate::model::*;
+use crate::plan::{Op, Stage, conflict_name};
+use crate::state::{Change, StateDb, StateError};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Why one op did not complete.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpError {
+    /// The world changed since planning; the next round plans again.
+    #[error("{path} changed since planning ({what}); it will be looked at again")]
+    Changed { path: RelPath, what: &'static str },
+    #[error("{path}: {source}")]
+    Api {
+        path: RelPath,
+        #[source]
+        source: ApiError,
+    },
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn changed(path: &RelPath, what: &'static str) -> OpError {
+    OpError::Changed {
+        path: path.clone(),
+        what,
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OpError + '_ {
+    move |source| OpError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a successful op contributes to the report.
+#[derive(Debug, Default)]
+struct Done {
+    uploaded: u64,
+    downloaded: u64,
+    copied: u64,
+    moved: u64,
+    created_dirs: u64,
+    deleted_local: u64,
+    deleted_remote: u64,
+    conflicts: u64,
+    bytes_up: u64,
+    bytes_down: u64,
+}
+
+pub(crate) struct Exec<'a> {
+    client: &'a Client,
+    root: &'a Path,
+    /// Remote folder ids by path (`None` = the account root), kept current
+    /// as this round creates and moves folders.
+    dirs: Mutex<HashMap<RelPath, Option<u64>>>,
+    db: Mutex<&'a mut StateDb>,
+    clock: &'a dyn Clock,
+    reporter: &'a dyn Reporter,
+    transfers: usize,
+}
+
+impl<'a> Exec<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        client: &'a Client,
+        root: &'a Path,
+        remote_root: Option<FolderId>,
+        remote: &RemoteView,
+        db: &'a mut StateDb,
+        clock: &'a dyn Clock,
+        reporter: &'a dyn Reporter,
+        transfers: usize,
+    ) -> Exec<'a> {
+        let mut dirs: HashMap<RelPath, Option<u64>> = remote
+            .entries
+            .iter()
+            .filter(|(_, e)| e.kind == Kind::Dir)
+            .map(|(p, e)| (p.clone(), Some(e.id)))
+            .collect();
+        dirs.insert(RelPath::root(), remote_root.map(|f| f.0));
+        Exec {
+            client,
+            root,
+            dirs: Mutex::new(dirs),
+            db: Mutex::new(db),
+            clock,
+            reporter,
+            transfers: transfers.max(1),
+        }
+    }
+
+    /// Runs the ops of one round. Returns whether any op succeeded.
+    pub(crate) async fn run(&self, ops: &[Op], report: &mut SyncReport) -> bool {
+        let mut progressed = false;
+        let mut stages: Vec<(Stage, Vec<&Op>)> = Vec::new();
+        for op in ops {
+            match stages.last_mut() {
+                Some((s, v)) if *s == op.stage() => v.push(op),
+                _ => stages.push((op.stage(), vec![op])),
+            }
+        }
+        for (stage, ops) in stages {
+            let results: Vec<(&Op, Result<Done, OpError>)> = if stage == Stage::Transfers {
+                futures_util::stream::iter(ops)
+                    .map(|op| async move { (op, self.one(op).await) })
+                    .buffer_unordered(self.transfers)
+                    .collect()
+                    .await
+            } else {
+                let mut v = Vec::new();
+                for op in ops {
+                    v.push((op, self.one(op).await));
+                }
+                v
+            };
+            for (op, r) in results {
+                match r {
+                    Ok(d) => {
+                        progressed = true;
+                        report.uploaded += d.uploaded;
+                        report.downloaded += d.downloaded;
+                        report.copied += d.copied;
+                        report.moved += d.moved;
+                        report.created_dirs += d.created_dirs;
+                        report.deleted_local += d.deleted_local;
+                        report.deleted_remote += d.deleted_remote;
+                        report.conflicts += d.conflicts;
+                        report.bytes_up += d.bytes_up;
+                        report.bytes_down += d.bytes_down;
+                        self.reporter.op_done(op, &Ok(()));
+                    }
+                    Err(OpError::Changed { path, what }) => {
+                        tracing::info!(%path, "changed since planning ({what}); looking again");
+                        report.deferred += 1;
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        tracing::warn!("{msg}");
+                        self.reporter.op_done(op, &Err(msg.clone()));
+                        report.errors.push(msg);
+                    }
+                }
+            }
+        }
+        progressed
+    }
+
+    async fn one(&self, op: &Op) -> Result<Done, OpError> {
+        match op {
+            Op::SetAside { path, expect } => self.set_aside(path, expect).map(|_| Done {
+                conflicts: 1,
+                ..Done::default()
+            }),
+            Op::CreateRemoteDir { path, local } => self.create_remote_dir(path, local).await,
+            Op::CreateLocalDir { path, remote_id } => self.create_local_dir(path, *remote_id),
+            Op::RecordDir {
+                path,
+                local,
+                remote_id,
+                remote_parent,
+            } => {
+                self.commit(
+                    None,
+                    vec![Change::Put(
+                        path.clone(),
+                        dir_entry(path, *local, *remote_id, *remote_parent),
+                    )],
+                )?;
+                Ok(Done::default())
+            }
+            Op::MoveRemote {
+                kind,
+                id,
+                synced,
+                from,
+                to,
+            } => self.move_remote(op, *kind, *id, synced, from, to).await,
+            Op::MoveLocal {
+                from,
+                to,
+                expect,
+                remote_parent,
+                ..
+            } => self.move_local(from, to, expect, *remote_parent),
+            Op::RecordMove {
+                from,
+                to,
+                remote_parent,
+            } => {
+                let changes = self.move_changes(from, to, *remote_parent)?;
+                self.commit(None, changes)?;
+                Ok(Done::default())
+            }
+            Op::Upload {
+                path,
+                local,
+                replaces,
+            } => self.upload(op, path, local, *replaces).await,
+            Op::RemoteCopy {
+                path,
+                local,
+                source,
+                source_hashes,
+                replaces,
+            } => {
+                self.remote_copy(op, path, local, *source, source_hashes, *replaces)
+                    .await
+            }
+            Op::Download {
+                path,
+                remote,
+                replaces,
+            } => self.download(path, remote, replaces.as_ref()).await,
+            Op::Reconcile {
+                path,
+                local,
+                remote,
+            } => self.reconcile(path, local, remote).await,
+            Op::DeleteRemote { kind, path, id } => self.delete_remote(op, *kind, path, *id).await,
+            Op::DeleteLocal { path, expect, .. } => self.delete_local(path, expect),
+            Op::Forget { path } => {
+                self.commit(None, vec![Change::RemoveTree(path.clone())])?;
+                Ok(Done::default())
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    fn abs(&self, p: &RelPath) -> PathBuf {
+        if p.is_root() {
+            self.root.to_path_buf()
+        } else {
+            self.root.join(p.as_str())
+        }
+    }
+
+    fn now(&self) -> String {
+        clock::datetime(self.clock.now())
+    }
+
+    /// The local entry at `p` now, without following symlinks.
+    fn stat(&self, p: &RelPath) -> Result<Option<(Kind, LocalMeta)>, OpError> {
+        let path = self.abs(p);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) => Ok(Some((
+                if m.is_dir() { Kind::Dir } else { Kind::File },
+                meta_of(&m),
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    fn still(&self, p: &RelPath, expect: &LocalMeta, kind: Kind) -> Result<(), OpError> {
+        match self.stat(p)? {
+            Some((k, m))
+                if k == kind
+                    && m.ino == expect.ino
+                    && (kind == Kind::Dir
+                        || (m.size == expect.size && m.mtime_ns == expect.mtime_ns)) =>
+            {
+                Ok(())
+            }
+            _ => Err(changed(p, "the local entry is not what the plan saw")),
+        }
+    }
+
+    fn parent_id(&self, p: &RelPath) -> Result<Option<u64>, OpError> {
+        let parent = p.parent().unwrap_or_default();
+        self.dirs
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&parent).copied())
+            .ok_or_else(|| changed(p, "its remote folder is not there"))
+    }
+
+    fn journal(&self, op: &Op, parent: Option<u64>) -> Result<i64, OpError> {
+        let intent = super::recover::Intent {
+            op: op.clone(),
+            parent,
+        };
+        let json = serde_json::to_string(&intent).map_err(|e| OpError::Io {
+            path: self.root.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        let now = self.now();
+        let mut db = self.db.lock().map_err(|_| poisoned())?;
+        Ok(db.journal_begin(&json, &now)?)
+    }
+
+    /// Records Synced changes (and closes the journal intent, if any) in
+    /// one transaction.
+    fn commit(&self, intent: Option<i64>, changes: Vec<Change>) -> Result<(), OpError> {
+        let now = self.now();
+        let mut db = self.db.lock().map_err(|_| poisoned())?;
+        match intent {
+            Some(id) => db.journal_done(id, &changes, &now)?,
+            None => db.apply(&changes)?,
+        }
+        Ok(())
+    }
+
+    /// A failed remote call: close the intent unless the host may have
+    /// done it (then recovery looks at it before the next round).
+    fn fail(&self, intent: i64, path: &RelPath, e: ApiError) -> OpError {
+        if !matches!(e, ApiError::OutcomeUnknown { .. })
+            && let Ok(mut db) = self.db.lock()
+            && let Err(se) = db.journal_abandon(intent, &clock::datetime(self.clock.now()))
+        {
+            tracing::warn!(error = %se, "could not close a journal entry");
+        }
+        OpError::Api {
+            path: path.clone(),
+            source: e,
+        }
+    }
+
+    fn synced(&self, p: &RelPath) -> Result<Option<SyncedEntry>, OpError> {
+        let db = self.db.lock().map_err(|_| poisoned())?;
+        Ok(db.get_synced(p)?)
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        let n: u64 = rand::random();
+        self.root
+            .join(MARKER)
+            .join("tmp")
+            .join(format!("{n:016x}.dcsync-part"))
+    }
+
+    /// Moves a local file or folder into `.dcsync/trash/<stamp>/<path>`.
+    fn to_trash(&self, p: &RelPath) -> Result<PathBuf, OpError> {
+        let stamp = clock::compact_stamp(self.clock.now());
+        let mut dest = self
+            .root
+            .join(MARKER)
+            .join("trash")
+            .join(&stamp)
+            .join(p.as_str());
+        let mut n = 1;
+        while dest.exists() {
+            n += 1;
+            dest = self
+                .root
+                .join(MARKER)
+                .join("trash")
+                .join(format!("{stamp}-{n}"))
+                .join(p.as_str());
+        }
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let src = self.abs(p);
+        std::fs::rename(&src, &dest).map_err(io(&src))?;
+        Ok(dest)
+    }
+
+    /// Renames the local entry at `p` to a free conflicted-copy name next to it.
+    fn conflict_copy(&self, p: &RelPath) -> Result<RelPath, OpError> {
+        let parent = p.parent().unwrap_or_default();
+        let stamp = clock::conflict_stamp(self.clock.now());
+        for n in 1..1000 {
+            let Some(c) = parent.join(&conflict_name(p.name(), &stamp, n)) else {
+                break;
+            };
+            if self.stat(&c)?.is_none() {
+                let (from, to) = (self.abs(p), self.abs(&c));
+                rename_noreplace(&from, &to)?;
+                let now = self.now();
+                if let Ok(mut db) = self.db.lock() {
+                    let _ = db.add_conflict(p, &c, &now);
+                }
+                tracing::info!(path = %p, copy = %c, "conflict: kept the local version as a copy");
+                return Ok(c);
+            }
+        }
+        Err(changed(p, "no free conflicted-copy name"))
+    }
+
+    fn move_changes(
+        &self,
+        from: &RelPath,
+        to: &RelPath,
+        remote_parent: Option<u64>,
+    ) -> Result<Vec<Change>, OpError> {
+        let mut changes = vec![Change::MoveTree {
+            from: from.clone(),
+            to: to.clone(),
+        }];
+        if let Some(mut e) = self.synced(from)? {
+            e.remote_parent = remote_parent;
+            e.remote_name = to.name().to_owned();
+            changes.push(Change::Put(to.clone(), e));
+        }
+        Ok(changes)
+    }
+
+    // ---------------------------------------------------------------- ops
+
+    fn set_aside(&self, path: &RelPath, expect: &LocalMeta) -> Result<RelPath, OpError> {
+        match self.stat(path)? {
+            Some((_, m)) if m.ino == expect.ino => self.conflict_copy(path),
+            _ => Err(changed(path, "the local entry is not what the plan saw")),
+        }
+    }
+
+    async fn create_remote_dir(&self, path: &RelPath, local: &LocalMeta) -> Result<Done, OpError> {
+        self.still(path, local, Kind::Dir)?;
+        let parent = self.parent_id(path)?;
+        let op = Op::CreateRemoteDir {
+            path: path.clone(),
+            local: *local,
+        };
+        let intent = self.journal(&op, parent)?;
+        let created = match self
+            .client
+            .folder_create(path.name(), parent.map(FolderId), &FolderOptions::default())
+            .await
+        {
+            Ok(f) => f,
+            Err(ApiError::OutcomeUnknown { source, .. }) => {
+                // Did it arrive? Adopt the folder instead of making a second.
+                match super::recover::find_new_folder(
+                    self.client,
+                    self.db_synced_ids()?,
+                    parent,
+                    path.name(),
+                )
+                .await
+                {
+                    Ok(Some(f)) => f,
+                    _ => return Err(self.fail(intent, path, *source)),
+                }
+            }
+            Err(e) => return Err(self.fail(intent, path, e)),
+        };
+        if let Ok(mut d) = self.dirs.lock() {
+            d.insert(path.clone(), Some(created.id.0));
+        }
+        self.commit(
+            Some(intent),
+            vec![Change::Put(
+                path.clone(),
+                dir_entry(path, *local, created.id.0, parent),
+            )],
+        )?;
+        tracing::info!(%path, "created remote folder");
+        Ok(Done {
+            created_dirs: 1,
+            ..Done::default()
+        })
+    }
+
+    fn db_synced_ids(&self) -> Result<std::collections::HashSet<u64>, OpError> {
+        let db = self.db.lock().map_err(|_| poisoned())?;
+        Ok(db.load_synced()?.values().map(|e| e.remote_id).collect())
+    }
+
+    fn create_local_dir(&self, path: &RelPath, remote_id: u64) -> Result<Done, OpError> {
+        let abs = self.abs(path);
+        match self.stat(path)? {
+            None => std::fs::create_dir(&abs).map_err(io(&abs))?,
+            Some((Kind::Dir, _)) => {}
+            Some(_) => return Err(changed(path, "a file is in the way")),
+        }
+        let Some((_, meta)) = self.stat(path)? else {
+            return Err(changed(path, "the new folder vanished"));
+        };
+        let parent = self.parent_id(path).unwrap_or(None);
+        self.commit(
+            None,
+            vec![Change::Put(
+                path.clone(),
+                dir_entry(path, meta, remote_id, parent),
+            )],
+        )?;
+        tracing::info!(%path, "created local folder");
+        Ok(Done {
+            created_dirs: 1,
+            ..Done::default()
+        })
+    }
+
+    async fn move_remote(
+        &self,
+        op: &Op,
+        kind: Kind,
+        id: u64,
+        synced: &RelPath,
+        from: &RelPath,
+        to: &RelPath,
+    ) -> Result<Done, OpError> {
+        let new_parent = self.parent_id(to)?;
+        let old_parent = self.parent_id(from).ok();
+        let intent = self.journal(op, new_parent)?;
+        let result = async {
+            match kind {
+                Kind::File => {
+                    if old_parent != Some(new_parent) {
+                        self.client
+                            .file_move(FileId(id), new_parent.map(FolderId))
+                            .await?;
+                    }
+                    if from.name() != to.name() {
+                        self.client.file_rename(FileId(id), to.name()).await?;
+                    }
+                }
+                Kind::Dir => {
+                    if old_parent != Some(new_parent) {
+                        self.client
+                            .folder_move(FolderId(id), new_parent.map(FolderId))
+                            .await?;
+                    }
+                    if from.name() != to.name() {
+                        self.client.folder_rename(FolderId(id), to.name()).await?;
+                    }
+                }
+            }
+            Ok::<(), ApiError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            return Err(self.fail(intent, to, e));
+        }
+        if kind == Kind::Dir
+            && let Ok(mut d) = self.dirs.lock()
+        {
+            let moved: Vec<(RelPath, Option<u64>)> = d
+                .iter()
+                .filter(|(k, _)| k.starts_with(from))
+                .filter_map(|(k, v)| Some((k.rebase(from, to)?, *v)))
+                .collect();
+            d.retain(|k, _| !k.starts_with(from));
+            d.extend(moved);
+        }
+        let changes = self.move_changes(synced, to, new_parent)?;
+        self.commit(Some(intent), changes)?;
+        tracing::info!(from = %from, to = %to, "moved on the host");
+        Ok(Done {
+            moved: 1,
+            ..Done::default()
+        })
+    }
+
+    fn move_local(
+        &self,
+        from: &RelPath,
+        to: &RelPath,
+        expect: &LocalMeta,
+        remote_parent: Option<u64>,
+    ) -> Result<Done, OpError> {
+        match self.stat(from)? {
+            Some((_, m)) if m.ino == expect.ino => {}
+            _ => return Err(changed(from, "the local entry is not what the plan saw")),
+        }
+        if self.stat(to)?.is_some() {
+            return Err(changed(to, "something is in the way"));
+        }
+        rename_noreplace(&self.abs(from), &self.abs(to))?;
+        let changes = self.move_changes(from, to, remote_parent)?;
+        self.commit(None, changes)?;
+        tracing::info!(from = %from, to = %to, "moved locally");
+        Ok(Done {
+            moved: 1,
+            ..Done::default()
+        })
+    }
+
+    async fn upload(
+        &self,
+        op: &Op,
+        path: &RelPath,
+        local: &LocalEntry,
+        replaces: Option<u64>,
+    ) -> Result<Done, OpError> {
+        self.still(path, &local.meta, Kind::File)?;
+        let parent = self.parent_id(path)?;
+        let abs = self.abs(path);
+        let intent = self.journal(op, parent)?;
+        let up = match self
+            .client
+            .upload_file(&abs, path.name(), parent.map(FolderId), None)
+            .await
+        {
+            Ok(u) => u,
+            Err(e) => return Err(self.fail(intent, path, e)),
+        };
+        self.reporter.bytes(up.size);
+        // Changed while it was read? Then what arrived is not what the
+        // scan hashed: remove it and let the next round upload again.
+        if self.still(path, &local.meta, Kind::File).is_err() {
+            let _ = self.client.file_delete(up.id).await;
+            if let Ok(mut db) = self.db.lock() {
+                let _ = db.journal_abandon(intent, &self.now());
+            }
+            return Err(changed(path, "it changed while it was uploaded"));
+        }
+        if let Some(old) = replaces
+            && let Err(e) = self.client.file_delete(FileId(old)).await
+            && !e.is_not_found()
+        {
+            return Err(self.fail(intent, path, e));
+        }
+        if up.name != path.name()
+            && let Err(e) = self.client.file_rename(up.id, path.name()).await
+        {
+            return Err(self.fail(intent, path, e));
+        }
+        let entry = SyncedEntry {
+            kind: Kind::File,
+            local: local.meta,
+            hashes: Hashes {
+                sha256: local.hashes.sha256.clone(),
+                md5: Some(up.md5.clone()),
+            },
+            remote_id: up.id.0,
+            remote_parent: parent,
+            remote_name: path.name().to_owned(),
+            size: up.size,
+        };
+        self.commit(Some(intent), vec![Change::Put(path.clone(), entry)])?;
+        tracing::info!(%path, bytes = up.size, "uploaded");
+        Ok(Done {
+            uploaded: 1,
+            bytes_up: up.size,
+            ..Done::default()
+        })
+    }
+
+    async fn remote_copy(
+        &self,
+        op: &Op,
+        path: &RelPath,
+        local: &LocalEntry,
+        source: u64,
+        source_hashes: &Hashes,
+        replaces: Option<u64>,
+    ) -> Result<Done, OpError> {
+        self.still(path, &local.meta, Kind::File)?;
+        let parent = self.parent_id(path)?;
+        let intent = self.journal(op, parent)?;
+        let copy = match self
+            .client
+            .file_copy(FileId(source), parent.map(FolderId))
+            .await
+        {
+            Ok(c) => c.copy,
+            Err(e) => return Err(self.fail(intent, path, e)),
+        };
+        if copy.size != local.meta.size {
+            let _ = self.client.file_delete(copy.id).await;
+            if let Ok(mut db) = self.db.lock() {
+                let _ = db.journal_abandon(intent, &self.now());
+            }
+            return Err(changed(path, "the copy source is not the same content"));
+        }
+        if copy.name != path.name()
+            && let Err(e) = self.client.file_rename(copy.id, path.name()).await
+        {
+            return Err(self.fail(intent, path, e));
+        }
+        if let Some(old) = replaces
+            && let Err(e) = self.client.file_delete(FileId(old)).await
+            && !e.is_not_found()
+        {
+            return Err(self.fail(intent, path, e));
+        }
+        let entry = SyncedEntry {
+            kind: Kind::File,
+            local: local.meta,
+            hashes: Hashes {
+                sha256: local.hashes.sha256.clone(),
+                md5: source_hashes.md5.clone(),
+            },
+            remote_id: copy.id.0,
+            remote_parent: parent,
+            remote_name: path.name().to_owned(),
+            size: copy.size,
+        };
+        self.commit(Some(intent), vec![Change::Put(path.clone(), entry)])?;
+        tracing::info!(%path, source, "copied on the host instead of uploading");
+        Ok(Done {
+            copied: 1,
+            ..Done::default()
+        })
+    }
+
+    /// Downloads `remote` into a temp file; returns it with its hashes.
+    async fn fetch(
+        &self,
+        path: &RelPath,
+        remote: &RemoteEntry,
+    ) -> Result<(PathBuf, Hashes), OpError> {
+        let tmp = self.tmp_path();
+        if let Some(dir) = tmp.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let expected = Expected {
+            size: Some(remote.size),
+            md5: None,
+        };
+        let got = match self
+            .client
+            .download_file(FileId(remote.id), &tmp, &expected, None)
+            .await
+        {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(OpError::Api {
+                    path: path.clone(),
+                    source: e,
+                });
+            }
+        };
+        self.reporter.bytes(got.size);
+        let tmp2 = tmp.clone();
+        let sha = tokio::task::spawn_blocking(move || crate::scan::sha256_file(&tmp2))
+            .await
+            .map_err(|e| OpError::Io {
+                path: tmp.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+            .map_err(io(&tmp))?
+            .0;
+        Ok((
+            tmp,
+            Hashes {
+                sha256: Some(sha),
+                md5: Some(got.md5),
+            },
+        ))
+    }
+
+    /// Renames a fetched temp file to `path` and records it.
+    fn place(
+        &self,
+        path: &RelPath,
+        tmp: &Path,
+        hashes: Hashes,
+        remote: &RemoteEntry,
+    ) -> Result<(), OpError> {
+        let dest = self.abs(path);
+        std::fs::rename(tmp, &dest).map_err(io(&dest))?;
+        let Some((_, meta)) = self.stat(path)? else {
+            return Err(changed(path, "the downloaded file vanished"));
+        };
+        let entry = SyncedEntry {
+            kind: Kind::File,
+            local: meta,
+            hashes,
+            remote_id: remote.id,
+            remote_parent: remote.parent,
+            remote_name: path.name().to_owned(),
+            size: remote.size,
+        };
+        self.commit(None, vec![Change::Put(path.clone(), entry)])
+    }
+
+    async fn download(
+        &self,
+        path: &RelPath,
+        remote: &RemoteEntry,
+        replaces: Option<&LocalMeta>,
+    ) -> Result<Done, OpError> {
+        let parent = path.parent().unwrap_or_default();
+        if !matches!(self.stat(&parent)?, Some((Kind::Dir, _))) {
+            return Err(changed(path, "its local folder is not there"));
+        }
+        let (tmp, hashes) = self.fetch(path, remote).await?;
+        // The target must still be what the plan saw; else keep both.
+        let target_ok = match (replaces, self.stat(path)?) {
+            (None, None) => true,
+            (Some(e), Some((Kind::File, m))) => {
+                m.ino == e.ino && m.size == e.size && m.mtime_ns == e.mtime_ns
+            }
+            _ => false,
+        };
+        if !target_ok {
+            if self.stat(path)?.is_some() {
+                self.conflict_copy(path)?;
+            }
+        } else if replaces.is_some() {
+            self.to_trash(path)?;
+        }
+        self.place(path, &tmp, hashes, remote)?;
+        tracing::info!(%path, bytes = remote.size, "downloaded");
+        Ok(Done {
+            downloaded: 1,
+            bytes_down: remote.size,
+            conflicts: u64::from(!target_ok),
+            ..Done::default()
+        })
+    }
+
+    async fn reconcile(
+        &self,
+        path: &RelPath,
+        local: &LocalEntry,
+        remote: &RemoteEntry,
+    ) -> Result<Done, OpError> {
+        self.still(path, &local.meta, Kind::File)?;
+        let (tmp, hashes) = self.fetch(path, remote).await?;
+        let local_sha = match &local.hashes.sha256 {
+            Some(s) => s.clone(),
+            None => {
+                crate::scan::sha256_file(&self.abs(path))
+                    .map_err(io(&self.abs(path)))?
+                    .0
+            }
+        };
+        if hashes.sha256.as_deref() == Some(local_sha.as_str()) {
+            // Same content on both sides: just record it.
+            let _ = std::fs::remove_file(&tmp);
+            self.still(path, &local.meta, Kind::File)?;
+            let entry = SyncedEntry {
+                kind: Kind::File,
+                local: local.meta,
+                hashes,
+                remote_id: remote.id,
+                remote_parent: remote.parent,
+                remote_name: path.name().to_owned(),
+                size: remote.size,
+            };
+            self.commit(None, vec![Change::Put(path.clone(), entry)])?;
+            tracing::info!(%path, "same content on both sides; recorded");
+            return Ok(Done::default());
+        }
+        if let Err(e) = self.still(path, &local.meta, Kind::File) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // Different: keep both. The local version becomes the conflicted
+        // copy (uploaded next round); the remote version takes the name.
+        self.conflict_copy(path)?;
+        self.place(path, &tmp, hashes, remote)?;
+        Ok(Done {
+            downloaded: 1,
+            bytes_down: remote.size,
+            conflicts: 1,
+            ..Done::default()
+        })
+    }
+
+    async fn delete_remote(
+        &self,
+        op: &Op,
+        kind: Kind,
+        path: &RelPath,
+        id: u64,
+    ) -> Result<Done, OpError> {
+        let intent = self.journal(op, None)?;
+        let r = match kind {
+            Kind::File => self.client.file_delete(FileId(id)).await,
+            Kind::Dir => self.client.folder_delete(FolderId(id)).await,
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(self.fail(intent, path, e)),
+        }
+        self.commit(Some(intent), vec![Change::RemoveTree(path.clone())])?;
+        tracing::info!(%path, "moved to the host's trash");
+        Ok(Done {
+            deleted_remote: 1,
+            ..Done::default()
+        })
+    }
+
+    fn delete_local(&self, path: &RelPath, expect: &LocalMeta) -> Result<Done, OpError> {
+        match self.stat(path)? {
+            Some((Kind::Dir, m)) if m.ino == expect.ino => {}
+            Some((Kind::File, m))
+                if m.ino == expect.ino
+                    && m.size == expect.size
+                    && m.mtime_ns == expect.mtime_ns => {}
+            None => {
+                // Already gone: nothing to keep.
+                self.commit(None, vec![Change::RemoveTree(path.clone())])?;
+                return Ok(Done::default());
+            }
+            _ => return Err(changed(path, "the local entry is not what the plan saw")),
+        }
+        let dest = self.to_trash(path)?;
+        self.commit(None, vec![Change::RemoveTree(path.clone())])?;
+        tracing::info!(%path, trash = %dest.display(), "moved to the local trash");
+        Ok(Done {
+            deleted_local: 1,
+            ..Done::default()
+        })
+    }
+}
+
+fn poisoned() -> OpError {
+    OpError::Io {
+        path: PathBuf::new(),
+        source: std::io::Error::other("state database lock poisoned"),
+    }
+}
+
+fn dir_entry(path: &RelPath, local: LocalMeta, remote_id: u64, parent: Option<u64>) -> SyncedEntry {
+    SyncedEntry {
+        kind: Kind::Dir,
+        local,
+        hashes: Hashes::default(),
+        remote_id,
+        remote_parent: parent,
+        remote_name: path.name().to_owned(),
+        size: 0,
+    }
+}
+
+pub(crate) fn meta_of(m: &std::fs::Metadata) -> LocalMeta {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        LocalMeta {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: if m.is_dir() { 0 } else { m.len() },
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        LocalMeta {
+            dev: 0,
+            ino: 0,
+            size: if m.is_dir() { 0 } else { m.len() },
+            mtime_ns: m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i64),
+        }
+    }
+}
+
+/// Renames without replacing an existing target (checked just before; the
+/// window between check and rename is as small as std allows).
+fn rename_noreplace(from: &Path, to: &Path) -> Result<(), OpError> {
+    if std::fs::symlink_metadata(to).is_ok() {
+        return Err(OpError::Io {
+            path: to.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "target exists"),
+        });
+    }
+    std::fs::rename(from, to).map_err(io(from))
+}

@@ -1,0 +1,363 @@
+//! The sync engine: one `sync` call brings the local folder and the remote
+//! folder to the same state, in planning rounds, and records the result.
+//!
+//! Owns the order of a pass (safety checks, journal recovery, scan and
+//! snapshot, plan, mass-delete guard, execute, record) and the safety stops
+//! (missing root marker, vanished remote root, mass delete). The decisions
+//! live in [`crate::plan`]; the side effects in [`exec`]; crash recovery in
+//! [`recover`]. It never deletes anything itself: only ops do, and only to
+//! a trash.
+
+mod exec;
+mod recover;
+
+use crate::api::{ApiError, Client, FolderId};
+use crate::clock::{self, Clock};
+use crate::model::RelPath;
+use crate::plan::{self, Op, PlanOptions};
+use crate::scan::{self, IgnoreRules, ScanError};
+use crate::snapshot::{self, SnapshotError};
+use crate::state::{Side, StateDb, StateError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The name of the marker folder in the sync root (also holds trash and temp files).
+pub const MARKER: &str = ".dcsync";
+/// Planning rounds in one pass before giving up on convergence.
+const MAX_ROUNDS: usize = 10;
+
+/// Everything one sync pair needs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub local_root: PathBuf,
+    /// `/`-separated folder path from the account root.
+    pub remote_path: String,
+    pub db_path: PathBuf,
+    pub plan: PlanOptions,
+    /// Concurrent transfers.
+    pub transfers: usize,
+    /// Concurrent folder listings.
+    pub listing_concurrency: usize,
+    pub max_delete_percent: u32,
+    pub max_delete_count: u64,
+}
+
+/// What the caller asks of one pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncRequest {
+    /// Plan only: show what would be done, change nothing.
+    pub dry_run: bool,
+    /// Go ahead even when the pass deletes more than the limits.
+    pub allow_mass_delete: bool,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SyncReport {
+    pub rounds: usize,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub copied: u64,
+    pub moved: u64,
+    pub created_dirs: u64,
+    pub deleted_local: u64,
+    pub deleted_remote: u64,
+    pub conflicts: u64,
+    pub skipped: u64,
+    /// Ops whose precondition no longer held; planned again next round.
+    pub deferred: u64,
+    pub errors: Vec<String>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    #[serde(skip)]
+    pub elapsed: Duration,
+    /// True when the last round planned nothing.
+    pub converged: bool,
+    /// For `--dry-run`: the first round's plan.
+    #[serde(skip)]
+    pub planned: Vec<Op>,
+}
+
+/// Progress callbacks for a front end (CLI, daemon).
+pub trait Reporter: Send + Sync {
+    /// A round planned these ops (not called for empty plans).
+    fn planned(&self, _round: usize, _ops: &[Op]) {}
+    /// An op finished (`Ok`) or failed (`Err(message)`).
+    fn op_done(&self, _op: &Op, _result: &Result<(), String>) {}
+    /// Bytes moved by a transfer (delta).
+    fn bytes(&self, _n: u64) {}
+}
+
+/// A reporter that reports nothing.
+pub struct Quiet;
+impl Reporter for Quiet {}
+
+/// Why a pass stopped before converging.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "{} has no {MARKER}/ marker but dcsync has synced it before: is the volume mounted? \
+         Refusing to sync, because an empty folder would look like everything was deleted. \
+         If the folder really moved, run `dcsync init` for the new place.",
+        .0.display()
+    )]
+    NoMarker(PathBuf),
+    #[error("local folder {} does not exist or is not a folder; check local_path", .0.display())]
+    NoRoot(PathBuf),
+    #[error("another dcsync process is syncing {} right now; try again when it is done", .0.display())]
+    Busy(PathBuf),
+    #[error(
+        "remote folder {path:?} is gone, but dcsync has synced it before; refusing to re-upload \
+         or delete anything. Restore it from the host's trash, or point remote_path elsewhere."
+    )]
+    RemoteRootGone { path: String },
+    #[error(
+        "remote folder {path:?} is now folder {now}, not folder {before} that was synced before; \
+         refusing to sync against a different folder. Restore the old one, or start afresh with a new state_dir."
+    )]
+    RemoteRootChanged { path: String, before: u64, now: u64 },
+    #[error(
+        "this pass would delete {count} of {tracked} tracked files {side} (limits: {percent}% or {max} files); \
+         nothing was changed. Check what happened, then run again with --allow-mass-delete to go ahead."
+    )]
+    MassDelete {
+        count: u64,
+        tracked: u64,
+        side: &'static str,
+        percent: u32,
+        max: u64,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// Safety stops: the user must look before dcsync goes on.
+    pub fn is_safety_stop(&self) -> bool {
+        matches!(
+            self,
+            EngineError::NoMarker(_)
+                | EngineError::RemoteRootGone { .. }
+                | EngineError::RemoteRootChanged { .. }
+                | EngineError::MassDelete { .. }
+        )
+    }
+
+    /// Whether trying the pass again later may help by itself.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Busy(_) => true,
+            EngineError::State(e) => e.is_retryable(),
+            EngineError::Snapshot(e) => e.is_retryable(),
+            EngineError::Api(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs one sync pass. See the module docs.
+pub async fn sync(
+    client: &Client,
+    cfg: &EngineConfig,
+    req: SyncRequest,
+    clock: Arc<dyn Clock>,
+    reporter: &dyn Reporter,
+) -> Result<SyncReport, EngineError> {
+    let started = Instant::now();
+    let mut db = StateDb::open(&cfg.db_path)?;
+    let tracked = db.synced_len()?;
+    let root = &cfg.local_root;
+    let marker = root.join(MARKER);
+    if !marker.is_dir() {
+        if tracked > 0 {
+            return Err(EngineError::NoMarker(root.clone()));
+        }
+        std::fs::create_dir_all(&marker).map_err(io(&marker))?;
+    }
+    if !root.is_dir() {
+        return Err(EngineError::NoRoot(root.clone()));
+    }
+    let lock_path = marker.join("lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    if lock.try_lock().is_err() {
+        return Err(EngineError::Busy(root.clone()));
+    }
+
+    let remote_root = remote_root(client, cfg, &mut db, tracked, &*clock).await?;
+    let rules = IgnoreRules::load(root)?;
+    let mut report = SyncReport::default();
+
+    for round in 0..MAX_ROUNDS {
+        report.rounds = round + 1;
+        if !req.dry_run {
+            recover::run(client, &mut db, root, &*clock).await?;
+        }
+        let synced = db.load_synced()?;
+        let (scanned, snap) = {
+            let (root2, synced2, rules2) = (root.clone(), synced.clone(), rules.clone());
+            let scan_task =
+                tokio::task::spawn_blocking(move || scan::scan(&root2, &synced2, &rules2));
+            let snap = snapshot::snapshot(client, remote_root, cfg.listing_concurrency).await;
+            let scanned = scan_task.await.map_err(|e| EngineError::Io {
+                path: root.clone(),
+                source: std::io::Error::other(format!("scanner task failed: {e}")),
+            })??;
+            (scanned, snap)
+        };
+        let now = clock::datetime(clock.now());
+        if !req.dry_run {
+            db.set_skipped(Side::Local, &rel_skipped(&scanned.skipped), &now)?;
+            db.set_skipped(Side::Remote, &rel_skipped(&snap.skipped), &now)?;
+        }
+        for (p, why) in scanned.skipped.iter().chain(snap.skipped.iter()) {
+            if round == 0 {
+                tracing::warn!(path = %p, "skipped: {why}");
+            }
+        }
+        report.skipped = (scanned.skipped.len() + snap.skipped.len()) as u64;
+
+        let plan = plan::plan(&scanned.view, &snap.view, &synced, cfg.plan);
+        for (p, why) in &plan.deferred {
+            tracing::debug!(path = %p, "waits for a later round: {why}");
+        }
+        if plan.ops.is_empty() {
+            report.converged = true;
+            break;
+        }
+        check_mass_delete(cfg, &plan, &synced, req.allow_mass_delete)?;
+        reporter.planned(round, &plan.ops);
+        if req.dry_run {
+            report.planned = plan.ops;
+            break;
+        }
+        let ctx = exec::Exec::new(
+            client,
+            root,
+            remote_root,
+            &snap.view,
+            &mut db,
+            &*clock,
+            reporter,
+            cfg.transfers,
+        );
+        let progressed = ctx.run(&plan.ops, &mut report).await;
+        if !progressed {
+            break; // nothing could be done: stop instead of spinning
+        }
+    }
+    report.elapsed = started.elapsed();
+    if !req.dry_run {
+        let now = clock::datetime(clock.now());
+        db.set_meta("last_sync", &now)?;
+        db.set_meta(
+            "last_result",
+            if report.converged && report.errors.is_empty() {
+                "converged"
+            } else {
+                "incomplete"
+            },
+        )?;
+        db.journal_prune(1000)?;
+    }
+    drop(lock);
+    Ok(report)
+}
+
+fn rel_skipped(list: &[(String, String)]) -> Vec<(RelPath, String)> {
+    list.iter()
+        .map(|(p, why)| {
+            let rel = RelPath::new(p.trim_start_matches('/'))
+                .unwrap_or_else(|| RelPath::new(&p.replace('/', "∕")).unwrap_or_default());
+            (rel, why.clone())
+        })
+        .collect()
+}
+
+/// Resolves (on the first sync: creates) the remote folder, and refuses a
+/// remote folder that vanished or was replaced since the last sync.
+async fn remote_root(
+    client: &Client,
+    cfg: &EngineConfig,
+    db: &mut StateDb,
+    tracked: u64,
+    _clock: &dyn Clock,
+) -> Result<Option<FolderId>, EngineError> {
+    let first = tracked == 0;
+    let resolved = match snapshot::resolve_root(client, &cfg.remote_path, first).await {
+        Ok(r) => r,
+        Err(SnapshotError::NotFound { .. }) => {
+            return Err(EngineError::RemoteRootGone {
+                path: cfg.remote_path.clone(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let now = resolved.map_or(0, |f| f.0);
+    if let Some(before) = db
+        .get_meta("remote_root_id")?
+        .and_then(|v| v.parse::<u64>().ok())
+        && before != now
+        && !first
+    {
+        return Err(EngineError::RemoteRootChanged {
+            path: cfg.remote_path.clone(),
+            before,
+            now,
+        });
+    }
+    db.set_meta("remote_root_id", &now.to_string())?;
+    Ok(resolved)
+}
+
+fn check_mass_delete(
+    cfg: &EngineConfig,
+    plan: &plan::Plan,
+    synced: &crate::model::Tree<crate::model::SyncedEntry>,
+    allowed: bool,
+) -> Result<(), EngineError> {
+    if allowed {
+        return Ok(());
+    }
+    let c = plan.delete_count(synced);
+    for (count, side) in [(c.local_files, "locally"), (c.remote_files, "on the host")] {
+        // The share applies from a handful of files on: deleting 3 of 4
+        // files is ordinary work, deleting 300 of 400 is not.
+        let too_many_share =
+            count > 10 && count * 100 > c.tracked_files * u64::from(cfg.max_delete_percent);
+        if count > cfg.max_delete_count || too_many_share {
+            return Err(EngineError::MassDelete {
+                count,
+                tracked: c.tracked_files,
+                side,
+                percent: cfg.max_delete_percent,
+                max: cfg.max_delete_count,
+            });
+        }
+    }
+    Ok(())
+}
