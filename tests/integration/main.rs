@@ -6,3 +6,4 @@ mod cli;
 mod scan;
 mod snapshot;
 mod util;
+mod variant;
