@@ -79,6 +79,8 @@ struct Inner {
     token: Mutex<Option<Token>>,
     /// The request-rate bound shared by every task using this client.
     limiter: Option<Limiter>,
+    /// API requests sent so far (for reports and benchmarks).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 type Limiter = governor::DefaultDirectRateLimiter;
@@ -138,8 +140,16 @@ impl Client {
                 retry: opts.retry,
                 token: Mutex::new(None),
                 limiter: limiter(opts.max_requests_per_second)?,
+                requests: std::sync::atomic::AtomicU64::new(0),
             }),
         })
+    }
+
+    /// How many API requests this client (and its clones) has sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The API base URL (no secrets in it).
@@ -347,6 +357,9 @@ impl Client {
         if let Some(l) = &self.inner.limiter {
             l.until_ready().await;
         }
+        self.inner
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = rb.send().await.map_err(|e| transport(endpoint, e))?;
         let status = resp.status().as_u16();
         let retry_after = parse_retry_after(resp.headers());

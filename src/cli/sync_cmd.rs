@@ -168,7 +168,7 @@ pub async fn sync(
     }
     let r = &report;
     let line = format!(
-        "{}: {} uploaded, {} downloaded, {} copied, {} moved, {} deleted, {} conflicts, {} skipped, {} errors, {} sent, {} received, {:.1} s",
+        "{}: {} uploaded, {} downloaded, {} copied, {} moved, {} deleted, {} conflicts, {} skipped, {} errors, {} sent, {} received, {} API calls, {:.1} s",
         if r.converged && r.errors.is_empty() {
             "in sync"
         } else {
@@ -184,6 +184,7 @@ pub async fn sync(
         r.errors.len(),
         human_bytes(r.bytes_up),
         human_bytes(r.bytes_down),
+        client.requests_sent(),
         r.elapsed.as_secs_f64()
     );
     if !quiet {
