@@ -384,14 +384,26 @@ impl Client {
             ("access_token", token.access_token.as_str()),
             ("account_id", token.account_id.as_str()),
         ];
-        let result = self.send_once(EP, self.post(EP).form(&form)).await;
-        *self.inner.token.lock().await = None;
-        if let Err(e) = self.inner.store.clear() {
-            tracing::warn!(error = %e, "could not remove the stored access token");
-        }
+        let mut retry = 0;
+        let result = loop {
+            match self.send_once(EP, self.post(EP).form(&form)).await {
+                Err(e) if is_transient(&e) && retry + 1 < self.inner.retry.max_attempts => {
+                    retry += 1;
+                    self.backoff(EP, retry, &e).await;
+                }
+                other => break other,
+            }
+        };
         match result {
             // An already expired token is as good as disabled.
-            Ok(_) | Err(ApiError::TokenRejected { .. }) => Ok(()),
+            Ok(_) | Err(ApiError::TokenRejected { .. }) => {
+                *self.inner.token.lock().await = None;
+                if let Err(e) = self.inner.store.clear() {
+                    tracing::warn!(error = %e, "could not remove the stored access token");
+                }
+                Ok(())
+            }
+            // Still valid on the host: keep it known here too.
             Err(e) => Err(e),
         }
     }

@@ -97,9 +97,52 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     d.deserialize_any(V)
 }
 
+/// Reads an optional object where PHP servers may send `[]`, `""`, `false`
+/// or `null` for "none".
+pub fn opt_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::Deserialize;
+    let v = serde_json::Value::deserialize(d)?;
+    match v {
+        serde_json::Value::Object(_) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(de::Error::custom),
+        _ => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    struct O {
+        #[serde(default, deserialize_with = "super::opt_object")]
+        o: Option<std::collections::BTreeMap<String, u8>>,
+    }
+
+    #[test]
+    fn php_empty_objects() {
+        for j in [
+            r#"{"o":[]}"#,
+            r#"{"o":null}"#,
+            r#"{"o":""}"#,
+            r#"{"o":false}"#,
+            "{}",
+        ] {
+            assert!(serde_json::from_str::<O>(j).unwrap().o.is_none(), "{j}");
+        }
+        assert_eq!(
+            serde_json::from_str::<O>(r#"{"o":{"a":1}}"#)
+                .unwrap()
+                .o
+                .unwrap()["a"],
+            1
+        );
+    }
 
     #[derive(Deserialize)]
     struct T {

@@ -351,7 +351,7 @@ pub struct UrlUploadStatus {
     pub total_size: Option<u64>,
     #[serde(default, deserialize_with = "opt_u64")]
     pub downloaded_size: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::de::opt_object")]
     pub downloaded_file: Option<UrlUploadFile>,
     #[serde(default, deserialize_with = "opt_string")]
     pub error: Option<String>,

@@ -5,5 +5,6 @@ mod api;
 mod cli;
 mod scan;
 mod snapshot;
+mod sync;
 mod util;
 mod variant;

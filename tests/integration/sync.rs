@@ -1,0 +1,546 @@
+//! `dcsync sync` end to end: the real binary against the emulator over
+//! loopback. Each scenario sets up both sides, syncs, changes things,
+//! syncs again and states the outcome; `converge` checks that both trees
+//! hold the same paths and bytes.
+
+use crate::util::*;
+use dcsync::api::{Client, FileId, FileStatus, FolderId};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Path → `None` for a folder, `Some(bytes)` for a file.
+type Snapshot = BTreeMap<String, Option<Vec<u8>>>;
+
+/// A sync pair: a local folder and `/Sync` on the host.
+struct Pair {
+    /// A client of the same host (the port survives emulator restarts).
+    client: Client,
+    /// The test's scratch directory.
+    scratch: PathBuf,
+    local: PathBuf,
+    cfg: PathBuf,
+}
+
+impl Pair {
+    fn new(host: &Host) -> Pair {
+        Pair::with(host, "")
+    }
+
+    /// `extra`: more config lines (mode, limits, ...).
+    fn with(host: &Host, extra: &str) -> Pair {
+        let local = host.path("local");
+        std::fs::create_dir_all(&local).unwrap();
+        let cfg = host.path("sync.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
+                 local_path = \"{}\"\nremote_path = \"/Sync\"\nmax_requests_per_second = 1000.0\n{extra}\n",
+                host.api_url(),
+                host.path("state").display(),
+                local.display()
+            ),
+        )
+        .unwrap();
+        Pair {
+            client: host.client(),
+            scratch: host.path(""),
+            local,
+            cfg,
+        }
+    }
+
+    async fn sync(&self, args: &[&str]) -> Run {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+            .arg("--config")
+            .arg(&self.cfg)
+            .arg("sync")
+            .args(args)
+            .env("DCSYNC_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn dcsync(&self, args: &[&str]) -> Run {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+            .arg("--config")
+            .arg(&self.cfg)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn lp(&self, rel: &str) -> PathBuf {
+        self.local.join(rel)
+    }
+
+    fn write(&self, rel: &str, content: &[u8]) {
+        let p = self.lp(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    fn local_tree(&self) -> Snapshot {
+        let mut out = Snapshot::new();
+        walk(&self.local, &self.local, &mut out);
+        out
+    }
+
+    /// The remote `/Sync` tree with contents.
+    async fn remote_tree(&self) -> Snapshot {
+        let c = &self.client;
+        let mut out = Snapshot::new();
+        let Some(root) = find_folder(c, None, "Sync").await else {
+            return out;
+        };
+        let mut stack = vec![(root, String::new())];
+        while let Some((id, prefix)) = stack.pop() {
+            let l = c.folder_listing(Some(id)).await.unwrap();
+            for d in l.folders {
+                let p = format!("{prefix}{}", d.name);
+                out.insert(p.clone(), None);
+                stack.push((d.id, format!("{p}/")));
+            }
+            for f in l.files {
+                let tmp = self.scratch.join(format!("dl-{}", f.id));
+                c.download_file(f.id, &tmp, &Default::default(), None)
+                    .await
+                    .unwrap();
+                out.insert(format!("{prefix}{}", f.name), Some(read(&tmp)));
+                std::fs::remove_file(tmp).unwrap();
+            }
+        }
+        out
+    }
+
+    /// Asserts both sides are identical and returns the tree.
+    async fn converged(&self) -> Snapshot {
+        let l = self.local_tree();
+        let r = self.remote_tree().await;
+        assert_eq!(l, r, "local and remote differ");
+        l
+    }
+
+    /// The remote id of a file at `rel` below /Sync.
+    async fn remote_id(&self, rel: &str) -> Option<FileId> {
+        let c = &self.client;
+        let mut parent = find_folder(c, None, "Sync").await?;
+        let parts: Vec<&str> = rel.split('/').collect();
+        let (name, dirs) = parts.split_last()?;
+        for part in dirs {
+            parent = find_folder(c, Some(parent), part).await?;
+        }
+        let l = c.folder_listing(Some(parent)).await.ok()?;
+        l.files.into_iter().find(|f| f.name == *name).map(|f| f.id)
+    }
+
+    /// Runs the CLI's remote commands on the pair's host.
+    async fn remote(&self, args: &[&str]) -> Run {
+        let mut a = vec!["remote"];
+        a.extend_from_slice(args);
+        self.dcsync(&a).await
+    }
+
+    fn trash_has(&self, content: &[u8]) -> bool {
+        let mut t = Snapshot::new();
+        let trash = self.local.join(".dcsync/trash");
+        if trash.exists() {
+            walk(&trash, &trash, &mut t);
+        }
+        t.values().any(|v| v.as_deref() == Some(content))
+    }
+}
+
+async fn find_folder(c: &Client, parent: Option<FolderId>, name: &str) -> Option<FolderId> {
+    let l = c.folder_listing(parent).await.ok()?;
+    l.folders.into_iter().find(|f| f.name == name).map(|f| f.id)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Snapshot) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if rel == ".dcsync" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            out.insert(rel, None);
+            walk(root, &e.path(), out);
+        } else {
+            out.insert(rel, Some(std::fs::read(e.path()).unwrap()));
+        }
+    }
+}
+
+fn ino(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).unwrap().ino()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_folders_with_overlapping_content_become_identical() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    // Local side.
+    pair.write("docs/report.txt", b"report v1");
+    pair.write("docs/same.txt", b"identical on both sides");
+    pair.write("docs/clash.txt", b"local version");
+    pair.write("photos/a.jpg", &bytes(50_000, 1));
+    // Remote side, partly overlapping.
+    let c = host.client();
+    host.dcsync(&["remote", "mkdir", "-p", "/Sync/docs"])
+        .await
+        .ok();
+    let same = host.write("r/same.txt", b"identical on both sides");
+    let clash = host.write("r/clash.txt", b"remote version");
+    let only = host.write("r/remote-only.txt", b"from the host");
+    for f in [&same, &clash, &only] {
+        host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync/docs"])
+            .await
+            .ok();
+    }
+    drop(c);
+
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("in sync"), "{r:?}");
+    let tree = pair.converged().await;
+    assert_eq!(
+        tree["docs/clash.txt"].as_deref(),
+        Some(&b"remote version"[..])
+    );
+    let copies: Vec<_> = tree
+        .iter()
+        .filter(|(k, _)| k.starts_with("docs/clash (conflicted copy "))
+        .collect();
+    assert_eq!(copies.len(), 1, "one conflicted copy: {tree:#?}");
+    assert_eq!(copies[0].1.as_deref(), Some(&b"local version"[..]));
+    assert_eq!(
+        tree["docs/remote-only.txt"].as_deref(),
+        Some(&b"from the host"[..])
+    );
+    assert!(tree.contains_key("photos/a.jpg"));
+    // The conflict is visible in status.
+    let st = pair.dcsync(&["status"]).await;
+    assert!(st.ok().stdout.contains("conflicts: 1"), "{st:?}");
+    // A second pass has nothing to do.
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok()
+            .stdout
+            .contains("0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renames_and_folder_moves_propagate_without_retransfer() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("a/one.bin", &bytes(20_000, 2));
+    pair.write("a/two.bin", &bytes(20_000, 3));
+    pair.write("b/three.bin", &bytes(20_000, 4));
+    pair.sync(&[]).await.ok();
+    let id_one = pair.remote_id("a/one.bin").await.unwrap();
+    let id_three = pair.remote_id("b/three.bin").await.unwrap();
+
+    // Local: rename a file and move a whole folder into another.
+    std::fs::rename(pair.lp("a/one.bin"), pair.lp("a/uno.bin")).unwrap();
+    std::fs::create_dir(pair.lp("c")).unwrap();
+    std::fs::rename(pair.lp("b"), pair.lp("c/b")).unwrap();
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("0 uploaded, 0 downloaded"), "{r:?}");
+    pair.converged().await;
+    assert_eq!(
+        pair.remote_id("a/uno.bin").await,
+        Some(id_one),
+        "same file, moved"
+    );
+    assert_eq!(pair.remote_id("c/b/three.bin").await, Some(id_three));
+
+    // Remote: rename a folder and move a file; local inodes survive.
+    let ino_two = ino(&pair.lp("a/two.bin"));
+    pair.remote(&["rename", "/Sync/a", "alpha"]).await.ok();
+    pair.remote(&["mv", "/Sync/c/b/three.bin", "/Sync/alpha/three.bin"])
+        .await
+        .ok();
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("0 uploaded, 0 downloaded"), "{r:?}");
+    pair.converged().await;
+    assert_eq!(
+        ino(&pair.lp("alpha/two.bin")),
+        ino_two,
+        "renamed, not re-downloaded"
+    );
+    assert!(pair.lp("alpha/three.bin").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_and_deletes_on_both_sides() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("keep.txt", b"keep");
+    pair.write("edit-local.txt", b"v1");
+    pair.write("edit-remote.txt", b"v1");
+    pair.write("del-local.txt", b"delete me locally");
+    pair.write("del-remote.txt", b"delete me remotely");
+    pair.write("modify-vs-delete.txt", b"v1");
+    pair.sync(&[]).await.ok();
+    let del_local_id = pair.remote_id("del-local.txt").await.unwrap();
+
+    pair.write("edit-local.txt", b"v2 local");
+    std::fs::remove_file(pair.lp("del-local.txt")).unwrap();
+    let v2 = host.write("up/edit-remote.txt", b"v2 remote");
+    pair.remote(&["put", "--overwrite", v2.to_str().unwrap(), "/Sync"])
+        .await
+        .ok();
+    pair.remote(&["rm", "/Sync/del-remote.txt"]).await.ok();
+    // Deleted remotely, modified locally: modification wins.
+    pair.remote(&["rm", "/Sync/modify-vs-delete.txt"])
+        .await
+        .ok();
+    pair.write("modify-vs-delete.txt", b"v2 still wanted");
+
+    pair.sync(&[]).await.ok();
+    let tree = pair.converged().await;
+    assert_eq!(tree["edit-local.txt"].as_deref(), Some(&b"v2 local"[..]));
+    assert_eq!(tree["edit-remote.txt"].as_deref(), Some(&b"v2 remote"[..]));
+    assert_eq!(
+        tree["modify-vs-delete.txt"].as_deref(),
+        Some(&b"v2 still wanted"[..])
+    );
+    assert!(!tree.contains_key("del-local.txt") && !tree.contains_key("del-remote.txt"));
+    // Deletes went to trashes, not into the void.
+    assert_eq!(
+        host.client().file_info(del_local_id).await.unwrap().status,
+        FileStatus::Trash
+    );
+    assert!(pair.trash_has(b"delete me remotely"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folder_deleted_on_one_side_keeps_files_added_on_the_other() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("proj/old.txt", b"old");
+    pair.sync(&[]).await.ok();
+    std::fs::remove_dir_all(pair.lp("proj")).unwrap();
+    let new = host.write("n/new.txt", b"added remotely meanwhile");
+    pair.remote(&["put", new.to_str().unwrap(), "/Sync/proj"])
+        .await
+        .ok();
+    pair.sync(&[]).await.ok();
+    let tree = pair.converged().await;
+    assert_eq!(
+        tree["proj/new.txt"].as_deref(),
+        Some(&b"added remotely meanwhile"[..])
+    );
+    assert!(!tree.contains_key("proj/old.txt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_content_is_copied_on_the_host_not_uploaded() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("orig.bin", &bytes(100_000, 5));
+    pair.sync(&[]).await.ok();
+    std::fs::copy(pair.lp("orig.bin"), pair.lp("copy.bin")).unwrap();
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok().stdout.contains("0 uploaded, 0 downloaded, 1 copied"),
+        "{r:?}"
+    );
+    pair.converged().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossing_folder_moves_terminate_without_loss() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("A/a.txt", b"in A");
+    pair.write("B/b.txt", b"in B");
+    pair.sync(&[]).await.ok();
+    std::fs::rename(pair.lp("A"), pair.lp("B/A")).unwrap();
+    pair.remote(&["mv", "/Sync/B", "/Sync/A/B"]).await.ok();
+    pair.sync(&[]).await.ok();
+    let tree = pair.converged().await;
+    let contents: Vec<_> = tree.values().flatten().cloned().collect();
+    assert!(
+        contents.contains(&b"in A".to_vec()) && contents.contains(&b"in B".to_vec()),
+        "{tree:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_without_its_marker_is_refused() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("f.txt", b"data");
+    pair.sync(&[]).await.ok();
+    // The volume "unmounts": the folder is there but empty.
+    std::fs::remove_dir_all(&pair.local).unwrap();
+    std::fs::create_dir(&pair.local).unwrap();
+    let r = pair.sync(&[]).await;
+    r.fails_with(3, "is the volume mounted");
+    assert!(
+        pair.remote_tree().await.contains_key("f.txt"),
+        "nothing deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mass_deletes_stop_until_confirmed() {
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "max_delete_count = 5");
+    for i in 0..8 {
+        pair.write(&format!("f{i}.txt"), format!("file {i}").as_bytes());
+    }
+    pair.sync(&[]).await.ok();
+    for i in 0..8 {
+        std::fs::remove_file(pair.lp(&format!("f{i}.txt"))).unwrap();
+    }
+    let r = pair.sync(&[]).await;
+    r.fails_with(3, "--allow-mass-delete");
+    assert_eq!(pair.remote_tree().await.len(), 8, "nothing deleted yet");
+    pair.sync(&["--allow-mass-delete"]).await.ok();
+    assert!(pair.converged().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_changes_nothing() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("x.txt", b"x");
+    let r = pair.sync(&["--dry-run"]).await;
+    assert!(r.ok().stdout.contains("upload        x.txt"), "{r:?}");
+    assert!(pair.remote_tree().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_rules_keep_temp_files_local() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write(".dcsyncignore", b"build/\n*.log\n");
+    pair.write("src/main.c", b"int main;");
+    pair.write("src/.main.c.swp", b"vim swap");
+    pair.write("build/out.o", b"object");
+    pair.write("run.log", b"log");
+    pair.write("~$report.docx", b"office lock");
+    pair.sync(&[]).await.ok();
+    let remote = pair.remote_tree().await;
+    let names: Vec<&str> = remote.keys().map(String::as_str).collect();
+    assert_eq!(names, [".dcsyncignore", "src", "src/main.c"], "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_way_modes() {
+    // Backup: a local delete is not carried over; remote-only files stay.
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "mode = \"upload-only\"");
+    pair.write("a.txt", b"a");
+    pair.write("b.txt", b"b");
+    pair.sync(&[]).await.ok();
+    std::fs::remove_file(pair.lp("a.txt")).unwrap();
+    let extra = host.write("x/remote.txt", b"remote only");
+    pair.remote(&["put", extra.to_str().unwrap(), "/Sync"])
+        .await
+        .ok();
+    pair.sync(&[]).await.ok();
+    let remote = pair.remote_tree().await;
+    assert!(
+        remote.contains_key("a.txt") && remote.contains_key("remote.txt"),
+        "{remote:?}"
+    );
+    assert!(
+        !pair.lp("remote.txt").exists(),
+        "backup mode never writes locally"
+    );
+
+    // Mirror: remote is the source; local edits are kept aside, not uploaded.
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "mode = \"download-only\"");
+    let f = host.write("x/m.txt", b"master");
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync"])
+        .await
+        .ok();
+    pair.write("local-only.txt", b"mine");
+    pair.sync(&[]).await.ok();
+    assert_eq!(read(&pair.lp("m.txt")), b"master");
+    assert!(!pair.remote_tree().await.contains_key("local-only.txt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_through_faults_and_rate_limits() {
+    let mut host = Host::start().await;
+    let pair_cfg_extra = "transfers = 4";
+    {
+        let pair = Pair::with(&host, pair_cfg_extra);
+        for i in 0..30 {
+            pair.write(
+                &format!("d{}/f{i}.bin", i % 4),
+                &bytes(3_000 + i * 100, i as u8),
+            );
+        }
+        pair.sync(&[]).await.ok();
+    }
+    host.restart_with(|c| {
+        c.fault_rate = 0.15;
+        c.seed = 11;
+        c.rate_limit_rps = Some(200);
+    })
+    .await;
+    let pair = Pair::with(&host, pair_cfg_extra);
+    for i in 0..30 {
+        pair.write(
+            &format!("d{}/f{i}.bin", i % 4),
+            &bytes(2_000 + i * 50, 100 + i as u8),
+        );
+    }
+    for i in 0..10 {
+        pair.write(&format!("new/n{i}.txt"), format!("new {i}").as_bytes());
+    }
+    std::fs::rename(pair.lp("d0"), pair.lp("d0-renamed")).unwrap();
+    // Each pass may stop with exit 1 on a fault; running again is safe.
+    let mut last = None;
+    for _ in 0..12 {
+        let r = pair.sync(&[]).await;
+        assert!(r.code == 0 || r.code == 1, "{r:?}");
+        if r.code == 0 {
+            last = Some(r);
+            break;
+        }
+    }
+    assert!(last.is_some(), "did not converge through faults");
+    host.restart_with(|c| {
+        c.fault_rate = 0.0;
+        c.rate_limit_rps = None;
+    })
+    .await;
+    pair.converged().await;
+    // No duplicates were left on the host by lost answers.
+    let c = host.client();
+    let sync = find_folder(&c, None, "Sync").await.unwrap();
+    let l = c.folder_listing(Some(sync)).await.unwrap();
+    let mut names: Vec<_> = l.folders.iter().map(|f| f.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), l.folders.len(), "duplicate folders: {l:?}");
+}
