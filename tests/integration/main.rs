@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod crash;
 mod scan;
 mod snapshot;
 mod sync;
