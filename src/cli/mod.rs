@@ -5,6 +5,7 @@
 //! stderr, and the mapping of failures to exit codes (0 ok, 1 operation
 //! failed, 2 usage or config error). It holds no sync logic of its own.
 
+mod demo;
 mod progress;
 mod remote_cmd;
 mod sync_cmd;
@@ -36,6 +37,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Try dcsync with no account: sync a demo folder against the bundled emulator.
+    Demo {
+        /// Where to put the demo folder, host data and state (default: a new temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Run the scripted demo and exit instead of waiting for Ctrl-C.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Write a config file (mode 0600) and prepare the local folder.
     Init(InitArgs),
     /// Bring the local folder and the remote folder to the same state, once.
@@ -147,11 +157,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let ui = Ui {
         progress: !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
+    if let Command::Demo { dir, no_wait } = cli.command {
+        return demo::run(dir, !no_wait).await;
+    }
     let config_path = match &cli.config {
         Some(p) => p.clone(),
         None => crate::config::default_path()?,
     };
     match cli.command {
+        Command::Demo { .. } => Ok(()),
         Command::Init(args) => init(&config_path, args),
         Command::Sync {
             dry_run,

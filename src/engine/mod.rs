@@ -218,7 +218,7 @@ pub async fn sync(
             recover::run(client, &mut db, root, &*clock).await?;
         }
         let synced = db.load_synced()?;
-        let (scanned, snap) = {
+        let (mut scanned, snap) = {
             let (root2, synced2, rules2) = (root.clone(), synced.clone(), rules.clone());
             let scan_task =
                 tokio::task::spawn_blocking(move || scan::scan(&root2, &synced2, &rules2));
@@ -229,6 +229,7 @@ pub async fn sync(
             })??;
             (scanned, snap)
         };
+        hold_back_empty_files(&mut scanned);
         let now = clock::datetime(clock.now());
         if !req.dry_run {
             db.set_skipped(Side::Local, &rel_skipped(&scanned.skipped), &now)?;
@@ -286,6 +287,27 @@ pub async fn sync(
     }
     drop(lock);
     Ok(report)
+}
+
+/// The host refuses zero-byte uploads. An empty local file is left where
+/// it is, reported, and treated as unknown so that neither it nor the
+/// remote version at its path is deleted; it syncs once it has content.
+fn hold_back_empty_files(scanned: &mut scan::ScanOutcome) {
+    let empty: Vec<RelPath> = scanned
+        .view
+        .entries
+        .iter()
+        .filter(|(_, e)| e.kind == crate::model::Kind::File && e.meta.size == 0)
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in empty {
+        scanned.view.entries.remove(&p);
+        scanned.skipped.push((
+            p.as_str().to_owned(),
+            "the host cannot store empty files; it will sync once it has content".to_owned(),
+        ));
+        scanned.view.unknown.push(p);
+    }
 }
 
 fn rel_skipped(list: &[(String, String)]) -> Vec<(RelPath, String)> {

@@ -388,3 +388,23 @@ async fn transfers_stream_with_bounded_memory() {
         "download peak RSS {down_kb} kB"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_without_an_account_or_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .args(["demo", "--no-wait", "--dir"])
+        .arg(dir.path())
+        .env_remove("DCSYNC_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("sync (pull): 0 uploaded, 1 downloaded, 1 moved"),
+        "{text}"
+    );
+    assert!(dir.path().join("Demo/from-the-host.txt").exists());
+    assert!(dir.path().join("Demo/notebook/todo.txt").exists());
+}

@@ -544,3 +544,34 @@ async fn converges_through_faults_and_rate_limits() {
     names.dedup();
     assert_eq!(names.len(), l.folders.len(), "duplicate folders: {l:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_files_are_skipped_reported_and_picked_up_later() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("empty.txt", b"");
+    pair.write("full.txt", b"content");
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("1 skipped"), "{r:?}");
+    let st = pair.dcsync(&["status"]).await;
+    assert!(
+        st.ok()
+            .stdout
+            .contains("empty.txt: the host cannot store empty files"),
+        "{st:?}"
+    );
+    assert!(!pair.remote_tree().await.contains_key("empty.txt"));
+    // A second pass is quiet about it (no error, no retry storm).
+    pair.sync(&[]).await.ok();
+    // With content it syncs.
+    pair.write("empty.txt", b"now with content");
+    pair.sync(&[]).await.ok();
+    pair.converged().await;
+    // A synced file emptied locally is held back, not deleted remotely.
+    pair.write("full.txt", b"");
+    pair.sync(&[]).await.ok();
+    assert_eq!(
+        pair.remote_tree().await["full.txt"].as_deref(),
+        Some(&b"content"[..])
+    );
+}

@@ -1,0 +1,188 @@
+//! `dcsync demo`: sync a folder against the bundled emulator, with no
+//! account and no config. Starts the emulator on loopback, creates a demo
+//! folder, syncs it, makes changes on each side and shows them arrive on
+//! the other, then keeps the emulator up as a playground until Ctrl-C.
+//!
+//! Owns only the demo's script and output. It never touches anything
+//! outside the demo directory it creates (or is given).
+
+use super::CliError;
+use crate::api::{Client, FolderId};
+use crate::clock::SystemClock;
+use crate::config::{Config, EnvOverrides};
+use crate::engine::{self, Quiet, SyncRequest};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+    move |source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn random_key() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..64)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+        .collect()
+}
+
+pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
+    let dir = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("dcsync-demo-{}", std::process::id())),
+    };
+    let local = dir.join("Demo");
+    std::fs::create_dir_all(&local).map_err(io(&local))?;
+    let (key1, key2) = (random_key(), random_key());
+
+    let emu_cfg = dcsync_emulator::Config::new(dir.join("host"), key1.clone(), key2.clone());
+    let emu = dcsync_emulator::RunningEmulator::start(emu_cfg)
+        .await
+        .map_err(|e| CliError::Partial(format!("could not start the bundled emulator: {e}")))?;
+    println!("demo host (bundled emulator): {}", emu.api_url());
+    println!("demo folder:                  {}", local.display());
+
+    let config = Config {
+        api_url: emu.api_url(),
+        key1: Some(key1),
+        key2: Some(key2),
+        local_path: Some(local.clone()),
+        remote_path: Some("/Demo".into()),
+        state_dir: Some(dir.join("state")),
+        max_requests_per_second: Some(1000.0),
+        ..Config::default()
+    };
+    let config_path = dir.join("demo.toml");
+    config.write_new(&config_path, true)?;
+    let config = Config::load(&config_path, &EnvOverrides::default())?;
+    let client = super::client_for(&config)?;
+    let ecfg = super::sync_cmd::engine_config(&config, &config_path)?;
+
+    let write = |rel: &str, text: &str| -> Result<(), CliError> {
+        let p = local.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::write(&p, text).map_err(io(&p))
+    };
+    write(
+        "README.txt",
+        "Files in this folder are kept in sync with /Demo on the host.\n",
+    )?;
+    write("notes/todo.txt", "- try dcsync\n")?;
+    write("notes/ideas.txt", "- sync both ways\n")?;
+
+    let sync = |label: &'static str| {
+        let client = client.clone();
+        let ecfg = ecfg.clone();
+        async move {
+            let r = engine::sync(
+                &client,
+                &ecfg,
+                SyncRequest::default(),
+                Arc::new(SystemClock),
+                &Quiet,
+            )
+            .await?;
+            println!(
+                "  sync ({label}): {} uploaded, {} downloaded, {} moved, {} deleted, {} conflicts",
+                r.uploaded,
+                r.downloaded,
+                r.moved,
+                r.deleted_local + r.deleted_remote,
+                r.conflicts
+            );
+            Ok::<(), CliError>(())
+        }
+    };
+
+    println!("\n1. First sync: the three local files go up.");
+    sync("first").await?;
+    show_remote(&client).await?;
+
+    println!("\n2. Someone adds and renames files on the host...");
+    let root = remote_folder(&client, "Demo").await?;
+    let tmp = dir.join("upload.txt");
+    std::fs::write(&tmp, "written on the host\n").map_err(io(&tmp))?;
+    client
+        .upload_file(&tmp, "from-the-host.txt", Some(root), None)
+        .await?;
+    let notes = client.folder_listing(Some(root)).await?;
+    if let Some(n) = notes.folders.iter().find(|f| f.name == "notes") {
+        client.folder_rename(n.id, "notebook").await?;
+    }
+    sync("pull").await?;
+    println!("  the local folder now holds:");
+    show_local(&local, &local, 2)?;
+
+    println!("\n3. ...and you edit a file locally.");
+    write("notebook/todo.txt", "- try dcsync\n- done!\n")?;
+    sync("push").await?;
+    show_remote(&client).await?;
+
+    if wait {
+        println!(
+            "\nThe demo host keeps running until Ctrl-C. In another terminal, change files in\n  {}\nand run\n  dcsync --config {} sync\n  dcsync --config {} remote tree /Demo",
+            local.display(),
+            config_path.display(),
+            config_path.display()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        println!("\nstopping the demo host");
+    }
+    emu.stop()
+        .await
+        .map_err(|e| CliError::Partial(format!("the demo host did not stop cleanly: {e}")))?;
+    println!("demo files are kept in {}", dir.display());
+    Ok(())
+}
+
+async fn remote_folder(client: &Client, name: &str) -> Result<FolderId, CliError> {
+    let l = client.folder_listing(None).await?;
+    l.folders
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| f.id)
+        .ok_or_else(|| CliError::Partial(format!("the demo folder /{name} is missing on the host")))
+}
+
+async fn show_remote(client: &Client) -> Result<(), CliError> {
+    println!("  the host now holds:");
+    let root = remote_folder(client, "Demo").await?;
+    let mut stack = vec![(root, 2usize)];
+    while let Some((id, depth)) = stack.pop() {
+        let l = client.folder_listing(Some(id)).await?;
+        for f in &l.files {
+            println!("{}{} ({} bytes)", "  ".repeat(depth), f.name, f.size);
+        }
+        for d in &l.folders {
+            println!("{}{}/", "  ".repeat(depth), d.name);
+            stack.push((d.id, depth + 1));
+        }
+    }
+    Ok(())
+}
+
+fn show_local(root: &Path, dir: &Path, depth: usize) -> Result<(), CliError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == crate::engine::MARKER && dir == root {
+            continue;
+        }
+        if e.path().is_dir() {
+            println!("{}{name}/", "  ".repeat(depth));
+            show_local(root, &e.path(), depth + 1)?;
+        } else {
+            println!("{}{name}", "  ".repeat(depth));
+        }
+    }
+    Ok(())
+}
