@@ -30,9 +30,58 @@ pub fn is_upload_variant(stored: &str, sent: &str) -> bool {
         .is_some_and(|n| n.parse::<u32>().is_ok())
 }
 
+/// PHP `strip_tags` in short: removes `<...>` runs (and an unclosed `<...`).
+pub fn strip_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Why the host cannot store `name` exactly, if it cannot. Quotes are not
+/// a reason: an edit after the upload restores them.
+pub fn unstorable(name: &str) -> Option<&'static str> {
+    if name.contains('\r') || name.contains('\n') {
+        Some("the host cannot store names with line breaks")
+    } else if name.trim() != name {
+        Some("the host removes leading and trailing spaces from names")
+    } else if strip_tags(name) != name {
+        Some("the host removes text like <...> from names")
+    } else if name.len() > 255 {
+        Some("the host cannot store names longer than 255 bytes")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_the_host_cannot_store() {
+        assert_eq!(unstorable("ok name.txt"), None);
+        assert_eq!(unstorable("it's \"fine\".txt"), None);
+        assert!(unstorable(" lead").is_some());
+        assert!(unstorable("trail ").is_some());
+        assert!(unstorable("a\nb").is_some());
+        assert!(unstorable("a<b>c").is_some());
+        assert_eq!(
+            unstorable("a < b"),
+            Some("the host removes text like <...> from names")
+        );
+        assert_eq!(unstorable("a > b"), None);
+        assert!(unstorable(&"x".repeat(256)).is_some());
+        assert_eq!(unstorable(&"é".repeat(127)), None);
+        assert!(unstorable(&"é".repeat(128)).is_some());
+    }
 
     #[test]
     fn recognises_host_renamed_uploads() {

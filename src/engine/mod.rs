@@ -230,6 +230,7 @@ pub async fn sync(
             (scanned, snap)
         };
         hold_back_empty_files(&mut scanned);
+        hold_back_unstorable_names(&mut scanned);
         let now = clock::datetime(clock.now());
         if !req.dry_run {
             db.set_skipped(Side::Local, &rel_skipped(&scanned.skipped), &now)?;
@@ -306,6 +307,29 @@ fn hold_back_empty_files(scanned: &mut scan::ScanOutcome) {
             p.as_str().to_owned(),
             "the host cannot store empty files; it will sync once it has content".to_owned(),
         ));
+        scanned.view.unknown.push(p);
+    }
+}
+
+/// A local name the host would change (spaces trimmed, tags stripped, line
+/// breaks, too long) would come back under another name and be synced
+/// again and again. Such entries (and everything below a folder) are left
+/// alone, reported once, and treated as unknown so nothing is deleted.
+fn hold_back_unstorable_names(scanned: &mut scan::ScanOutcome) {
+    let bad: Vec<(RelPath, &'static str)> = scanned
+        .view
+        .entries
+        .keys()
+        .filter_map(|p| crate::api::names::unstorable(p.name()).map(|why| (p.clone(), why)))
+        .collect();
+    for (p, why) in bad {
+        if scanned.view.unknown.iter().any(|u| p.starts_with(u)) {
+            continue; // below a folder already held back
+        }
+        scanned.view.entries.retain(|k, _| !k.starts_with(&p));
+        scanned
+            .skipped
+            .push((p.as_str().to_owned(), why.to_owned()));
         scanned.view.unknown.push(p);
     }
 }

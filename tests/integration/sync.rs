@@ -575,3 +575,37 @@ async fn empty_files_are_skipped_reported_and_picked_up_later() {
         Some(&b"content"[..])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_the_host_would_change_are_restored_or_skipped() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("it's \"quoted\".txt", b"quotes are restored after upload");
+    pair.write("trailing space ", b"the host would trim it");
+    pair.write("a<b>c.txt", b"the host would strip the tag");
+    pair.write("dir <x>/inside.txt", b"under a held-back folder");
+    pair.write("plain.txt", b"plain");
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("3 skipped"), "{r:?}");
+    let remote = pair.remote_tree().await;
+    let names: Vec<&str> = remote.keys().map(String::as_str).collect();
+    assert_eq!(names, ["it's \"quoted\".txt", "plain.txt"], "{names:?}");
+    let st = pair.dcsync(&["status"]).await;
+    let out = &st.ok().stdout;
+    assert!(
+        out.contains("trailing space : the host removes leading and trailing spaces"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dir <x>: the host removes text like <...>"),
+        "{out}"
+    );
+    // Nothing ping-pongs: the next pass does nothing.
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok()
+            .stdout
+            .contains("0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted"),
+        "{r:?}"
+    );
+}
