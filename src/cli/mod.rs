@@ -6,6 +6,7 @@
 //! failed, 2 usage or config error). It holds no sync logic of its own.
 
 mod demo;
+pub mod gen;
 mod progress;
 mod remote_cmd;
 mod sync_cmd;

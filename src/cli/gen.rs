@@ -1,0 +1,1 @@
+//! Shell completions and the man page (being written).
