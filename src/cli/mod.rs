@@ -6,7 +6,8 @@
 //! failed, 2 usage or config error). It holds no sync logic of its own.
 
 mod demo;
-pub mod gen;
+#[path = "gen.rs"]
+pub mod generate;
 mod progress;
 mod remote_cmd;
 mod sync_cmd;
