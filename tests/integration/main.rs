@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod crash;
+mod packaging;
 mod scan;
 mod snapshot;
 mod sync;
