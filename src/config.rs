@@ -80,7 +80,54 @@ pub struct Config {
     /// A pass deleting more than this many tracked files stops (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_delete_count: Option<u64>,
+    /// How often the daemon looks for remote changes (`"60s"`, `"5m"`; default 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<String>,
+    /// How often the daemon runs a full pass even without any event (default `"1h"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_rescan_interval: Option<String>,
+    /// Also write logs to this file, rotated daily.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
+    /// More sync pairs (`[[pair]]` tables). The top-level `local_path` /
+    /// `remote_path` form one pair too.
+    #[serde(default, rename = "pair", skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<PairConfig>,
 }
+
+/// One sync pair in a `[[pair]]` table. Unset values come from the top level.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairConfig {
+    /// A short name for logs and `dcsync pause NAME` (default: the local folder name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub local_path: PathBuf,
+    pub remote_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::plan::Mode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_deletes: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfers: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delete_percent: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delete_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<String>,
+}
+
+/// Parses a config duration such as `"60s"`, `"5m"`, `"1h30m"`, `"500ms"`.
+pub fn parse_duration(key: &str, value: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(value.trim()).map_err(|e| {
+        format!("{key} = {value:?} is not a duration ({e}); write e.g. \"60s\", \"5m\" or \"1h\"")
+    })
+}
+
+/// Defaults of the daemon settings.
+pub const DEFAULT_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+pub const DEFAULT_FULL_RESCAN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Defaults of the engine settings.
 pub const DEFAULT_TRANSFERS: usize = 4;
@@ -106,6 +153,10 @@ impl std::fmt::Debug for Config {
             .field("propagate_deletes", &self.propagate_deletes)
             .field("max_delete_percent", &self.max_delete_percent)
             .field("max_delete_count", &self.max_delete_count)
+            .field("poll_interval", &self.poll_interval)
+            .field("full_rescan_interval", &self.full_rescan_interval)
+            .field("log_file", &self.log_file)
+            .field("pairs", &self.pairs)
             .finish()
     }
 }
@@ -198,6 +249,19 @@ impl Config {
             return Err(invalid(format!(
                 "max_requests_per_second must be a positive number, not {r}"
             )));
+        }
+        for (key, v) in [
+            ("poll_interval", &self.poll_interval),
+            ("full_rescan_interval", &self.full_rescan_interval),
+        ] {
+            if let Some(v) = v {
+                parse_duration(key, v).map_err(invalid)?;
+            }
+        }
+        for (i, p) in self.pairs.iter().enumerate() {
+            if let Some(v) = &p.poll_interval {
+                parse_duration(&format!("pair {} poll_interval", i + 1), v).map_err(invalid)?;
+            }
         }
         if self.max_delete_percent.is_some_and(|p| p > 100) {
             return Err(invalid(

@@ -12,12 +12,14 @@
 //! - [`scan`]: the Local tree from disk (fast check, hashing, ignore rules).
 //! - [`snapshot`]: the Remote tree from folder listings.
 //! - [`state`]: the SQLite state database (Synced tree, op journal, status).
+//! - [`daemon`]: the continuous service: watcher + poller per pair, backoff, control socket.
 //! - [`cli`]: the `dcsync` command line (argument parsing, output, exit codes).
 
 pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod model;
 pub mod plan;

@@ -14,6 +14,7 @@ mod sync_cmd;
 
 use crate::api::{ApiError, Client, ClientOptions, TokenStore};
 use crate::config::{Config, ConfigError, EnvOverrides};
+use crate::daemon::control::Request;
 use crate::remote::RemoteError;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,8 +34,23 @@ pub struct Cli {
     /// Only errors on stderr; no progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Log format on stderr (and in --log-file).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Also write logs to this file, rotated daily (FILE.YYYY-MM-DD).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event (journald-friendly).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,11 +82,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run continuously: watch the local folders, poll the host, sync what changes.
+    Daemon,
+    /// Pause the running daemon (all pairs, or the named one).
+    Pause { pair: Option<String> },
+    /// Resume a paused daemon (all pairs, or the named one).
+    Resume { pair: Option<String> },
+    /// Ask the running daemon to sync now instead of waiting for the next poll.
+    SyncNow { pair: Option<String> },
     /// Work with files on the host directly (ls, put, get, mv, ...).
     Remote {
         #[command(subcommand)]
         cmd: RemoteCmd,
     },
+    /// Print a shell completion script on stdout.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: `dcsync man > dcsync.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +149,8 @@ pub enum CliError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    #[error(transparent)]
+    Daemon(#[from] crate::daemon::DaemonError),
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -162,12 +196,29 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Demo { dir, no_wait } = cli.command {
         return demo::run(dir, !no_wait).await;
     }
+    // Generated from the CLI definition alone: no config needed.
+    match &cli.command {
+        Command::Completions { shell } => {
+            generate::completions(*shell, &mut std::io::stdout().lock());
+            return Ok(());
+        }
+        Command::Man => {
+            return match generate::man_page(&mut std::io::stdout().lock()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Io {
+                    path: PathBuf::from("<stdout>"),
+                    source: e,
+                }),
+                _ => Ok(()),
+            };
+        }
+        _ => {}
+    }
     let config_path = match &cli.config {
         Some(p) => p.clone(),
         None => crate::config::default_path()?,
     };
     match cli.command {
-        Command::Demo { .. } => Ok(()),
+        Command::Demo { .. } | Command::Completions { .. } | Command::Man => Ok(()),
         Command::Init(args) => init(&config_path, args),
         Command::Sync {
             dry_run,
@@ -186,14 +237,94 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Status { json } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
-            sync_cmd::status(&config, &config_path, json)
+            sync_cmd::status(&config, &config_path, json).await
         }
+        Command::Daemon => {
+            let config = Config::load(&config_path, &EnvOverrides::from_env())?;
+            let pairs = sync_cmd::pairs(&config, &config_path)?;
+            let client = client_for(&config)?;
+            let full_rescan = match &config.full_rescan_interval {
+                Some(v) => {
+                    crate::config::parse_duration("full_rescan_interval", v).map_err(|m| {
+                        CliError::Config(ConfigError::Invalid {
+                            path: config_path.clone(),
+                            message: m,
+                        })
+                    })?
+                }
+                None => crate::config::DEFAULT_FULL_RESCAN,
+            };
+            let settings = crate::daemon::Settings {
+                socket: crate::daemon::socket_path(&sync_cmd::state_dir(&config, &config_path)?),
+                full_rescan,
+                debounce: std::time::Duration::from_millis(500),
+            };
+            crate::daemon::run(client, pairs, settings, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Pause { pair } => control(&config_path, Request::Pause { pair }).await,
+        Command::Resume { pair } => control(&config_path, Request::Resume { pair }).await,
+        Command::SyncNow { pair } => control(&config_path, Request::SyncNow { pair }).await,
         Command::Remote { cmd } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
             let client = client_for(&config)?;
             remote_cmd::run(&client, cmd, ui).await
         }
     }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (service managers).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut t) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = t.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Sends a control request to the running daemon and prints the pairs.
+async fn control(config_path: &std::path::Path, req: Request) -> Result<(), CliError> {
+    let config = Config::load(config_path, &EnvOverrides::from_env())?;
+    let socket = crate::daemon::socket_path(&sync_cmd::state_dir(&config, config_path)?);
+    let resp = crate::daemon::control::request(&socket, &req)
+        .await
+        .map_err(|e| {
+            CliError::Partial(format!(
+                "no dcsync daemon answers on {} ({e}); start one with `dcsync daemon`",
+                socket.display()
+            ))
+        })?;
+    if !resp.ok {
+        return Err(CliError::Usage(resp.error.unwrap_or_default()));
+    }
+    let (verb, pair) = match &req {
+        Request::Pause { pair } => ("pause", pair),
+        Request::Resume { pair } => ("resume", pair),
+        Request::SyncNow { pair } => ("sync now", pair),
+        Request::Status => ("status", &None),
+    };
+    let names: Vec<&str> = resp
+        .pairs
+        .iter()
+        .filter(|p| pair.as_ref().is_none_or(|n| *n == p.name))
+        .map(|p| p.name.as_str())
+        .collect();
+    println!("{verb}: sent to {}", names.join(", "));
+    Ok(())
 }
 
 /// Builds the API client for a config, sharing the token with other

@@ -8,56 +8,126 @@
 use super::{CliError, Ui};
 use crate::clock::SystemClock;
 use crate::config::{self, Config, ConfigError};
-use crate::engine::{self, EngineConfig, Reporter, SyncRequest};
+use crate::engine::{self, EngineConfig, PairSpec, Reporter, SyncRequest};
 use crate::plan::{Op, PlanOptions};
 use crate::state::{self, StateDb};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Where the state DB for the config's pair lives, and the engine settings.
-pub fn engine_config(config: &Config, config_path: &Path) -> Result<EngineConfig, CliError> {
-    let invalid = |message: &str| {
+/// Every sync pair of the config: the top-level `local_path`/`remote_path`
+/// (if set) and each `[[pair]]` table, with top-level defaults filled in.
+pub fn pairs(config: &Config, config_path: &Path) -> Result<Vec<PairSpec>, CliError> {
+    let invalid = |message: String| {
         CliError::Config(ConfigError::Invalid {
             path: config_path.to_path_buf(),
-            message: message.to_owned(),
+            message,
         })
     };
-    let local = config
-        .local_path
-        .clone()
-        .ok_or_else(|| invalid("local_path is not set; which local folder should be synced?"))?;
-    let remote = config.remote_path.clone().ok_or_else(|| {
-        invalid("remote_path is not set; which remote folder should be synced (\"/\" for all)?")
-    })?;
-    let local = absolute(&local);
     let state_dir = match &config.state_dir {
         Some(d) => d.clone(),
-        None => config::default_state_dir()
-            .ok_or_else(|| invalid("no default state directory on this platform; set state_dir"))?,
+        None => config::default_state_dir().ok_or_else(|| {
+            invalid("no default state directory on this platform; set state_dir".into())
+        })?,
     };
-    let key = state::pair_key(
-        &local,
-        config.api_url.trim_end_matches('/'),
-        remote.trim_end_matches('/'),
-    );
-    Ok(EngineConfig {
-        local_root: local,
-        remote_path: remote,
-        db_path: state::db_path_for(&state_dir, &key),
-        plan: PlanOptions {
-            mode: config.mode.unwrap_or_default(),
-            propagate_deletes: config.propagate_deletes.unwrap_or(false),
-        },
-        transfers: config.transfers.unwrap_or(config::DEFAULT_TRANSFERS),
-        listing_concurrency: 4,
-        max_delete_percent: config
-            .max_delete_percent
-            .unwrap_or(config::DEFAULT_MAX_DELETE_PERCENT),
-        max_delete_count: config
-            .max_delete_count
-            .unwrap_or(config::DEFAULT_MAX_DELETE_COUNT),
-    })
+    let top_poll = match &config.poll_interval {
+        Some(v) => config::parse_duration("poll_interval", v).map_err(invalid)?,
+        None => config::DEFAULT_POLL_INTERVAL,
+    };
+    let mut list: Vec<config::PairConfig> = Vec::new();
+    match (&config.local_path, &config.remote_path) {
+        (Some(l), Some(r)) => list.push(config::PairConfig {
+            local_path: l.clone(),
+            remote_path: r.clone(),
+            ..Default::default()
+        }),
+        (Some(_), None) => {
+            return Err(invalid(
+                "local_path is set but remote_path is not; which remote folder should it sync with (\"/\" for all)?".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "remote_path is set but local_path is not; which local folder should be synced?"
+                    .into(),
+            ));
+        }
+        (None, None) => {}
+    }
+    list.extend(config.pairs.iter().cloned());
+    if list.is_empty() {
+        return Err(invalid(
+            "no sync pair: set local_path and remote_path (or add [[pair]] tables)".into(),
+        ));
+    }
+    let mut out: Vec<PairSpec> = Vec::new();
+    for p in list {
+        let local = absolute(&p.local_path);
+        let remote = p.remote_path.clone();
+        let key = state::pair_key(
+            &local,
+            config.api_url.trim_end_matches('/'),
+            remote.trim_end_matches('/'),
+        );
+        let name = p.name.clone().unwrap_or_else(|| {
+            local
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| key.clone())
+        });
+        if out.iter().any(|o| o.name == name) {
+            return Err(invalid(format!(
+                "two sync pairs are called {name:?}; give them distinct `name`s"
+            )));
+        }
+        if out.iter().any(|o| {
+            o.engine.local_root.starts_with(&local) || local.starts_with(&o.engine.local_root)
+        }) {
+            return Err(invalid(format!(
+                "{} overlaps another sync pair's local folder; pairs must not nest",
+                local.display()
+            )));
+        }
+        let poll_interval = match &p.poll_interval {
+            Some(v) => config::parse_duration("poll_interval", v).map_err(invalid)?,
+            None => top_poll,
+        };
+        out.push(PairSpec {
+            name,
+            poll_interval,
+            engine: EngineConfig {
+                local_root: local,
+                remote_path: remote,
+                db_path: state::db_path_for(&state_dir, &key),
+                plan: PlanOptions {
+                    mode: p.mode.or(config.mode).unwrap_or_default(),
+                    propagate_deletes: p
+                        .propagate_deletes
+                        .or(config.propagate_deletes)
+                        .unwrap_or(false),
+                },
+                transfers: p
+                    .transfers
+                    .or(config.transfers)
+                    .unwrap_or(config::DEFAULT_TRANSFERS),
+                listing_concurrency: 4,
+                max_delete_percent: p
+                    .max_delete_percent
+                    .or(config.max_delete_percent)
+                    .unwrap_or(config::DEFAULT_MAX_DELETE_PERCENT),
+                max_delete_count: p
+                    .max_delete_count
+                    .or(config.max_delete_count)
+                    .unwrap_or(config::DEFAULT_MAX_DELETE_COUNT),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The single pair of a config (the first one when there are several).
+pub fn engine_config(config: &Config, config_path: &Path) -> Result<EngineConfig, CliError> {
+    Ok(pairs(config, config_path)?.remove(0).engine)
 }
 
 /// The path made absolute (and canonical when it exists), so one folder
@@ -77,22 +147,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// One line per op, as a person reads it.
 pub fn describe(op: &Op) -> String {
-    match op {
-        Op::CreateRemoteDir { path, .. } => format!("mkdir remote  {path}/"),
-        Op::CreateLocalDir { path, .. } => format!("mkdir local   {path}/"),
-        Op::RecordDir { path, .. } => format!("same folder   {path}/"),
-        Op::MoveRemote { from, to, .. } => format!("move remote   {from} -> {to}"),
-        Op::MoveLocal { from, to, .. } => format!("move local    {from} -> {to}"),
-        Op::RecordMove { from, to, .. } => format!("moved both    {from} -> {to}"),
-        Op::Upload { path, .. } => format!("upload        {path}"),
-        Op::RemoteCopy { path, .. } => format!("copy remote   {path}"),
-        Op::Download { path, .. } => format!("download      {path}"),
-        Op::Reconcile { path, .. } => format!("compare       {path}"),
-        Op::SetAside { path, .. } => format!("set aside     {path}"),
-        Op::DeleteRemote { path, .. } => format!("trash remote  {path}"),
-        Op::DeleteLocal { path, .. } => format!("trash local   {path}"),
-        Op::Forget { path } => format!("forget        {path}"),
-    }
+    op.to_string()
 }
 
 /// Prints progress: a bar on a terminal, plain lines otherwise.
@@ -132,8 +187,41 @@ pub async fn sync(
     ui: Ui,
     quiet: bool,
 ) -> Result<(), CliError> {
-    let ecfg = engine_config(config, config_path)?;
+    let all = pairs(config, config_path)?;
     let client = super::client_for(config)?;
+    let many = all.len() > 1;
+    let mut worst: Option<CliError> = None;
+    for pair in all {
+        if many && !quiet {
+            println!(
+                "[{}] {} <-> {}",
+                pair.name,
+                pair.engine.local_root.display(),
+                pair.engine.remote_path
+            );
+        }
+        match sync_pair(&client, &pair.engine, dry_run, allow_mass_delete, ui, quiet).await {
+            Ok(()) => {}
+            Err(e) if !many => return Err(e),
+            Err(e) => {
+                eprintln!("error: [{}] {e}", pair.name);
+                if worst.as_ref().is_none_or(|w| e.exit_code() > w.exit_code()) {
+                    worst = Some(e);
+                }
+            }
+        }
+    }
+    worst.map_or(Ok(()), Err)
+}
+
+async fn sync_pair(
+    client: &crate::api::Client,
+    ecfg: &EngineConfig,
+    dry_run: bool,
+    allow_mass_delete: bool,
+    ui: Ui,
+    quiet: bool,
+) -> Result<(), CliError> {
     let bar = ui.progress.then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -151,7 +239,7 @@ pub async fn sync(
         dry_run,
         allow_mass_delete,
     };
-    let result = engine::sync(&client, &ecfg, req, Arc::new(SystemClock), &reporter).await;
+    let result = engine::sync(client, ecfg, req, Arc::new(SystemClock), &reporter).await;
     if let Some(b) = &reporter.bar {
         b.finish_and_clear();
     }
@@ -215,22 +303,70 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-pub fn status(config: &Config, config_path: &Path, json: bool) -> Result<(), CliError> {
-    let ecfg = engine_config(config, config_path)?;
-    if !ecfg.db_path.exists() {
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"synced_before": false, "local_path": ecfg.local_root, "remote_path": ecfg.remote_path})
-            );
+/// The state directory of a config (explicit or the platform default).
+pub fn state_dir(config: &Config, config_path: &Path) -> Result<PathBuf, CliError> {
+    match &config.state_dir {
+        Some(d) => Ok(d.clone()),
+        None => config::default_state_dir().ok_or_else(|| {
+            CliError::Config(ConfigError::Invalid {
+                path: config_path.to_path_buf(),
+                message: "no default state directory on this platform; set state_dir".into(),
+            })
+        }),
+    }
+}
+
+pub async fn status(config: &Config, config_path: &Path, json: bool) -> Result<(), CliError> {
+    let all = pairs(config, config_path)?;
+    let socket = crate::daemon::socket_path(&state_dir(config, config_path)?);
+    let live = crate::daemon::control::request(&socket, &crate::daemon::control::Request::Status)
+        .await
+        .ok()
+        .map(|r| r.pairs);
+    let mut out = Vec::new();
+    for pair in &all {
+        let l = live
+            .as_ref()
+            .and_then(|v| v.iter().find(|s| s.name == pair.name));
+        out.push(status_pair(pair, l, json)?);
+    }
+    if json {
+        let v = if out.len() == 1 {
+            out.remove(0)
         } else {
+            serde_json::Value::Array(out)
+        };
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else if live.is_none() {
+        println!("(no daemon running)");
+    }
+    Ok(())
+}
+
+fn status_pair(
+    pair: &PairSpec,
+    live: Option<&crate::daemon::PairStatus>,
+    json: bool,
+) -> Result<serde_json::Value, CliError> {
+    let ecfg = &pair.engine;
+    let live_json = serde_json::to_value(live).unwrap_or_default();
+    if !ecfg.db_path.exists() {
+        if !json {
             println!(
-                "{} <-> {}: never synced (run `dcsync sync`)",
+                "[{}] {} <-> {}: never synced (run `dcsync sync`)",
+                pair.name,
                 ecfg.local_root.display(),
                 ecfg.remote_path
             );
+            print_live(live);
         }
-        return Ok(());
+        return Ok(serde_json::json!({
+            "name": pair.name,
+            "synced_before": false,
+            "local_path": ecfg.local_root,
+            "remote_path": ecfg.remote_path,
+            "daemon": live_json,
+        }));
     }
     let db = StateDb::open(&ecfg.db_path).map_err(|e| CliError::Engine(e.into()))?;
     let st = |e: state::StateError| CliError::Engine(e.into());
@@ -239,48 +375,74 @@ pub fn status(config: &Config, config_path: &Path, json: bool) -> Result<(), Cli
     let result = db.get_meta("last_result").map_err(st)?;
     let skipped = db.skipped().map_err(st)?;
     let conflicts = db.conflicts().map_err(st)?;
-    if json {
-        let v = serde_json::json!({
-            "synced_before": true,
-            "local_path": ecfg.local_root,
-            "remote_path": ecfg.remote_path,
-            "mode": ecfg.plan.mode,
-            "last_sync": last,
-            "last_result": result,
-            "files": counts.files,
-            "folders": counts.folders,
-            "bytes": counts.bytes,
-            "pending_ops": counts.pending_ops,
-            "skipped": skipped.iter().map(|s| serde_json::json!({
-                "path": s.path, "side": s.side.to_string(), "reason": s.reason, "since": s.since
-            })).collect::<Vec<_>>(),
-            "conflicts": conflicts.iter().map(|c| serde_json::json!({
-                "path": c.path, "copy": c.copy_path, "at": c.created_at
-            })).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(());
+    if !json {
+        println!(
+            "[{}] {} <-> {}",
+            pair.name,
+            ecfg.local_root.display(),
+            ecfg.remote_path
+        );
+        print_live(live);
+        println!(
+            "last sync: {} ({})",
+            last.as_deref().unwrap_or("never"),
+            result.as_deref().unwrap_or("unknown")
+        );
+        println!(
+            "tracked: {} files, {} folders, {}",
+            counts.files,
+            counts.folders,
+            human_bytes(counts.bytes)
+        );
+        println!("pending operations: {}", counts.pending_ops);
+        println!("conflicts: {}", conflicts.len());
+        for c in &conflicts {
+            println!("  {} -> kept as {} ({})", c.path, c.copy_path, c.created_at);
+        }
+        println!("skipped: {}", skipped.len());
+        for s in &skipped {
+            println!("  [{}] {}: {}", s.side, s.path, s.reason);
+        }
     }
-    println!("{} <-> {}", ecfg.local_root.display(), ecfg.remote_path);
-    println!(
-        "last sync: {} ({})",
-        last.as_deref().unwrap_or("never"),
-        result.as_deref().unwrap_or("unknown")
-    );
-    println!(
-        "tracked: {} files, {} folders, {}",
-        counts.files,
-        counts.folders,
-        human_bytes(counts.bytes)
-    );
-    println!("pending operations: {}", counts.pending_ops);
-    println!("conflicts: {}", conflicts.len());
-    for c in &conflicts {
-        println!("  {} -> kept as {} ({})", c.path, c.copy_path, c.created_at);
+    Ok(serde_json::json!({
+        "name": pair.name,
+        "synced_before": true,
+        "local_path": ecfg.local_root,
+        "remote_path": ecfg.remote_path,
+        "mode": ecfg.plan.mode,
+        "last_sync": last,
+        "last_result": result,
+        "files": counts.files,
+        "folders": counts.folders,
+        "bytes": counts.bytes,
+        "pending_ops": counts.pending_ops,
+        "skipped": skipped.iter().map(|s| serde_json::json!({
+            "path": s.path, "side": s.side.to_string(), "reason": s.reason, "since": s.since
+        })).collect::<Vec<_>>(),
+        "conflicts": conflicts.iter().map(|c| serde_json::json!({
+            "path": c.path, "copy": c.copy_path, "at": c.created_at
+        })).collect::<Vec<_>>(),
+        "daemon": live_json,
+    }))
+}
+
+fn print_live(live: Option<&crate::daemon::PairStatus>) {
+    let Some(l) = live else { return };
+    let mut line = format!("daemon: {}", l.state);
+    if l.state == "syncing" {
+        line.push_str(&format!(" ({}/{} ops)", l.ops_done, l.ops_planned));
     }
-    println!("skipped: {}", skipped.len());
-    for s in &skipped {
-        println!("  [{}] {}: {}", s.side, s.path, s.reason);
+    if let Some(d) = &l.detail {
+        line.push_str(&format!(" - {d}"));
     }
-    Ok(())
+    if let Some(n) = l.next_poll_secs {
+        line.push_str(&format!("; next look at the host in {n} s"));
+    }
+    if !l.watching {
+        line.push_str("; not watching (polling instead)");
+    }
+    println!("{line}");
+    if let Some(e) = &l.last_error {
+        println!("last error: {e}");
+    }
 }

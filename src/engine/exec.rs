@@ -125,8 +125,10 @@ impl<'a> Exec<'a> {
         }
         for (stage, ops) in stages {
             let results: Vec<(&Op, Result<Done, OpError>)> = if stage == Stage::Transfers {
-                futures_util::stream::iter(ops)
-                    .map(|op| async move { (op, self.one(op).await) })
+                // Futures built up front (not by a closure inside the
+                // stream) keep the future `Send` for spawned callers.
+                let futures: Vec<_> = ops.iter().map(|op| self.one_tagged(op)).collect();
+                futures_util::stream::iter(futures)
                     .buffer_unordered(self.transfers)
                     .collect()
                     .await
@@ -167,6 +169,10 @@ impl<'a> Exec<'a> {
             }
         }
         progressed
+    }
+
+    async fn one_tagged<'o>(&self, op: &'o Op) -> (&'o Op, Result<Done, OpError>) {
+        (op, self.one(op).await)
     }
 
     async fn one(&self, op: &Op) -> Result<Done, OpError> {

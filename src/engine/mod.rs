@@ -43,6 +43,16 @@ pub struct EngineConfig {
     pub max_delete_count: u64,
 }
 
+/// One configured sync pair: its name and engine settings.
+#[derive(Debug, Clone)]
+pub struct PairSpec {
+    /// Short name for logs and control commands.
+    pub name: String,
+    pub engine: EngineConfig,
+    /// How often the daemon looks for remote changes.
+    pub poll_interval: Duration,
+}
+
 /// What the caller asks of one pass.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncRequest {
@@ -77,6 +87,27 @@ pub struct SyncReport {
     /// For `--dry-run`: the first round's plan.
     #[serde(skip)]
     pub planned: Vec<Op>,
+    /// The remote folder synced (`None` = account root).
+    #[serde(skip)]
+    pub remote_root: Option<FolderId>,
+    /// Fingerprint of the remote tree as last listed in a converged round,
+    /// so a poller can tell whether anything changed since.
+    #[serde(skip)]
+    pub remote_fingerprint: Option<u64>,
+}
+
+/// A cheap fingerprint of a Remote tree: paths, kinds, ids and sizes.
+pub fn remote_fingerprint(view: &crate::model::RemoteView) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (p, e) in &view.entries {
+        p.hash(&mut h);
+        e.kind.hash(&mut h);
+        e.id.hash(&mut h);
+        e.size.hash(&mut h);
+    }
+    view.unknown.len().hash(&mut h);
+    h.finish()
 }
 
 /// Progress callbacks for a front end (CLI, daemon).
@@ -210,7 +241,10 @@ pub async fn sync(
 
     let remote_root = remote_root(client, cfg, &mut db, tracked, &*clock).await?;
     let rules = IgnoreRules::load(root)?;
-    let mut report = SyncReport::default();
+    let mut report = SyncReport {
+        remote_root,
+        ..SyncReport::default()
+    };
 
     for round in 0..MAX_ROUNDS {
         report.rounds = round + 1;
@@ -249,6 +283,9 @@ pub async fn sync(
         }
         if plan.ops.is_empty() {
             report.converged = true;
+            if snap.view.unknown.is_empty() {
+                report.remote_fingerprint = Some(remote_fingerprint(&snap.view));
+            }
             break;
         }
         check_mass_delete(cfg, &plan, &synced, req.allow_mass_delete)?;

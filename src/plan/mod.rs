@@ -179,6 +179,28 @@ impl Op {
     }
 }
 
+/// One line per op, as a person reads it (logs, `sync` output).
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::CreateRemoteDir { path, .. } => write!(f, "mkdir remote  {path}/"),
+            Op::CreateLocalDir { path, .. } => write!(f, "mkdir local   {path}/"),
+            Op::RecordDir { path, .. } => write!(f, "same folder   {path}/"),
+            Op::MoveRemote { from, to, .. } => write!(f, "move remote   {from} -> {to}"),
+            Op::MoveLocal { from, to, .. } => write!(f, "move local    {from} -> {to}"),
+            Op::RecordMove { from, to, .. } => write!(f, "moved both    {from} -> {to}"),
+            Op::Upload { path, .. } => write!(f, "upload        {path}"),
+            Op::RemoteCopy { path, .. } => write!(f, "copy remote   {path}"),
+            Op::Download { path, .. } => write!(f, "download      {path}"),
+            Op::Reconcile { path, .. } => write!(f, "compare       {path}"),
+            Op::SetAside { path, .. } => write!(f, "set aside     {path}"),
+            Op::DeleteRemote { path, .. } => write!(f, "trash remote  {path}"),
+            Op::DeleteLocal { path, .. } => write!(f, "trash local   {path}"),
+            Op::Forget { path } => write!(f, "forget        {path}"),
+        }
+    }
+}
+
 /// Execution stages, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Stage {

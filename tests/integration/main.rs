@@ -1,9 +1,11 @@
 //! One integration test binary (faster to build than one per file).
-//! Every case talks real HTTP on loopback to an in-process emulator.
+//! Cases talk real HTTP on loopback to an in-process emulator (packaging.rs
+//! checks the service files and the generated completions and man page).
 
 mod api;
 mod cli;
 mod crash;
+mod daemon;
 mod packaging;
 mod scan;
 mod snapshot;

@@ -744,7 +744,6 @@ fn run_dcsync(args: &[&str]) -> String {
 }
 
 #[test]
-#[ignore = "wired by the lead"]
 fn dcsync_completions_bash_prints_the_script() {
     let out = run_dcsync(&["completions", "bash"]);
     assert_mentions_commands("dcsync completions bash", &out);
@@ -758,7 +757,6 @@ fn dcsync_completions_bash_prints_the_script() {
 }
 
 #[test]
-#[ignore = "wired by the lead"]
 fn dcsync_man_prints_the_page() {
     let out = run_dcsync(&["man"]);
     assert_mentions_commands("dcsync man", &out);

@@ -1,0 +1,151 @@
+//! The control socket: a Unix socket, owner-only, in the state directory.
+//! One JSON request line in, one JSON answer line out.
+//!
+//! Owns the protocol (`Request`, `Response`), binding (refusing a second
+//! daemon, removing a stale socket) and the client side used by
+//! `dcsync status/pause/resume/sync-now`. It never exposes credentials:
+//! only pair names, paths and states travel over it.
+
+use super::{Command, DaemonError, PairStatus, Shared};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+/// A request to the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    Status,
+    Pause { pair: Option<String> },
+    Resume { pair: Option<String> },
+    SyncNow { pair: Option<String> },
+}
+
+/// The daemon's answer: the state of every pair, or an error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub pairs: Vec<PairStatus>,
+}
+
+pub(crate) async fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
+    let err = |source| DaemonError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        crate::api::auth::create_private_dir(dir).map_err(err)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(DaemonError::AlreadyRunning(path.to_path_buf()));
+        }
+        std::fs::remove_file(path).map_err(err)?; // left by a crash
+    }
+    let listener = UnixListener::bind(path).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+    }
+    Ok(listener)
+}
+
+pub(crate) async fn serve(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            _ = stop.changed() => return,
+        };
+        let Ok((stream, _)) = conn else { continue };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(stream, &shared).await {
+                tracing::debug!(error = %e, "control connection ended");
+            }
+        });
+    }
+}
+
+async fn handle(stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    let response = match serde_json::from_str::<Request>(&line) {
+        Ok(req) => answer(req, shared),
+        Err(e) => Response {
+            ok: false,
+            error: Some(format!("bad request: {e}")),
+            pairs: vec![],
+        },
+    };
+    let mut out = serde_json::to_vec(&response).map_err(std::io::Error::other)?;
+    out.push(b'\n');
+    write.write_all(&out).await
+}
+
+fn answer(req: Request, shared: &Shared) -> Response {
+    let (cmd, pair) = match req {
+        Request::Status => (None, None),
+        Request::Pause { pair } => (Some(Command::Pause), pair),
+        Request::Resume { pair } => (Some(Command::Resume), pair),
+        Request::SyncNow { pair } => (Some(Command::SyncNow), pair),
+    };
+    let statuses = shared.status.lock().map(|s| s.clone()).unwrap_or_default();
+    if let Some(cmd) = cmd {
+        let targets: Vec<usize> = statuses
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| pair.as_ref().is_none_or(|p| *p == s.name))
+            .map(|(i, _)| i)
+            .collect();
+        if targets.is_empty() {
+            return Response {
+                ok: false,
+                error: Some(format!(
+                    "no sync pair named {:?}; pairs: {}",
+                    pair.unwrap_or_default(),
+                    statuses
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                pairs: statuses,
+            };
+        }
+        for i in targets {
+            if let Some(tx) = shared.commands.get(i) {
+                let _ = tx.send(cmd);
+            }
+        }
+    }
+    Response {
+        ok: true,
+        error: None,
+        pairs: statuses,
+    }
+}
+
+/// Sends one request to a running daemon. `Err` with `NotFound` or
+/// `ConnectionRefused` means no daemon is running.
+pub async fn request(socket: &Path, req: &Request) -> std::io::Result<Response> {
+    let stream = UnixStream::connect(socket).await?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    let mut answer = String::new();
+    BufReader::new(read).read_line(&mut answer).await?;
+    serde_json::from_str(&answer).map_err(std::io::Error::other)
+}

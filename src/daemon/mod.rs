@@ -1,0 +1,467 @@
+//! The daemon: runs the engine continuously for every configured pair.
+//!
+//! Owns the main loops: per pair, a notify watcher (debounced) and a remote
+//! poller mark the pair dirty; a dirty pair runs a pass; a full pass also
+//! runs on a timer because watchers miss events. Owns echo suppression (the
+//! pass's own local writes do not trigger another pass), backoff when the
+//! host is down, pausing a pair whose root vanished until it is back, and
+//! the control socket (`control`). Shutdown: a watch channel tells every
+//! task to stop; an interrupted pass leaves open journal intents that the
+//! next start resolves. It never deletes anything itself and never disables
+//! the shared access token (other processes use it).
+
+pub mod control;
+mod watch;
+
+use crate::api::Client;
+use crate::clock::{self, Clock, SystemClock};
+use crate::engine::{self, EngineError, PairSpec, Reporter, SyncRequest};
+use crate::model::RelPath;
+use crate::plan::Op;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tokio::time::Instant;
+
+/// Daemon-wide settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The control socket.
+    pub socket: PathBuf,
+    /// A full pass runs at least this often.
+    pub full_rescan: Duration,
+    /// Quiet time after a local change before a pass starts.
+    pub debounce: Duration,
+}
+
+/// What a pair is doing, as `dcsync status` shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PairStatus {
+    pub name: String,
+    pub local_path: String,
+    pub remote_path: String,
+    /// `starting`, `idle`, `syncing`, `paused`, `waiting` or `error`.
+    pub state: String,
+    /// Why it is paused, waiting or in error.
+    pub detail: Option<String>,
+    pub ops_planned: u64,
+    pub ops_done: u64,
+    pub last_sync: Option<String>,
+    pub last_result: Option<String>,
+    pub last_error: Option<String>,
+    /// Seconds until the next look at the remote.
+    pub next_poll_secs: Option<u64>,
+    pub watching: bool,
+}
+
+/// A control command for one pair (or all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Command {
+    Pause,
+    Resume,
+    SyncNow,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("control socket {}: {source}", .path.display())]
+    Socket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a dcsync daemon is already running for this config (socket {})", .0.display())]
+    AlreadyRunning(PathBuf),
+}
+
+/// Shared between the pair loops and the control server.
+pub(crate) struct Shared {
+    pub status: Mutex<Vec<PairStatus>>,
+    pub commands: Vec<mpsc::UnboundedSender<Command>>,
+}
+
+impl Shared {
+    fn update(&self, idx: usize, f: impl FnOnce(&mut PairStatus)) {
+        if let Ok(mut s) = self.status.lock()
+            && let Some(p) = s.get_mut(idx)
+        {
+            f(p);
+        }
+    }
+}
+
+/// Runs until `shutdown` completes. Each pair runs on its own task.
+pub async fn run(
+    client: Client,
+    pairs: Vec<PairSpec>,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let listener = control::bind(&settings.socket).await?;
+    let (stop_tx, stop_rx) = tokio_watch::channel(false);
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for _ in &pairs {
+        let (tx, rx) = mpsc::unbounded_channel();
+        senders.push(tx);
+        receivers.push(rx);
+    }
+    let shared = Arc::new(Shared {
+        status: Mutex::new(
+            pairs
+                .iter()
+                .map(|p| PairStatus {
+                    name: p.name.clone(),
+                    local_path: p.engine.local_root.display().to_string(),
+                    remote_path: p.engine.remote_path.clone(),
+                    state: "starting".into(),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        commands: senders,
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for (idx, (pair, rx)) in pairs.into_iter().zip(receivers).enumerate() {
+        let ctx = PairLoop {
+            idx,
+            client: client.clone(),
+            pair,
+            settings: settings.clone(),
+            shared: shared.clone(),
+            clock: Arc::new(SystemClock),
+        };
+        tasks.spawn(ctx.run(rx, stop_rx.clone()));
+    }
+    tasks.spawn(control::serve(listener, shared.clone(), stop_rx.clone()));
+    tracing::info!(socket = %settings.socket.display(), "daemon started");
+
+    shutdown.await;
+    tracing::info!("stopping");
+    let _ = stop_tx.send(true);
+    // Each loop stops at its next await point; a pass in flight is
+    // abandoned there and its open journal intents are resolved next start.
+    let drained = tokio::time::timeout(Duration::from_secs(20), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("some tasks did not stop within 20 s; leaving them");
+        tasks.abort_all();
+    }
+    let _ = std::fs::remove_file(&settings.socket);
+    Ok(())
+}
+
+/// One pair's loop and what it needs.
+struct PairLoop {
+    idx: usize,
+    client: Client,
+    pair: PairSpec,
+    settings: Settings,
+    shared: Arc<Shared>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Collects what a pass touches locally (for echo suppression) and counts ops.
+struct DaemonReporter {
+    idx: usize,
+    shared: Arc<Shared>,
+    touched: Mutex<HashSet<RelPath>>,
+}
+
+impl Reporter for DaemonReporter {
+    fn planned(&self, _round: usize, ops: &[Op]) {
+        self.shared.update(self.idx, |s| {
+            s.state = "syncing".into();
+            s.ops_planned += ops.len() as u64;
+        });
+        if let Ok(mut t) = self.touched.lock() {
+            for op in ops {
+                t.insert(op.path().clone());
+                if let Op::MoveLocal { from, .. } = op {
+                    t.insert(from.clone());
+                }
+            }
+        }
+    }
+    fn op_done(&self, op: &Op, result: &Result<(), String>) {
+        // The engine logs each op itself; only count here.
+        let _ = (op, result);
+        self.shared.update(self.idx, |s| s.ops_done += 1);
+    }
+}
+
+/// Poll interval with ±10% jitter, so many daemons do not poll in step.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(0.9 + rand::random::<f64>() * 0.2)
+}
+
+impl PairLoop {
+    async fn run(
+        self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut stop: tokio_watch::Receiver<bool>,
+    ) {
+        let root = self.pair.engine.local_root.clone();
+        let (ev_tx, mut events) = mpsc::unbounded_channel::<watch::Batch>();
+        let mut watcher = watch::start(&root, self.settings.debounce, ev_tx.clone());
+        self.shared
+            .update(self.idx, |s| s.watching = watcher.is_some());
+
+        let mut dirty = true;
+        let mut paused = false;
+        // The root (or its marker) is missing: wait for it, do not sync.
+        let mut waiting_root = false;
+        let mut failures: u32 = 0;
+        let mut retry_at: Option<Instant> = None;
+        let mut next_poll = Instant::now() + jittered(self.pair.poll_interval);
+        let mut next_full = Instant::now() + self.settings.full_rescan;
+        let mut fingerprint: Option<u64> = None;
+        let mut remote_root = None;
+
+        loop {
+            let waiting = retry_at.is_some_and(|t| t > Instant::now());
+            if dirty && !paused && !waiting_root && !waiting {
+                dirty = false;
+                let reporter = DaemonReporter {
+                    idx: self.idx,
+                    shared: self.shared.clone(),
+                    touched: Mutex::new(HashSet::new()),
+                };
+                self.shared.update(self.idx, |s| {
+                    s.state = "syncing".into();
+                    s.ops_planned = 0;
+                    s.ops_done = 0;
+                });
+                let pass = engine::sync(
+                    &self.client,
+                    &self.pair.engine,
+                    SyncRequest::default(),
+                    self.clock.clone(),
+                    &reporter,
+                );
+                let result = tokio::select! {
+                    r = pass => r,
+                    _ = stop.changed() => break,
+                };
+                // Our own writes come back as events: drop those, keep others.
+                let touched = reporter.touched.into_inner().unwrap_or_default();
+                while let Ok(batch) = events.try_recv() {
+                    if watch::relevant(&root, &batch, &touched) {
+                        dirty = true;
+                    }
+                    if batch.rescan {
+                        dirty = true;
+                    }
+                }
+                let now = clock::datetime(self.clock.now());
+                match result {
+                    Ok(report) => {
+                        let clean = report.converged && report.errors.is_empty();
+                        fingerprint = report.remote_fingerprint;
+                        remote_root = report.remote_root.map(|f| f.0);
+                        self.shared.update(self.idx, |s| {
+                            s.last_sync = Some(now.clone());
+                            s.last_result =
+                                Some(if clean { "converged" } else { "incomplete" }.into());
+                            s.state = "idle".into();
+                            s.detail = None;
+                            if let Some(e) = report.errors.last() {
+                                s.last_error = Some(e.clone());
+                            }
+                        });
+                        if clean {
+                            failures = 0;
+                            retry_at = None;
+                        } else {
+                            failures += 1;
+                            dirty = true;
+                            retry_at = Some(Instant::now() + backoff(failures));
+                        }
+                    }
+                    Err(e) => {
+                        self.on_error(
+                            e,
+                            &now,
+                            &mut paused,
+                            &mut waiting_root,
+                            &mut failures,
+                            &mut retry_at,
+                        );
+                        dirty = !paused;
+                    }
+                }
+                next_poll = Instant::now() + jittered(self.pair.poll_interval);
+            }
+            let poll_at = next_poll.min(next_full);
+            let secs = poll_at.saturating_duration_since(Instant::now()).as_secs();
+            self.shared
+                .update(self.idx, |s| s.next_poll_secs = Some(secs));
+
+            tokio::select! {
+                _ = stop.changed() => break,
+                Some(batch) = events.recv() => {
+                    if batch.rescan {
+                        tracing::warn!(root = %root.display(), "the watcher lost events; running a full pass");
+                        dirty = true;
+                    } else if watch::relevant(&root, &batch, &HashSet::new()) {
+                        dirty = true;
+                    }
+                    if batch.watch_lost {
+                        watcher = None;
+                        self.shared.update(self.idx, |s| s.watching = false);
+                    }
+                }
+                Some(cmd) = commands.recv() => match cmd {
+                    Command::Pause => {
+                        paused = true;
+                        tracing::info!(pair = %self.pair.name, "paused");
+                        self.shared.update(self.idx, |s| { s.state = "paused".into(); s.detail = Some("paused by the user".into()); });
+                    }
+                    Command::Resume => {
+                        paused = false;
+                        dirty = true;
+                        retry_at = None;
+                        tracing::info!(pair = %self.pair.name, "resumed");
+                        self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
+                    }
+                    Command::SyncNow => {
+                        dirty = true;
+                        retry_at = None;
+                    }
+                },
+                _ = tokio::time::sleep_until(retry_at.unwrap_or(poll_at)), if retry_at.is_some() => {
+                    retry_at = None;
+                    if waiting_root {
+                        if root.join(engine::MARKER).is_dir() {
+                            waiting_root = false;
+                            dirty = true;
+                            // A remounted volume is a new folder: watch it anew.
+                            watcher = watch::start(&root, self.settings.debounce, ev_tx.clone());
+                            self.shared.update(self.idx, |s| s.watching = watcher.is_some());
+                            tracing::info!(root = %root.display(), "the sync folder is back; resuming");
+                            self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
+                        } else {
+                            retry_at = Some(Instant::now() + Duration::from_secs(10));
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(next_poll) => {
+                    next_poll = Instant::now() + jittered(self.pair.poll_interval);
+                    if !root.join(engine::MARKER).is_dir() {
+                        dirty = true; // vanished? a pass finds out and waits
+                    } else if !paused && self.remote_changed(remote_root, fingerprint).await {
+                        dirty = true;
+                    }
+                    if watcher.is_none() {
+                        // No watcher: local changes are found by polling too.
+                        dirty = true;
+                    }
+                }
+                _ = tokio::time::sleep_until(next_full) => {
+                    next_full = Instant::now() + self.settings.full_rescan;
+                    dirty = true;
+                }
+            }
+        }
+        drop(watcher);
+        self.shared.update(self.idx, |s| s.state = "stopped".into());
+    }
+
+    /// Lists the remote tree and compares it with the last converged pass.
+    async fn remote_changed(&self, remote_root: Option<u64>, last: Option<u64>) -> bool {
+        let Some(last) = last else {
+            return true;
+        };
+        let snap = crate::snapshot::snapshot(
+            &self.client,
+            remote_root.map(crate::api::FolderId),
+            self.pair.engine.listing_concurrency,
+        )
+        .await;
+        if !snap.view.unknown.is_empty() {
+            return false; // cannot tell now; the next poll looks again
+        }
+        engine::remote_fingerprint(&snap.view) != last
+    }
+
+    fn on_error(
+        &self,
+        e: EngineError,
+        now: &str,
+        paused: &mut bool,
+        waiting_root: &mut bool,
+        failures: &mut u32,
+        retry_at: &mut Option<Instant>,
+    ) {
+        let msg = e.to_string();
+        match &e {
+            EngineError::NoMarker(_) | EngineError::NoRoot(_) => {
+                tracing::warn!(pair = %self.pair.name, "{msg}; waiting until the folder is back");
+                *waiting_root = true;
+                *retry_at = Some(Instant::now() + Duration::from_secs(10));
+                self.shared.update(self.idx, |s| {
+                    s.state = "waiting".into();
+                    s.detail = Some("the sync folder is missing (unmounted?)".into());
+                    s.last_error = Some(msg.clone());
+                });
+            }
+            _ if e.is_safety_stop() => {
+                tracing::warn!(pair = %self.pair.name, "{msg}; paused until `dcsync resume`");
+                *paused = true;
+                self.shared.update(self.idx, |s| {
+                    s.state = "paused".into();
+                    s.detail = Some(msg.clone());
+                    s.last_error = Some(msg.clone());
+                });
+            }
+            _ => {
+                *failures += 1;
+                let wait = backoff(*failures);
+                tracing::warn!(pair = %self.pair.name, retry_in_s = wait.as_secs(), "{msg}");
+                *retry_at = Some(Instant::now() + wait);
+                self.shared.update(self.idx, |s| {
+                    s.state = "error".into();
+                    s.detail = Some(format!("retrying in {} s", wait.as_secs()));
+                    s.last_error = Some(format!("{now}: {msg}"));
+                });
+            }
+        }
+    }
+}
+
+/// 5 s, 10 s, 20 s, ... up to 5 minutes.
+fn backoff(failures: u32) -> Duration {
+    let secs = 5u64.saturating_mul(1u64 << failures.saturating_sub(1).min(6));
+    Duration::from_secs(secs.min(300))
+}
+
+/// The default control socket for a state directory.
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("daemon.sock")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(30), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn jitter_stays_near() {
+        for _ in 0..100 {
+            let j = jittered(Duration::from_secs(60));
+            assert!(j >= Duration::from_secs(54) && j <= Duration::from_secs(66));
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! `dcsync daemon` end to end: the real binary against the emulator, with
+//! edits, renames and deletes on both sides while it runs, the host
+//! restarted under it, faults on, the root vanishing, control commands and
+//! SIGTERM. Every wait is a condition with a deadline.
+
+use crate::util::*;
+use dcsync::api::{Client, FolderId};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Daemon {
+    child: tokio::process::Child,
+    cfg: PathBuf,
+    local: PathBuf,
+}
+
+impl Daemon {
+    async fn start(host: &Host) -> Daemon {
+        let local = host.path("local");
+        std::fs::create_dir_all(&local).unwrap();
+        let cfg = host.path("daemon.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
+                 local_path = \"{}\"\nremote_path = \"/Sync\"\nmax_requests_per_second = 1000.0\n\
+                 poll_interval = \"1s\"\n",
+                host.api_url(),
+                host.path("state").display(),
+                local.display()
+            ),
+        )
+        .unwrap();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("daemon")
+            .env("DCSYNC_LOG", "dcsync=info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Daemon { child, cfg, local }
+    }
+
+    async fn cli(&self, args: &[&str]) -> Run {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+            .arg("--config")
+            .arg(&self.cfg)
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn write(&self, rel: &str, content: &[u8]) {
+        let p = self.local.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// SIGTERM, and the exit status.
+    async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("daemon stops within the deadline")
+            .unwrap()
+    }
+}
+
+async fn remote_file(c: &Client, rel: &str) -> Option<Vec<u8>> {
+    let mut parent: Option<FolderId> = None;
+    let parts: Vec<&str> = std::iter::once("Sync").chain(rel.split('/')).collect();
+    let (name, dirs) = parts.split_last()?;
+    for d in dirs {
+        let l = c.folder_listing(parent).await.ok()?;
+        parent = Some(l.folders.iter().find(|f| f.name == *d)?.id);
+    }
+    let l = c.folder_listing(parent).await.ok()?;
+    let f = l.files.iter().find(|f| f.name == *name)?;
+    let tmp = tempfile::NamedTempFile::new().ok()?;
+    c.download_file(f.id, tmp.path(), &Default::default(), None)
+        .await
+        .ok()?;
+    std::fs::read(tmp.path()).ok()
+}
+
+async fn until_remote(c: &Client, rel: &str, want: Option<&[u8]>) -> bool {
+    wait_for(DEADLINE, || async {
+        remote_file(c, rel).await.as_deref() == want
+    })
+    .await
+}
+
+async fn until_local(p: &Path, want: Option<&[u8]>) -> bool {
+    wait_for(DEADLINE, || async {
+        std::fs::read(p).ok().as_deref() == want
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_propagates_both_ways_and_stops_cleanly() {
+    let mut host = Host::start().await;
+    let c = host.client();
+    let d = Daemon::start(&host).await;
+
+    // Local edits reach the host...
+    d.write("notes.txt", b"first");
+    assert!(until_remote(&c, "notes.txt", Some(b"first")).await);
+    d.write("notes.txt", b"second");
+    assert!(until_remote(&c, "notes.txt", Some(b"second")).await);
+    std::fs::rename(d.local.join("notes.txt"), d.local.join("renamed.txt")).unwrap();
+    assert!(until_remote(&c, "renamed.txt", Some(b"second")).await);
+    assert!(until_remote(&c, "notes.txt", None).await);
+
+    // ...and remote ones reach the disk.
+    let up = host.write("up/from-host.txt", b"remote");
+    d.cli(&["remote", "put", up.to_str().unwrap(), "/Sync"])
+        .await
+        .ok();
+    assert!(until_local(&d.local.join("from-host.txt"), Some(b"remote")).await);
+    d.cli(&[
+        "remote",
+        "rename",
+        "/Sync/from-host.txt",
+        "host-renamed.txt",
+    ])
+    .await
+    .ok();
+    assert!(until_local(&d.local.join("host-renamed.txt"), Some(b"remote")).await);
+    d.cli(&["remote", "rm", "/Sync/renamed.txt"]).await.ok();
+    assert!(until_local(&d.local.join("renamed.txt"), None).await);
+
+    // The status shows the live daemon.
+    let st = d.cli(&["status"]).await;
+    assert!(st.ok().stdout.contains("daemon: "), "{st:?}");
+
+    // Pause and resume.
+    d.cli(&["pause"]).await.ok();
+    assert!(
+        wait_for(DEADLINE, || async {
+            d.cli(&["status"]).await.stdout.contains("daemon: paused")
+        })
+        .await
+    );
+    d.write("while-paused.txt", b"waits");
+    d.cli(&["resume"]).await.ok();
+    assert!(until_remote(&c, "while-paused.txt", Some(b"waits")).await);
+
+    // The host goes away and comes back: the daemon catches up.
+    let addr = host.emu.as_ref().unwrap().addr();
+    host.emu.take().unwrap().stop().await.unwrap();
+    d.write("while-down.txt", b"queued");
+    assert!(
+        wait_for(DEADLINE, || async {
+            d.cli(&["status"]).await.stdout.contains("daemon: error")
+        })
+        .await,
+        "the outage is reported"
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    host.emu = Some(
+        dcsync_emulator::RunningEmulator::start_on(host.config.clone(), listener)
+            .await
+            .unwrap(),
+    );
+    d.cli(&["sync-now"]).await.ok();
+    assert!(until_remote(&c, "while-down.txt", Some(b"queued")).await);
+
+    let status = d.stop().await;
+    assert!(status.success(), "exit 0 on SIGTERM: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_root_pauses_without_deleting_and_resumes() {
+    let host = Host::start().await;
+    let c = host.client();
+    let d = Daemon::start(&host).await;
+    d.write("keep.txt", b"precious");
+    assert!(until_remote(&c, "keep.txt", Some(b"precious")).await);
+
+    // The volume is unmounted: the mount point is there, but empty.
+    let aside = host.path("unmounted");
+    std::fs::rename(&d.local, &aside).unwrap();
+    std::fs::create_dir(&d.local).unwrap();
+    assert!(
+        wait_for(DEADLINE, || async {
+            d.cli(&["status"]).await.stdout.contains("daemon: waiting")
+        })
+        .await
+    );
+    assert_eq!(
+        remote_file(&c, "keep.txt").await.as_deref(),
+        Some(&b"precious"[..])
+    );
+
+    // Mounted again: it resumes and syncs what changed meanwhile.
+    std::fs::remove_dir(&d.local).unwrap();
+    std::fs::rename(&aside, &d.local).unwrap();
+    d.write("after.txt", b"back");
+    assert!(until_remote(&c, "after.txt", Some(b"back")).await);
+    assert_eq!(
+        remote_file(&c, "keep.txt").await.as_deref(),
+        Some(&b"precious"[..])
+    );
+    assert!(d.stop().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_with_faults_on() {
+    let mut host = Host::start().await;
+    host.client().account_info().await.unwrap();
+    host.restart_with(|c| {
+        c.fault_rate = 0.1;
+        c.seed = 5;
+    })
+    .await;
+    let c = {
+        let mut o = host.client_opts();
+        o.retry.max_attempts = 30;
+        Client::new(o).unwrap()
+    };
+    let d = Daemon::start(&host).await;
+    for i in 0..12 {
+        d.write(&format!("f{i}.txt"), format!("file {i}").as_bytes());
+    }
+    for i in 0..12 {
+        let want = format!("file {i}");
+        assert!(
+            until_remote(&c, &format!("f{i}.txt"), Some(want.as_bytes())).await,
+            "f{i} arrived despite faults"
+        );
+    }
+    assert!(d.stop().await.success());
+}
