@@ -67,7 +67,7 @@ fn init_logs(
 fn main() {
     let cli = Cli::parse();
     // The daemon reports each action at info level by default.
-    let daemon = matches!(cli.command, Command::Daemon);
+    let daemon = matches!(cli.command, Command::Daemon | Command::Demo { .. });
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) if daemon => "info",

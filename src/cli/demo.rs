@@ -125,12 +125,24 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
 
     if wait {
         println!(
-            "\nThe demo host keeps running until Ctrl-C. In another terminal, change files in\n  {}\nand run\n  dcsync --config {} sync\n  dcsync --config {} remote tree /Demo",
+            "\n4. Now the daemon keeps both sides in sync until Ctrl-C. Change files in\n  {}\nand watch them arrive on the host (in another terminal):\n  dcsync --config {} remote tree /Demo\nor change the host with `dcsync --config {} remote put/mv/rm ...` and watch the folder.",
             local.display(),
             config_path.display(),
             config_path.display()
         );
-        let _ = tokio::signal::ctrl_c().await;
+        let mut pairs = super::sync_cmd::pairs(&config, &config_path)?;
+        for p in &mut pairs {
+            p.poll_interval = std::time::Duration::from_secs(2);
+        }
+        let settings = crate::daemon::Settings {
+            socket: crate::daemon::socket_path(&dir.join("state")),
+            full_rescan: crate::config::DEFAULT_FULL_RESCAN,
+            debounce: std::time::Duration::from_millis(300),
+        };
+        crate::daemon::run(client.clone(), pairs, settings, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
         println!("\nstopping the demo host");
     }
     emu.stop()

@@ -391,6 +391,10 @@ async fn remote_root(
     _clock: &dyn Clock,
 ) -> Result<Option<FolderId>, EngineError> {
     let first = tracked == 0;
+    // Pairs of one daemon may share parent folders: create them one at a
+    // time, or two pairs could each create the same parent.
+    static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = CREATING.lock().await;
     let resolved = match snapshot::resolve_root(client, &cfg.remote_path, first).await {
         Ok(r) => r,
         Err(SnapshotError::NotFound { .. }) => {

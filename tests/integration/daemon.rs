@@ -246,3 +246,80 @@ async fn converges_with_faults_on() {
     }
     assert!(d.stop().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_daemon_serves_several_pairs_with_json_logs() {
+    let host = Host::start().await;
+    let c = host.client();
+    let (a, b) = (host.path("pair-a"), host.path("pair-b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let cfg = host.path("pairs.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
+             max_requests_per_second = 1000.0\npoll_interval = \"1s\"\n\
+             [[pair]]\nname = \"docs\"\nlocal_path = \"{}\"\nremote_path = \"/Sync/docs\"\n\
+             [[pair]]\nname = \"photos\"\nlocal_path = \"{}\"\nremote_path = \"/Sync/photos\"\nmode = \"upload-only\"\n",
+            host.api_url(),
+            host.path("state").display(),
+            a.display(),
+            b.display()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--log-format", "json", "daemon"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    std::fs::write(a.join("a.txt"), b"doc").unwrap();
+    std::fs::write(b.join("b.jpg"), b"photo").unwrap();
+    assert!(until_remote(&c, "docs/a.txt", Some(b"doc")).await);
+    assert!(until_remote(&c, "photos/b.jpg", Some(b"photo")).await);
+
+    // Pause one pair by name; the other goes on.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["pause", "photos"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pause: sent to photos"),
+        "{out:?}"
+    );
+    let st = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["status", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+
+    let pid = child.id().unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(logs.lines().count() > 2, "{logs}");
+    for line in logs.lines() {
+        let j: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(j.get("level").is_some(), "{line}");
+    }
+    assert!(logs.contains("uploaded"), "one line per action: {logs}");
+}
