@@ -269,7 +269,7 @@ async fn one_daemon_serves_several_pairs_with_json_logs() {
         ),
     )
     .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
         .arg("--config")
         .arg(&cfg)
         .args(["--log-format", "json", "daemon"])
