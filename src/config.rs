@@ -86,9 +86,6 @@ pub struct Config {
     /// How often the daemon runs a full pass even without any event (default `"1h"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_rescan_interval: Option<String>,
-    /// Also write logs to this file, rotated daily.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_file: Option<PathBuf>,
     /// More sync pairs (`[[pair]]` tables). The top-level `local_path` /
     /// `remote_path` form one pair too.
     #[serde(default, rename = "pair", skip_serializing_if = "Vec::is_empty")]
@@ -155,7 +152,6 @@ impl std::fmt::Debug for Config {
             .field("max_delete_count", &self.max_delete_count)
             .field("poll_interval", &self.poll_interval)
             .field("full_rescan_interval", &self.full_rescan_interval)
-            .field("log_file", &self.log_file)
             .field("pairs", &self.pairs)
             .finish()
     }
