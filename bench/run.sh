@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# dcsync benchmarks (issue 3, item 11). Results and how to read them:
+# docs/BENCHMARKS.md. Out of CI; talks only to 127.0.0.1.
+#
+# Usage: bench/run.sh [all|upload|hash|rss|clean]
+#   all     (default) initial upload, no-change pass, SHA-256 of a new big file
+#   upload  initial upload + no-change pass only
+#   hash    SHA-256 of a new big file only
+#   rss     peak RSS of a no-change pass at each size in BENCH_RSS_SIZES,
+#           with the growth per tracked file and an extrapolation to 1M
+#   clean   delete the generated data (trees, emulator state, copies)
+#
+# Knobs (environment):
+#   BENCH_FILES=10000          files in the tree, in BENCH_FILES/100 folders
+#                              (the issue's full size is 100000)
+#   BENCH_RSS_SIZES="100000 200000"   sizes for `rss` (1000000 = the issue's 1M run)
+#   BENCH_HASH_MIB=1024        size of the new file for the hashing test
+#   BENCH_REPEAT=3             repetitions of each timed pass (median reported)
+#   BENCH_TIMEOUT=3600         seconds any single command may take
+#   BENCH_DATA=bench/data      where generated data goes (never committed)
+#   BENCH_BUILD=1              0 = use the existing target/release binaries
+#
+# Every figure is printed beside a baseline measured in the same run. The
+# emulator and dcsync share this machine's cores, so the dcsync wall times
+# include waiting for the emulator.
+
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+FILES=${BENCH_FILES:-10000}
+RSS_SIZES=${BENCH_RSS_SIZES:-"100000 200000"}
+HASH_MIB=${BENCH_HASH_MIB:-1024}
+REPEAT=${BENCH_REPEAT:-3}
+TIMEOUT=${BENCH_TIMEOUT:-3600}
+DATA=${BENCH_DATA:-$HERE/data}
+BUILD=${BENCH_BUILD:-1}
+# 64-character API keys, as the real product requires.
+KEY=$(printf 'b%.0s' {1..64})
+
+EMU_PID=""
+EMU_URL=""
+RESULTS=""   # markdown rows collected during the run
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- setup
+
+# Checks the tools the benchmarks use; installs GNU time / openssl with
+# apt-get when missing (as root), else says what to install.
+need_tools() {
+    local missing=()
+    [[ -x /usr/bin/time ]] || missing+=(time)
+    command -v openssl >/dev/null || missing+=(openssl)
+    if ((${#missing[@]})); then
+        if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+            log "installing missing packages with apt-get: ${missing[*]}"
+            apt-get install -y "${missing[@]}" >/dev/null
+        else
+            die "missing: ${missing[*]} (install them, e.g. apt-get install ${missing[*]})"
+        fi
+    fi
+    command -v python3 >/dev/null || die "python3 is needed to generate the trees"
+    command -v timeout >/dev/null || die "coreutils timeout is needed"
+}
+
+# Builds the release binaries and copies them to $DATA/bin, so that a
+# rebuild by someone else during the run cannot swap them underneath us.
+prepare_binaries() {
+    if [[ $BUILD == 1 ]]; then
+        log "building release binaries (waits for cargo's lock if another build runs)"
+        (cd "$REPO" && cargo build --release -q -p dcsync -p dcsync-emulator)
+    fi
+    mkdir -p "$DATA/bin"
+    cp "$REPO/target/release/dcsync" "$REPO/target/release/dcsync-emulator" "$DATA/bin/"
+    DCSYNC=$DATA/bin/dcsync
+    EMULATOR=$DATA/bin/dcsync-emulator
+    COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
+    if [[ -n $(git -C "$REPO" status --porcelain -- src Cargo.toml Cargo.lock emulator migrations) ]]; then
+        COMMIT="$COMMIT (+ uncommitted changes)"
+    fi
+}
+
+# Generates the tree of $1 files once (reused by later runs); prints its path.
+tree_for() {
+    local n=$1 root="$DATA/trees/files-$1"
+    if [[ ! -d $root ]]; then
+        log "generating $n files in $((n / 100 > 0 ? n / 100 : 1)) folders under $root"
+        mkdir -p "$DATA/trees"
+        python3 "$HERE/gen_tree.py" "$root" "$n"
+    fi
+    printf '%s\n' "$root"
+}
+
+# ---------------------------------------------------------------- emulator
+
+# Starts a fresh release emulator on a free loopback port with its state in
+# $1 (wiped first); sets EMU_PID and EMU_URL.
+start_emulator() {
+    local dir=$1
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    "$EMULATOR" --listen 127.0.0.1:0 --data "$dir/state" --key1 "$KEY" --key2 "$KEY" \
+        >"$dir/stdout" 2>"$dir/stderr" &
+    EMU_PID=$!
+    local i
+    for i in $(seq 100); do
+        EMU_URL=$(head -n1 "$dir/stdout" 2>/dev/null | sed -n 's/^listening on //p')
+        [[ -n $EMU_URL ]] && break
+        kill -0 "$EMU_PID" 2>/dev/null || die "emulator exited: $(cat "$dir/stderr")"
+        sleep 0.1
+    done
+    [[ -n $EMU_URL ]] || die "emulator printed no URL within 10 s"
+    log "emulator pid $EMU_PID at $EMU_URL"
+}
+
+stop_emulator() {
+    if [[ -n $EMU_PID ]]; then
+        kill "$EMU_PID" 2>/dev/null || true
+        wait "$EMU_PID" 2>/dev/null || true
+        EMU_PID=""
+    fi
+}
+trap stop_emulator EXIT
+trap 'exit 130' INT TERM
+
+# CPU seconds (user+sys) the emulator has used so far.
+emu_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$EMU_PID/stat"
+}
+
+# Writes a dcsync config: $1 file, $2 local tree, $3 remote path, $4 state dir.
+write_config() {
+    cat >"$1" <<EOF
+api_url = "$EMU_URL"
+key1 = "$KEY"
+key2 = "$KEY"
+local_path = "$2"
+remote_path = "$3"
+state_dir = "$4"
+max_requests_per_second = 100000
+transfers = 8
+EOF
+    chmod 600 "$1"
+}
+
+# ---------------------------------------------------------------- timing
+
+# Runs a command under GNU time (bounded by BENCH_TIMEOUT) with stdout to
+# $OUT; sets T_WALL (s, from the shell clock), T_CPU (user+sys s) and T_RSS (KiB).
+OUT=/dev/null
+timed() {
+    local tf
+    tf=$(mktemp)
+    local t0=$EPOCHREALTIME
+    if ! /usr/bin/time -o "$tf" -f '%U %S %M' timeout "$TIMEOUT" "$@" >"$OUT"; then
+        die "failed or timed out after ${TIMEOUT}s: $* ($(head -n1 "$tf"); output in $OUT)"
+    fi
+    local t1=$EPOCHREALTIME
+    T_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    read -r u s T_RSS < <(tail -n1 "$tf")
+    T_CPU=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+    rm -f "$tf"
+}
+
+# Median of the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+row() { RESULTS+="| $1 | $2 | $3 | $4 |"$'\n'; printf '  %-44s %-28s %-34s %s\n' "$1" "$2" "$3" "$4" >&2; }
+
+# Field of the `dcsync sync` summary line in $OUT, e.g. `summary "API calls"`.
+summary() { tail -n1 "$OUT" | sed -n "s/.* \([0-9.]*\) $1.*/\1/p"; }
+
+# ---------------------------------------------------------------- benchmarks
+
+# 1. Initial upload of the tree ($1 files) into a fresh emulator, beside
+#    `cp -r` of the same tree (local copy speed). Leaves the emulator running
+#    and the pair synced; sets CFG.
+bench_upload() {
+    local n=$1 tree run
+    tree=$(tree_for "$n")
+    run="$DATA/run-$n"
+    rm -rf "$tree/.dcsync" "$run"
+    mkdir -p "$run"
+
+    log "baseline: cp -r of the $n-file tree (page cache warm: find/cat ran first)"
+    find "$tree" -type f -exec cat {} + >/dev/null
+    timed cp -r "$tree" "$run/copy"
+    local cp_wall=$T_WALL
+    rm -rf "$run/copy"
+
+    start_emulator "$run/emu"
+    CFG=$run/config.toml
+    write_config "$CFG" "$tree" /bench "$run/state"
+    log "initial upload of $n files (dcsync sync, transfers = 8)"
+    OUT=$run/upload.out
+    local e0 e1
+    e0=$(emu_cpu)
+    timed "$DCSYNC" --config "$CFG" sync
+    e1=$(emu_cpu)
+    grep -q '^in sync:' <(tail -n1 "$OUT") || die "upload did not converge: $(tail -n1 "$OUT")"
+    local up
+    up=$(summary uploaded)
+    [[ $up == "$n" ]] || die "expected $n uploads, got $up"
+    row "initial upload, $n files: wall" "${T_WALL} s ($(ratio "$n" "$T_WALL") files/s)" \
+        "cp -r (local copy): ${cp_wall} s ($(ratio "$n" "$cp_wall") files/s)" \
+        "$(ratio "$T_WALL" "$cp_wall")× cp"
+    row "initial upload: client CPU / peak RSS" "${T_CPU} s / $((T_RSS / 1024)) MiB" \
+        "emulator CPU: $(awk -v a="$e0" -v b="$e1" 'BEGIN { printf "%.1f", b - a }') s" \
+        "$(summary "API calls") API calls"
+}
+
+# 2. No-change pass over the synced tree of $1 files, beside `find`.
+#    Sets NC_RSS (KiB, median pass).
+bench_nochange() {
+    local n=$1 tree
+    tree=$(tree_for "$n")
+    OUT=$DATA/run-$n/nochange.out
+    log "no-change passes: 1 warm-up + $REPEAT measured"
+    # The first pass after the upload is reported on its own line: it is
+    # what a user sees first, and it may do one-off work (e.g. WAL checkpoint).
+    timed "$DCSYNC" --config "$CFG" sync
+    row "first no-change pass after the upload (warm-up)" "${T_WALL} s, CPU ${T_CPU} s" \
+        "(not a baseline)" "$(summary "API calls") API calls"
+    local walls=() cpus=() rsss=() calls="" emus=() i e0 e1
+    for ((i = 0; i < REPEAT; i++)); do
+        e0=$(emu_cpu)
+        timed "$DCSYNC" --config "$CFG" sync
+        e1=$(emu_cpu)
+        tail -n1 "$OUT" | grep -q '^in sync: 0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted' ||
+            die "not a no-change pass: $(tail -n1 "$OUT")"
+        walls+=("$T_WALL") cpus+=("$T_CPU") rsss+=("$T_RSS") emus+=("$(awk -v a="$e0" -v b="$e1" 'BEGIN { printf "%.2f", b - a }')")
+        calls=$(summary "API calls")
+    done
+    local fwalls=()
+    for ((i = 0; i < REPEAT; i++)); do
+        timed find "$tree" -printf '%s %T@\n'
+        fwalls+=("$T_WALL")
+    done
+    local w c f
+    w=$(median "${walls[@]}") c=$(median "${cpus[@]}") f=$(median "${fwalls[@]}")
+    NC_RSS=$(median "${rsss[@]}")
+    row "no-change pass, $n files: wall (whole pass)" "$w s" "find -printf: $f s" \
+        "$(ratio "$w" "$f")× find (target ≤ 1.5× for the local part)"
+    row "no-change pass: client CPU (user+sys)" "$c s" "emulator CPU: $(median "${emus[@]}") s" \
+        "target ≤ 2 s at 100k files"
+    row "no-change pass: peak RSS" "$((NC_RSS / 1024)) MiB" "tracked files: $n" \
+        "target ≤ 100 MB at 1M files"
+    row "no-change pass: API calls" "$calls" "folders: $((n / 100))" ""
+}
+
+# 3. SHA-256 of a new file of HASH_MIB MiB: a `--dry-run` pass over a small
+#    synced tree with the new file, minus the same pass without it, beside
+#    `openssl dgst -sha256` on the same file. The file is hard-linked into
+#    the tree (a new path and a new inode to dcsync), so it is written once.
+bench_hash() {
+    local dir=$DATA/hash big
+    big=$dir/big-${HASH_MIB}MiB.bin
+    mkdir -p "$dir"
+    if [[ ! -f $big ]]; then
+        log "writing a $HASH_MIB MiB random file"
+        head -c "$((HASH_MIB << 20))" /dev/urandom >"$big.tmp"
+        mv "$big.tmp" "$big"
+    fi
+    local tree=$dir/tree cfg=$dir/config.toml
+    rm -rf "$tree" "$dir/state"
+    mkdir -p "$tree"
+    local i
+    for i in $(seq 10); do head -c 2048 /dev/urandom >"$tree/small-$i.bin"; done
+    [[ -n $EMU_PID ]] || start_emulator "$dir/emu"
+    write_config "$cfg" "$tree" /bench-hash "$dir/state"
+    OUT=$dir/sync.out
+    timed "$DCSYNC" --config "$cfg" sync
+    grep -q '^in sync:' <(tail -n1 "$OUT") || die "hash tree did not sync: $(tail -n1 "$OUT")"
+
+    log "hashing: warm the page cache, then $REPEAT × (dry-run without, dry-run with, openssl)"
+    cat "$big" >/dev/null
+    local without=() with=() ossl=() cpu_with=()
+    OUT=$dir/dry.out
+    for ((i = 0; i < REPEAT; i++)); do
+        rm -f "$tree/big.bin"
+        timed "$DCSYNC" --config "$cfg" sync --dry-run
+        grep -q '0 operations planned' "$OUT" || die "dry run without the file planned work"
+        without+=("$T_WALL")
+        ln "$big" "$tree/big.bin"
+        timed "$DCSYNC" --config "$cfg" sync --dry-run
+        grep -q '^upload *big.bin' "$OUT" || die "dry run did not plan the upload of big.bin"
+        with+=("$T_WALL") cpu_with+=("$T_CPU")
+        OUT=/dev/null
+        timed openssl dgst -sha256 "$big"
+        ossl+=("$T_WALL")
+        OUT=$dir/dry.out
+    done
+    rm -f "$tree/big.bin"
+    local w0 w1 o bytes dc os
+    w0=$(median "${without[@]}") w1=$(median "${with[@]}") o=$(median "${ossl[@]}")
+    bytes=$((HASH_MIB << 20))
+    dc=$(awk -v b="$bytes" -v a="$w1" -v z="$w0" 'BEGIN { printf "%.2f", b / 1e9 / (a - z) }')
+    os=$(awk -v b="$bytes" -v t="$o" 'BEGIN { printf "%.2f", b / 1e9 / t }')
+    row "SHA-256 of a new $HASH_MIB MiB file" \
+        "$dc GB/s ($w1 s − $w0 s dry-run)" "openssl dgst -sha256: $os GB/s ($o s)" \
+        "$(ratio "$dc" "$os")× openssl (target ≥ 0.9×)"
+}
+
+# Peak RSS of a no-change pass at each size in RSS_SIZES; growth per
+# tracked file between the smallest and largest, and a linear
+# extrapolation to 1M tracked files (marked as such).
+bench_rss() {
+    local sizes=($RSS_SIZES) n rss=()
+    for n in "${sizes[@]}"; do
+        bench_upload "$n"
+        bench_nochange "$n"
+        rss+=("$NC_RSS")
+        stop_emulator
+        rm -rf "$DATA/run-$n/emu"   # the emulator's copy of the tree is not reused
+    done
+    if ((${#sizes[@]} >= 2)); then
+        local n1=${sizes[0]} n2=${sizes[-1]} r1=${rss[0]} r2=${rss[-1]}
+        local slope est
+        slope=$(awk -v a="$r1" -v b="$r2" -v x="$n1" -v y="$n2" 'BEGIN { printf "%.3f", (b - a) / (y - x) }')
+        est=$(awk -v b="$r2" -v y="$n2" -v s="$slope" 'BEGIN { printf "%.0f", (b + (1000000 - y) * s) / 1024 }')
+        row "peak RSS growth, $n1 → $n2 files" "$slope KiB per tracked file" \
+            "$((r1 / 1024)) MiB → $((r2 / 1024)) MiB" ""
+        row "peak RSS at 1M files (EXTRAPOLATED, linear)" "≈ $est MiB" "" "target ≤ 100 MB"
+    fi
+}
+
+print_results() {
+    local file
+    mkdir -p "$DATA/results"
+    file=$DATA/results/$(date +%Y%m%d-%H%M%S)-$1.md
+    {
+        echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $COMMIT; mode: $1"
+        echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, $(uname -sr)"
+        echo
+        echo "| measure | dcsync | baseline (same run) | ratio / note |"
+        echo "|---|---|---|---|"
+        printf '%s' "$RESULTS"
+    } | tee "$file"
+    log "results written to $file"
+}
+
+main() {
+    local mode=${1:-all}
+    case $mode in
+    clean)
+        rm -rf "$DATA"
+        log "removed $DATA"
+        return
+        ;;
+    all | upload | hash | rss) ;;
+    *) die "unknown subcommand $mode (all, upload, hash, rss, clean)" ;;
+    esac
+    need_tools
+    mkdir -p "$DATA"
+    prepare_binaries
+    case $mode in
+    all)
+        bench_upload "$FILES"
+        bench_nochange "$FILES"
+        bench_hash
+        ;;
+    upload)
+        bench_upload "$FILES"
+        bench_nochange "$FILES"
+        ;;
+    hash) bench_hash ;;
+    rss) bench_rss ;;
+    esac
+    stop_emulator
+    print_results "$mode"
+}
+
+main "$@"
