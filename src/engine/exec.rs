@@ -632,10 +632,8 @@ impl<'a> Exec<'a> {
         {
             return Err(self.fail(intent, path, e));
         }
-        if up.name != path.name()
-            && let Err(e) = self.client.file_rename(up.id, path.name()).await
-        {
-            return Err(self.fail(intent, path, e));
+        if up.name != path.name() {
+            self.restore_name(intent, path, up.id).await?;
         }
         let entry = SyncedEntry {
             kind: Kind::File,
@@ -656,6 +654,30 @@ impl<'a> Exec<'a> {
             bytes_up: up.size,
             ..Done::default()
         })
+    }
+
+    /// Renames a new remote file to the exact local name and checks what
+    /// the host answers (read back): a name it stores differently would
+    /// come back as another file next pass, so that upload is undone.
+    async fn restore_name(&self, intent: i64, path: &RelPath, id: FileId) -> Result<(), OpError> {
+        match self.client.file_rename(id, path.name()).await {
+            Ok(f) if f.name == path.name() => Ok(()),
+            Ok(f) => {
+                let _ = self.client.file_delete(id).await;
+                Err(self.fail(
+                    intent,
+                    path,
+                    ApiError::Api {
+                        endpoint: "file/edit",
+                        message: format!(
+                            "the host stores this name as {:?}; the file is left out",
+                            f.name
+                        ),
+                    },
+                ))
+            }
+            Err(e) => Err(self.fail(intent, path, e)),
+        }
     }
 
     async fn remote_copy(
@@ -685,10 +707,8 @@ impl<'a> Exec<'a> {
             }
             return Err(changed(path, "the copy source is not the same content"));
         }
-        if copy.name != path.name()
-            && let Err(e) = self.client.file_rename(copy.id, path.name()).await
-        {
-            return Err(self.fail(intent, path, e));
+        if copy.name != path.name() {
+            self.restore_name(intent, path, copy.id).await?;
         }
         if let Some(old) = replaces
             && let Err(e) = self.client.file_delete(FileId(old)).await

@@ -408,3 +408,44 @@ async fn demo_runs_without_an_account_or_config() {
     assert!(dir.path().join("Demo/from-the-host.txt").exists());
     assert!(dir.path().join("Demo/notebook/todo.txt").exists());
 }
+
+/// The 1 GiB-class streaming test, out of CI (it moves 2 GiB through
+/// loopback and disk). Run it with:
+/// `cargo test --release -p dcsync --test integration -- --ignored one_gib`
+/// (`DCSYNC_BIG_MIB` changes the size; default 1024).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "moves 2 GiB; run by hand (see the doc comment)"]
+async fn one_gib_streams_with_bounded_memory() {
+    use std::io::Write;
+    let mib: usize = std::env::var("DCSYNC_BIG_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let host = Host::start().await;
+    let src = host.path("big.bin");
+    let mut want = md5::Md5::default();
+    {
+        use md5::Digest;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
+        for i in 0..mib {
+            let chunk = bytes(1024 * 1024, i as u8);
+            want.update(&chunk);
+            f.write_all(&chunk).unwrap();
+        }
+    }
+    let want = {
+        use md5::Digest;
+        hex::encode(want.finalize())
+    };
+    let (r, up_kb) = run_measuring_rss(&host, &["remote", "put", src.to_str().unwrap(), "/"]).await;
+    r.ok();
+    let out = host.path("big.out");
+    let (r, down_kb) =
+        run_measuring_rss(&host, &["remote", "get", "/big.bin", out.to_str().unwrap()]).await;
+    r.ok();
+    let got = dcsync::scan::md5_file(&out).unwrap();
+    assert_eq!(got, want, "downloaded bytes differ");
+    eprintln!("{mib} MiB: upload peak RSS {up_kb} kB, download peak RSS {down_kb} kB");
+    assert!(up_kb < 64 * 1024 && down_kb < 64 * 1024);
+}
