@@ -599,8 +599,9 @@ impl Client {
         if let Some(p) = parent {
             fields.push(("parent_folder_id", p.to_string()));
         }
-        let env = self.call(EP, Idempotency::Safe, &fields).await?;
-        let raw: RawListing = match env.get("data") {
+        let mut env = self.call(EP, Idempotency::Safe, &fields).await?;
+        // Taken out of the envelope, not cloned: listings can be large.
+        let raw: RawListing = match env.remove("data") {
             // An empty folder may come back as `[]` or `null`.
             None | Some(Value::Null) => RawListing {
                 folders: None,
@@ -610,7 +611,7 @@ impl Client {
                 folders: None,
                 files: None,
             },
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| ApiError::Protocol {
+            Some(v) => serde_json::from_value(v).map_err(|e| ApiError::Protocol {
                 endpoint: EP,
                 detail: format!("listing not understood: {e}"),
             })?,

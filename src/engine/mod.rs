@@ -251,9 +251,10 @@ pub async fn sync(
         if !req.dry_run {
             recover::run(client, &mut db, root, &*clock).await?;
         }
-        let synced = db.load_synced()?;
+        let synced = Arc::new(db.load_synced()?);
         let (mut scanned, snap) = {
-            let (root2, synced2, rules2) = (root.clone(), synced.clone(), rules.clone());
+            // Shared with the scanner thread, not copied.
+            let (root2, synced2, rules2) = (root.clone(), Arc::clone(&synced), rules.clone());
             let scan_task =
                 tokio::task::spawn_blocking(move || scan::scan(&root2, &synced2, &rules2));
             let snap = snapshot::snapshot(client, remote_root, cfg.listing_concurrency).await;

@@ -684,19 +684,7 @@ fn remote_subtree_deletable(cx: &Ctx<'_>, dir: &RelPath) -> bool {
     }
     // Remote entries that moved out of the folder are not below it any
     // more; Synced entries that moved out remotely must not be lost either.
-    for (p, _) in cx
-        .synced
-        .range(dir.clone()..)
-        .take_while(|(k, _)| k.starts_with(dir))
-        .skip(1)
-    {
-        if matches!(cx.rfate.get(p), Some(Fate::Moved { .. }))
-            || matches!(cx.lfate.get(p), Some(Fate::Moved { .. }))
-        {
-            return false;
-        }
-    }
-    !cx.unknown_below(dir)
+    !cx.moved_out_below(dir) && !cx.unknown_below(dir)
 }
 
 /// The local mirror image of [`remote_subtree_deletable`].
@@ -721,22 +709,23 @@ fn local_subtree_deletable(cx: &Ctx<'_>, dir: &RelPath) -> bool {
             return false;
         }
     }
-    for (p, _) in cx
-        .synced
-        .range(dir.clone()..)
-        .take_while(|(k, _)| k.starts_with(dir))
-        .skip(1)
-    {
-        if matches!(cx.rfate.get(p), Some(Fate::Moved { .. }))
-            || matches!(cx.lfate.get(p), Some(Fate::Moved { .. }))
-        {
-            return false;
-        }
-    }
-    !cx.unknown_below(dir)
+    !cx.moved_out_below(dir) && !cx.unknown_below(dir)
 }
 
 impl Ctx<'_> {
+    /// Whether a Synced entry below `dir` moved (on either side): it must
+    /// not be lost with the folder.
+    fn moved_out_below(&self, dir: &RelPath) -> bool {
+        self.synced
+            .range(dir.clone()..)
+            .take_while(|(k, _)| k.starts_with(dir))
+            .skip(1)
+            .any(|(p, _)| {
+                matches!(self.rfate.get(p), Some(Fate::Moved { .. }))
+                    || matches!(self.lfate.get(p), Some(Fate::Moved { .. }))
+            })
+    }
+
     /// Whether any unknown subtree lies below `dir` on either side.
     fn unknown_below(&self, dir: &RelPath) -> bool {
         self.local

@@ -164,12 +164,7 @@ fn move_remote(cx: &mut Ctx<'_>, sp: &RelPath, kind: Kind, id: u64, cur: &RelPat
         return;
     }
     let parent = to.parent().unwrap_or_default();
-    let parent_ok = parent.is_root()
-        || cx
-            .remote
-            .entries
-            .get(&parent)
-            .is_some_and(|e| e.kind == Kind::Dir);
+    let parent_ok = is_dir(&cx.remote.entries, &parent);
     if to.starts_with(cur) {
         cx.ops.push(Op::Forget { path: sp.clone() });
         return;
@@ -203,12 +198,7 @@ fn move_local(cx: &mut Ctx<'_>, sp: &RelPath, s: &SyncedEntry, to: &RelPath) {
         return;
     }
     let parent = to.parent().unwrap_or_default();
-    let parent_ok = parent.is_root()
-        || cx
-            .local
-            .entries
-            .get(&parent)
-            .is_some_and(|e| e.kind == Kind::Dir);
+    let parent_ok = is_dir(&cx.local.entries, &parent);
     if cx.local.entries.contains_key(to) || cx.local.is_unknown(to) {
         cx.ops.push(Op::Forget { path: sp.clone() });
         return;
@@ -247,12 +237,7 @@ fn move_local(cx: &mut Ctx<'_>, sp: &RelPath, s: &SyncedEntry, to: &RelPath) {
 /// Moves the remote entry now at `cur` back to its Synced path `sp`.
 fn revert_remote(cx: &mut Ctx<'_>, sp: &RelPath, s: &SyncedEntry, cur: &RelPath) {
     let parent = sp.parent().unwrap_or_default();
-    let parent_ok = parent.is_root()
-        || cx
-            .remote
-            .entries
-            .get(&parent)
-            .is_some_and(|e| e.kind == Kind::Dir);
+    let parent_ok = is_dir(&cx.remote.entries, &parent);
     let id = cx.remote.entries.get(cur).map_or(s.remote_id, |r| r.id);
     if parent_ok && !cx.remote.entries.contains_key(sp) && !sp.starts_with(cur) {
         cx.ops.push(Op::MoveRemote {
@@ -293,4 +278,24 @@ fn gone_locally(cx: &Ctx<'_>, p: &RelPath) -> bool {
         cur = c.parent();
     }
     false
+}
+
+/// Whether `p` is the root or a folder in `tree`.
+fn is_dir<E: HasKind>(tree: &Tree<E>, p: &RelPath) -> bool {
+    p.is_root() || tree.get(p).is_some_and(|e| e.kind() == Kind::Dir)
+}
+
+/// Entries of the Local and Remote trees.
+trait HasKind {
+    fn kind(&self) -> Kind;
+}
+impl HasKind for LocalEntry {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+}
+impl HasKind for RemoteEntry {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
 }
