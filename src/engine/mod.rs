@@ -240,6 +240,7 @@ pub async fn sync(
     }
 
     let remote_root = remote_root(client, cfg, &mut db, tracked, &*clock).await?;
+    let (cfg, upload_limit) = &apply_package_limits(client, cfg).await;
     let rules = IgnoreRules::load(root)?;
     let mut report = SyncReport {
         remote_root,
@@ -265,6 +266,9 @@ pub async fn sync(
             (scanned, snap)
         };
         hold_back_empty_files(&mut scanned);
+        if let Some(limit) = upload_limit {
+            hold_back_large_files(&mut scanned, *limit);
+        }
         hold_back_unstorable_names(&mut scanned);
         let now = clock::datetime(clock.now());
         if !req.dry_run {
@@ -326,6 +330,50 @@ pub async fn sync(
     }
     drop(lock);
     Ok(report)
+}
+
+/// Reads the account's package and adapts the pass: no uploads allowed →
+/// download-only (warned); `concurrent_uploads` caps the transfer pool.
+/// Returns the largest file size the host accepts, if limited. A host
+/// without `/account/package` gets no limits.
+async fn apply_package_limits(client: &Client, cfg: &EngineConfig) -> (EngineConfig, Option<u64>) {
+    let mut cfg = cfg.clone();
+    let package = match client.account_package().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(error = %e, "no package limits known");
+            return (cfg, None);
+        }
+    };
+    if !package.uploads_allowed() && cfg.plan.mode != plan::Mode::DownloadOnly {
+        tracing::warn!(
+            "the account's package does not allow uploads; syncing download-only (local changes are kept, not uploaded)"
+        );
+        cfg.plan.mode = plan::Mode::DownloadOnly;
+    }
+    if let Some(n) = package.concurrent_uploads.filter(|&n| n > 0) {
+        cfg.transfers = cfg.transfers.min(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    (cfg, package.upload_limit())
+}
+
+/// Files larger than the host accepts are left alone and reported.
+fn hold_back_large_files(scanned: &mut scan::ScanOutcome, limit: u64) {
+    let large: Vec<RelPath> = scanned
+        .view
+        .entries
+        .iter()
+        .filter(|(_, e)| e.kind == crate::model::Kind::File && e.meta.size > limit)
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in large {
+        scanned.view.entries.remove(&p);
+        scanned.skipped.push((
+            p.as_str().to_owned(),
+            format!("larger than the account's upload limit of {limit} bytes"),
+        ));
+        scanned.view.unknown.push(p);
+    }
 }
 
 /// The host refuses zero-byte uploads. An empty local file is left where

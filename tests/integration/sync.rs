@@ -609,3 +609,33 @@ async fn names_the_host_would_change_are_restored_or_skipped() {
         "{r:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_limits_are_respected() {
+    // Files over the package's upload limit are skipped and reported.
+    let host = Host::start_with(|c| c.max_upload_size = 1000).await;
+    let pair = Pair::new(&host);
+    pair.write("small.txt", &bytes(500, 1));
+    pair.write("big.bin", &bytes(5000, 2));
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("1 skipped"), "{r:?}");
+    let remote = pair.remote_tree().await;
+    assert!(remote.contains_key("small.txt") && !remote.contains_key("big.bin"));
+    let st = pair.dcsync(&["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&st.ok().stdout).unwrap();
+    let reason = v["skipped"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("upload limit of 1000 bytes"), "{v}");
+
+    // No uploads allowed: download-only, local files stay put.
+    let host = Host::start_with(|c| c.can_upload = false).await;
+    let pair = Pair::new(&host);
+    host.client()
+        .folder_create("Sync", None, &Default::default())
+        .await
+        .unwrap();
+    pair.write("local.txt", b"stays local");
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stderr.contains("does not allow uploads"), "{r:?}");
+    assert!(pair.remote_tree().await.is_empty());
+    assert!(pair.lp("local.txt").exists());
+}
