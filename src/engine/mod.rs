@@ -253,7 +253,7 @@ pub async fn sync(
             recover::run(client, &mut db, root, &*clock).await?;
         }
         let synced = Arc::new(db.load_synced()?);
-        let (mut scanned, snap) = {
+        let (mut scanned, mut snap) = {
             // Shared with the scanner thread, not copied.
             let (root2, synced2, rules2) = (root.clone(), Arc::clone(&synced), rules.clone());
             let scan_task =
@@ -265,6 +265,9 @@ pub async fn sync(
             })??;
             (scanned, snap)
         };
+        if remote_root.is_none() {
+            drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
+        }
         hold_back_empty_files(&mut scanned);
         if let Some(limit) = upload_limit {
             hold_back_large_files(&mut scanned, *limit);
@@ -330,6 +333,72 @@ pub async fn sync(
     }
     drop(lock);
     Ok(report)
+}
+
+/// The meta key holding ids of folders known to be in the host's trash.
+pub(crate) const TRASHED_FOLDERS: &str = "trashed_folders";
+
+/// When syncing the account root: the host lists trashed folders in the
+/// root (detached, without their files, looking like any folder). Such a
+/// folder must not count as new, nor as a move into the root. Folders dcsync
+/// trashed itself are remembered; a Synced folder that shows up in the root
+/// is checked through one of its former files (`file_status` = trash).
+async fn drop_trashed_root_folders(
+    client: &Client,
+    db: &mut StateDb,
+    view: &mut crate::model::RemoteView,
+    synced: &crate::model::Tree<crate::model::SyncedEntry>,
+) -> Result<(), EngineError> {
+    use crate::model::Kind;
+    let mut trashed: std::collections::BTreeSet<u64> = db
+        .get_meta(TRASHED_FOLDERS)?
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let before = trashed.len();
+    let root_dirs: Vec<(RelPath, u64)> = view
+        .entries
+        .iter()
+        .filter(|(p, e)| e.kind == Kind::Dir && p.depth() == 1)
+        .map(|(p, e)| (p.clone(), e.id))
+        .collect();
+    for (path, id) in root_dirs {
+        let mut drop = trashed.contains(&id);
+        if !drop {
+            // Synced somewhere else before? Then it moved here, or was trashed.
+            let was = synced
+                .iter()
+                .find(|(sp, e)| e.kind == Kind::Dir && e.remote_id == id && **sp != path);
+            if let Some((sp, _)) = was {
+                let probe = synced
+                    .range(sp.clone()..)
+                    .take_while(|(k, _)| k.starts_with(sp))
+                    .find(|(_, e)| e.kind == Kind::File);
+                if let Some((_, f)) = probe {
+                    drop = match client.file_info(crate::api::FileId(f.remote_id)).await {
+                        Ok(info) => info.status != crate::api::FileStatus::Active,
+                        Err(e) if e.is_not_found() => true,
+                        Err(e) => return Err(e.into()),
+                    };
+                }
+            }
+        }
+        if drop {
+            trashed.insert(id);
+            view.entries.retain(|k, _| !k.starts_with(&path));
+        }
+    }
+    if trashed.len() != before {
+        let list: Vec<String> = trashed
+            .iter()
+            .rev()
+            .take(5000)
+            .map(u64::to_string)
+            .collect();
+        db.set_meta(TRASHED_FOLDERS, &list.join(","))?;
+    }
+    Ok(())
 }
 
 /// Reads the account's package and adapts the pass: no uploads allowed →

@@ -28,6 +28,10 @@ impl Pair {
 
     /// `extra`: more config lines (mode, limits, ...).
     fn with(host: &Host, extra: &str) -> Pair {
+        Pair::with_remote(host, "/Sync", extra)
+    }
+
+    fn with_remote(host: &Host, remote: &str, extra: &str) -> Pair {
         let local = host.path("local");
         std::fs::create_dir_all(&local).unwrap();
         let cfg = host.path("sync.toml");
@@ -35,7 +39,7 @@ impl Pair {
             &cfg,
             format!(
                 "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
-                 local_path = \"{}\"\nremote_path = \"/Sync\"\nmax_requests_per_second = 1000.0\n{extra}\n",
+                 local_path = \"{}\"\nremote_path = \"{remote}\"\nmax_requests_per_second = 1000.0\n{extra}\n",
                 host.api_url(),
                 host.path("state").display(),
                 local.display()
@@ -638,4 +642,35 @@ async fn account_limits_are_respected() {
     assert!(r.ok().stderr.contains("does not allow uploads"), "{r:?}");
     assert!(pair.remote_tree().await.is_empty());
     assert!(pair.lp("local.txt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trashed_folders_reappearing_in_the_account_root_are_not_synced_back() {
+    let host = Host::start().await;
+    let pair = Pair::with_remote(&host, "/", "");
+    pair.write("proj/readme.txt", b"project");
+    pair.write("a/b/deep.txt", b"deep");
+    pair.write("keep.txt", b"keep");
+    pair.sync(&[]).await.ok();
+
+    // dcsync trashes a folder: the host lists it in the root again.
+    std::fs::remove_dir_all(pair.lp("proj")).unwrap();
+    pair.sync(&[]).await.ok();
+    let root = host.client().folder_listing(None).await.unwrap();
+    assert!(
+        root.folders.iter().any(|f| f.name == "proj"),
+        "the host quirk is there"
+    );
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("0 uploaded, 0 downloaded"), "{r:?}");
+    assert!(!pair.lp("proj").exists(), "not resurrected locally");
+
+    // The user trashes a nested folder on the site: a delete, not a move
+    // into the root.
+    pair.remote(&["rm", "-r", "/a/b"]).await.ok();
+    pair.sync(&[]).await.ok();
+    assert!(!pair.lp("a/b").exists(), "deleted locally (to the trash)");
+    assert!(!pair.lp("b").exists(), "not moved into the root");
+    assert!(pair.trash_has(b"deep"));
+    assert!(pair.lp("keep.txt").exists());
 }
