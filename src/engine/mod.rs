@@ -90,10 +90,25 @@ pub struct SyncReport {
     /// The remote folder synced (`None` = account root).
     #[serde(skip)]
     pub remote_root: Option<FolderId>,
+    /// Where the time went (summed over rounds; scan and listing overlap).
+    pub timings: Timings,
     /// Fingerprint of the remote tree as last listed in a converged round,
     /// so a poller can tell whether anything changed since.
     #[serde(skip)]
     pub remote_fingerprint: Option<u64>,
+}
+
+/// Time spent per phase of a pass, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Timings {
+    /// Reading the Synced tree from the state DB.
+    pub load_ms: u64,
+    /// The local scan (runs at the same time as the listing).
+    pub scan_ms: u64,
+    /// The remote listing.
+    pub listing_ms: u64,
+    pub plan_ms: u64,
+    pub execute_ms: u64,
 }
 
 /// A cheap fingerprint of a Remote tree: paths, kinds, ids and sizes.
@@ -252,17 +267,24 @@ pub async fn sync(
         if !req.dry_run {
             recover::run(client, &mut db, root, &*clock).await?;
         }
+        let t_load = Instant::now();
         let synced = Arc::new(db.load_synced()?);
+        report.timings.load_ms += t_load.elapsed().as_millis() as u64;
         let (mut scanned, mut snap) = {
             // Shared with the scanner thread, not copied.
             let (root2, synced2, rules2) = (root.clone(), Arc::clone(&synced), rules.clone());
-            let scan_task =
-                tokio::task::spawn_blocking(move || scan::scan(&root2, &synced2, &rules2));
+            let scan_task = tokio::task::spawn_blocking(move || {
+                let t = Instant::now();
+                scan::scan(&root2, &synced2, &rules2).map(|s| (s, t.elapsed()))
+            });
+            let t_snap = Instant::now();
             let snap = snapshot::snapshot(client, remote_root, cfg.listing_concurrency).await;
-            let scanned = scan_task.await.map_err(|e| EngineError::Io {
+            report.timings.listing_ms += t_snap.elapsed().as_millis() as u64;
+            let (scanned, scan_time) = scan_task.await.map_err(|e| EngineError::Io {
                 path: root.clone(),
                 source: std::io::Error::other(format!("scanner task failed: {e}")),
             })??;
+            report.timings.scan_ms += scan_time.as_millis() as u64;
             (scanned, snap)
         };
         if remote_root.is_none() {
@@ -285,7 +307,9 @@ pub async fn sync(
         }
         report.skipped = (scanned.skipped.len() + snap.skipped.len()) as u64;
 
+        let t_plan = Instant::now();
         let plan = plan::plan(&scanned.view, &snap.view, &synced, cfg.plan);
+        report.timings.plan_ms += t_plan.elapsed().as_millis() as u64;
         for (p, why) in &plan.deferred {
             tracing::debug!(path = %p, "waits for a later round: {why}");
         }
@@ -312,12 +336,36 @@ pub async fn sync(
             reporter,
             cfg.transfers,
         );
+        let t_exec = Instant::now();
         let progressed = ctx.run(&plan.ops, &mut report).await;
+        report.timings.execute_ms += t_exec.elapsed().as_millis() as u64;
         if !progressed {
             break; // nothing could be done: stop instead of spinning
         }
     }
     report.elapsed = started.elapsed();
+    let t = &report.timings;
+    let did_something = report.rounds > 1 || !report.errors.is_empty();
+    // Quiet when nothing happened; one line otherwise.
+    if did_something {
+        tracing::info!(
+            rounds = report.rounds,
+            load_ms = t.load_ms,
+            scan_ms = t.scan_ms,
+            listing_ms = t.listing_ms,
+            plan_ms = t.plan_ms,
+            execute_ms = t.execute_ms,
+            "pass finished"
+        );
+    } else {
+        tracing::debug!(
+            load_ms = t.load_ms,
+            scan_ms = t.scan_ms,
+            listing_ms = t.listing_ms,
+            plan_ms = t.plan_ms,
+            "nothing to do"
+        );
+    }
     if !req.dry_run {
         let now = clock::datetime(clock.now());
         db.set_meta("last_sync", &now)?;
