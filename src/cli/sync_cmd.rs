@@ -442,6 +442,15 @@ fn print_live(live: Option<&crate::daemon::PairStatus>) {
         line.push_str("; not watching (polling instead)");
     }
     println!("{line}");
+    for t in &l.transfers {
+        let pct = (t.done * 100).checked_div(t.total).unwrap_or(100);
+        println!(
+            "  transferring {} {pct}% ({} of {})",
+            t.path,
+            human_bytes(t.done),
+            human_bytes(t.total)
+        );
+    }
     if let Some(e) = &l.last_error {
         println!("last error: {e}");
     }

@@ -55,6 +55,17 @@ pub struct PairStatus {
     /// Seconds until the next look at the remote.
     pub next_poll_secs: Option<u64>,
     pub watching: bool,
+    /// Transfers in flight.
+    #[serde(default)]
+    pub transfers: Vec<TransferStatus>,
+}
+
+/// One file on its way.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TransferStatus {
+    pub path: String,
+    pub done: u64,
+    pub total: u64,
 }
 
 /// A control command for one pair (or all).
@@ -189,6 +200,26 @@ impl Reporter for DaemonReporter {
             }
         }
     }
+    fn transfer_sink(&self) -> Option<engine::TransferSink> {
+        let (shared, idx) = (self.shared.clone(), self.idx);
+        Some(Arc::new(move |path: &RelPath, done, total| {
+            shared.update(idx, |s| {
+                let p = path.to_string();
+                match total {
+                    Some(total) => match s.transfers.iter_mut().find(|t| t.path == p) {
+                        Some(t) => t.done = done,
+                        None => s.transfers.push(TransferStatus {
+                            path: p,
+                            done,
+                            total,
+                        }),
+                    },
+                    None => s.transfers.retain(|t| t.path != p),
+                }
+            })
+        }))
+    }
+
     fn op_done(&self, op: &Op, result: &Result<(), String>) {
         // The engine logs each op itself; only count here.
         let _ = (op, result);
@@ -455,6 +486,34 @@ mod tests {
         assert_eq!(backoff(1), Duration::from_secs(5));
         assert_eq!(backoff(2), Duration::from_secs(10));
         assert_eq!(backoff(30), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn transfers_show_up_in_the_status_while_they_run() {
+        let shared = Arc::new(Shared {
+            status: Mutex::new(vec![PairStatus::default()]),
+            commands: vec![],
+        });
+        let r = DaemonReporter {
+            idx: 0,
+            shared: shared.clone(),
+            touched: Mutex::new(HashSet::new()),
+        };
+        let sink = r.transfer_sink().unwrap();
+        let p = RelPath::new("a/b.bin").unwrap();
+        sink(&p, 10, Some(100));
+        sink(&p, 60, Some(100));
+        let t = shared.status.lock().unwrap()[0].transfers.clone();
+        assert_eq!(
+            t,
+            [TransferStatus {
+                path: "a/b.bin".into(),
+                done: 60,
+                total: 100
+            }]
+        );
+        sink(&p, 0, None);
+        assert!(shared.status.lock().unwrap()[0].transfers.is_empty());
     }
 
     #[test]

@@ -172,7 +172,20 @@ impl<'a> Exec<'a> {
     }
 
     async fn one_tagged<'o>(&self, op: &'o Op) -> (&'o Op, Result<Done, OpError>) {
-        (op, self.one(op).await)
+        let r = self.one(op).await;
+        if let Some(sink) = self.reporter.transfer_sink() {
+            sink(op.path(), 0, None);
+        }
+        (op, r)
+    }
+
+    /// Per-transfer progress for the reporter, if it wants it.
+    fn progress(&self, path: &RelPath, total: u64) -> Option<crate::api::Progress> {
+        let sink = self.reporter.transfer_sink()?;
+        let path = path.clone();
+        Some(std::sync::Arc::new(move |done| {
+            sink(&path, done, Some(total))
+        }))
     }
 
     async fn one(&self, op: &Op) -> Result<Done, OpError> {
@@ -610,7 +623,12 @@ impl<'a> Exec<'a> {
         let intent = self.journal(op, parent)?;
         let up = match self
             .client
-            .upload_file(&abs, path.name(), parent.map(FolderId), None)
+            .upload_file(
+                &abs,
+                path.name(),
+                parent.map(FolderId),
+                self.progress(path, local.meta.size),
+            )
             .await
         {
             Ok(u) => u,
@@ -752,7 +770,12 @@ impl<'a> Exec<'a> {
         };
         let got = match self
             .client
-            .download_file(FileId(remote.id), &tmp, &expected, None)
+            .download_file(
+                FileId(remote.id),
+                &tmp,
+                &expected,
+                self.progress(path, remote.size),
+            )
             .await
         {
             Ok(g) => g,

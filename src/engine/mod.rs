@@ -133,7 +133,16 @@ pub trait Reporter: Send + Sync {
     fn op_done(&self, _op: &Op, _result: &Result<(), String>) {}
     /// Bytes moved by a transfer (delta).
     fn bytes(&self, _n: u64) {}
+    /// Where per-transfer progress goes: called with (path, bytes done,
+    /// bytes total) while a file moves, and with `None` totals when it ends.
+    fn transfer_sink(&self) -> Option<TransferSink> {
+        None
+    }
 }
+
+/// A callback for per-transfer progress: `(path, done, Some(total))` while
+/// the transfer runs, `(path, 0, None)` when it has ended.
+pub type TransferSink = Arc<dyn Fn(&RelPath, u64, Option<u64>) + Send + Sync>;
 
 /// A reporter that reports nothing.
 pub struct Quiet;
