@@ -27,7 +27,7 @@ mod proptest;
 mod tests;
 
 use crate::model::*;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// Which directions changes flow in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -277,8 +277,8 @@ pub(crate) struct Ctx<'a> {
     pub remote: &'a RemoteView,
     pub synced: &'a Tree<SyncedEntry>,
     pub opts: PlanOptions,
-    pub lfate: BTreeMap<&'a RelPath, Fate>,
-    pub rfate: BTreeMap<&'a RelPath, Fate>,
+    pub lfate: HashMap<&'a RelPath, Fate>,
+    pub rfate: HashMap<&'a RelPath, Fate>,
     /// Local paths that are move destinations of a Synced entry.
     pub local_move_targets: BTreeSet<RelPath>,
     pub remote_move_targets: BTreeSet<RelPath>,
@@ -363,8 +363,8 @@ pub fn plan(
         remote,
         synced,
         opts,
-        lfate: BTreeMap::new(),
-        rfate: BTreeMap::new(),
+        lfate: HashMap::with_capacity(synced.len()),
+        rfate: HashMap::with_capacity(synced.len()),
         local_move_targets: BTreeSet::new(),
         remote_move_targets: BTreeSet::new(),
         busy: Vec::new(),
