@@ -674,3 +674,163 @@ async fn trashed_folders_reappearing_in_the_account_root_are_not_synced_back() {
     assert!(pair.trash_has(b"deep"));
     assert!(pair.lp("keep.txt").exists());
 }
+
+/// A corpus of hostile names and cases on both sides (issue #4): synced
+/// twice, the second pass does nothing; every path is synced or listed as
+/// skipped with a reason; nothing outside the root is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_sync_or_are_skipped_and_nothing_ping_pongs() {
+    use std::os::unix::ffi::OsStrExt;
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    let outside = host.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("canary.txt"), b"untouched").unwrap();
+
+    // Local names that sync as they are.
+    let faithful = [
+        "it's.txt",
+        "say \"hi\".txt",
+        "tab\tinside.txt",
+        "café.txt",
+        "😀 emoji.txt",
+        "שלום.txt",
+        "日本語のファイル.txt",
+        ".hidden",
+        "..dots",
+        "a..b",
+        "trailing.dot.",
+        "-dash",
+        "#hash",
+        "%percent%20",
+        "&amp;",
+        "+plus=eq@at",
+        "[brackets]{braces}",
+        "semi;colon,comma",
+        "CON",
+        "aux.txt",
+        "nul.c",
+        "a > b.txt",
+        "ümlaut/ünder.txt",
+        "spaces in  the middle.txt",
+        "UPPER.TXT",
+        "upper.txt",
+        &"n".repeat(250),
+    ];
+    for (i, name) in faithful.iter().enumerate() {
+        pair.write(name, format!("content {i}").as_bytes());
+    }
+    let mut deep = String::new();
+    for i in 0..40 {
+        deep.push_str(&format!("level{i}/"));
+    }
+    pair.write(&format!("{deep}bottom.txt"), b"deep down");
+    // Local cases that are skipped with a reason.
+    let skipped = [
+        "trailing space ",
+        " leading space",
+        "a<b>c.txt",
+        "line\nbreak.txt",
+        "empty.txt",
+        "link",
+    ];
+    pair.write("trailing space ", b"x");
+    pair.write(" leading space", b"x");
+    pair.write("a<b>c.txt", b"x");
+    pair.write("line\nbreak.txt", b"x");
+    pair.write("empty.txt", b"");
+    std::os::unix::fs::symlink("/etc/hostname", pair.lp("link")).unwrap();
+    let bad_utf8 = std::ffi::OsStr::from_bytes(b"bad-\xff-name.txt");
+    std::fs::write(pair.local.join(bad_utf8), b"x").unwrap();
+    // Ignored by default: never uploaded, not reported.
+    for name in ["x.swp", "~$doc.docx", ".DS_Store", "Thumbs.db", "dl.part"] {
+        pair.write(name, b"temp");
+    }
+    // Remote cases: duplicate names (the host allows them via copy/edit)
+    // and names that cannot exist locally.
+    let c = host.client();
+    let sync = c
+        .folder_create("Sync", None, &Default::default())
+        .await
+        .unwrap();
+    let rdir = c
+        .folder_create("from-host", Some(sync.id), &Default::default())
+        .await
+        .unwrap();
+    let f = host.write("h/dup.txt", b"one of two");
+    let up = c
+        .upload_file(&f, "dup.txt", Some(rdir.id), None)
+        .await
+        .unwrap();
+    c.file_copy(up.id, Some(rdir.id)).await.unwrap();
+    let g = host.write("h/g.txt", b"slash");
+    let s1 = c
+        .upload_file(&g, "g.txt", Some(rdir.id), None)
+        .await
+        .unwrap();
+    c.file_rename(s1.id, "a/b.txt").await.unwrap();
+    let s2 = c
+        .upload_file(&g, "h.txt", Some(rdir.id), None)
+        .await
+        .unwrap();
+    c.file_rename(s2.id, "..").await.unwrap();
+    let ok = host.write("h/ok.txt", b"fine");
+    c.upload_file(&ok, "ok.txt", Some(rdir.id), None)
+        .await
+        .unwrap();
+
+    let r = pair.sync(&[]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok()
+            .stdout
+            .contains("0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted"),
+        "the second pass does nothing: {r:?}"
+    );
+
+    let remote = pair.remote_tree().await;
+    for name in faithful {
+        assert!(remote.contains_key(name), "{name:?} synced as it is");
+    }
+    assert!(remote.contains_key(&format!("{deep}bottom.txt")));
+    assert!(pair.lp("from-host/ok.txt").exists());
+    let st = pair.dcsync(&["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&st.ok().stdout).unwrap();
+    let listed: Vec<(String, String)> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap().to_owned(),
+                s["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for name in skipped {
+        assert!(
+            listed.iter().any(|(p, why)| p == name && !why.is_empty()),
+            "{name:?} listed as skipped with a reason: {listed:#?}"
+        );
+    }
+    assert!(
+        listed.iter().any(|(p, _)| p.starts_with("bad-")),
+        "{listed:#?}"
+    );
+    assert!(
+        listed.iter().any(|(p, _)| p.ends_with("dup.txt")),
+        "{listed:#?}"
+    );
+    assert!(
+        listed.iter().any(|(p, _)| p.contains("a/b.txt")),
+        "{listed:#?}"
+    );
+    for name in ["x.swp", "~$doc.docx", ".DS_Store", "Thumbs.db", "dl.part"] {
+        assert!(!remote.contains_key(name), "{name} ignored");
+    }
+    // Nothing outside the root was touched.
+    assert_eq!(read(&outside.join("canary.txt")), b"untouched");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+    assert!(!host.path("b.txt").exists() && !host.path("..").join("b.txt").exists());
+}
