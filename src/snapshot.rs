@@ -33,6 +33,9 @@ pub struct SnapshotOutcome {
     /// `(path relative to the root, reason)` of what is not in the view
     /// although the host has it, or could not be listed. The root is `/`.
     pub skipped: Vec<(String, String)>,
+    /// `(local path, note)` of entries synced under another name than the
+    /// host's (duplicate names on the host).
+    pub mapped: Vec<(String, String)>,
     pub stats: SnapshotStats,
 }
 
@@ -121,7 +124,18 @@ pub async fn snapshot(
     out.view.unknown.sort();
     out.view.unknown.dedup();
     out.skipped.sort();
+    out.mapped.sort();
     out
+}
+
+/// The local name of the `n`th entry sharing `name` on the host:
+/// `report (duplicate 2).pdf`.
+pub fn duplicate_name(name: &str, n: usize) -> String {
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    format!("{stem} (duplicate {n}){ext}")
 }
 
 /// Enters one folder's listing into the view; returns the subfolders to list.
@@ -152,7 +166,46 @@ fn enter_listing(
     }
     let parent = id.map(|f| f.0);
     let mut children = Vec::new();
-    for (name, items) in by_name {
+    // Several entries of one name (the host allows it through edit, move
+    // and copy): the oldest (lowest id, folders before files) keeps the
+    // name, the others get `name (duplicate N).ext`, deterministic and
+    // stable while the set of duplicates stays the same.
+    let taken: HashSet<String> = by_name.keys().cloned().collect();
+    let mut named: Vec<(String, Item)> = Vec::new();
+    let mut assigned: HashSet<String> = HashSet::new();
+    for (name, mut items) in by_name {
+        items.sort_by_key(|i| match i {
+            Item::Folder(f) => (0, f.0),
+            Item::File(f, _) => (1, *f),
+        });
+        let total = items.len();
+        for (n, item) in items.into_iter().enumerate() {
+            if n == 0 {
+                named.push((name.clone(), item));
+                continue;
+            }
+            let mut k = n + 1;
+            let alias = loop {
+                let a = duplicate_name(&name, k);
+                if !taken.contains(&a) && !assigned.contains(&a) {
+                    break a;
+                }
+                k += 1;
+            };
+            if let Some(child) = path.join(&alias) {
+                out.mapped.push((
+                    child.to_string(),
+                    format!(
+                        "{total} entries are called {name:?} on the host; this one is synced locally as {alias:?}"
+                    ),
+                ));
+            }
+            assigned.insert(alias.clone());
+            named.push((alias, item));
+        }
+    }
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, item) in named {
         let Some(child) = path.join(&name) else {
             out.skipped.push((
                 display_child(path, &name),
@@ -160,18 +213,7 @@ fn enter_listing(
             ));
             continue;
         };
-        if items.len() > 1 {
-            out.skipped.push((
-                child.to_string(),
-                format!(
-                    "{} entries share this name on the host; rename all but one on the site",
-                    items.len()
-                ),
-            ));
-            out.view.unknown.push(child);
-            continue;
-        }
-        match items[0] {
+        match item {
             Item::Folder(fid) => {
                 if !visited.insert(fid) {
                     // The host listed a folder twice (a parent cycle): don't loop.
@@ -351,6 +393,13 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_names() {
+        assert_eq!(duplicate_name("report.pdf", 2), "report (duplicate 2).pdf");
+        assert_eq!(duplicate_name("Makefile", 3), "Makefile (duplicate 3)");
+        assert_eq!(duplicate_name(".bashrc", 2), ".bashrc (duplicate 2)");
+    }
+
+    #[test]
     fn listing_rules() {
         let mut out = SnapshotOutcome::default();
         let mut visited = HashSet::from([FolderId(1)]);
@@ -371,9 +420,30 @@ mod tests {
             ],
         };
         let children = enter_listing(&p("x"), Some(FolderId(1)), listing, &mut visited, &mut out);
-        assert_eq!(children, vec![(p("x/sub"), Some(FolderId(2)))]);
+        assert_eq!(
+            children,
+            vec![
+                (p("x/clash"), Some(FolderId(6))),
+                (p("x/sub"), Some(FolderId(2))),
+                (p("x/twice"), Some(FolderId(3))),
+                (p("x/twice (duplicate 2)"), Some(FolderId(4))),
+            ]
+        );
         let keys: Vec<_> = out.view.entries.keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys, ["x/a.txt", "x/sub"]);
+        assert_eq!(
+            keys,
+            [
+                "x/a.txt",
+                "x/clash",
+                "x/clash (duplicate 2)",
+                "x/sub",
+                "x/twice",
+                "x/twice (duplicate 2)"
+            ]
+        );
+        // The folder keeps the name; the file of the same name is renamed.
+        assert_eq!(out.view.entries[&p("x/clash")].kind, Kind::Dir);
+        assert_eq!(out.view.entries[&p("x/clash (duplicate 2)")].id, 13);
         assert_eq!(
             out.view.entries[&p("x/a.txt")],
             RemoteEntry {
@@ -386,16 +456,19 @@ mod tests {
         assert_eq!(out.view.entries[&p("x/sub")].kind, Kind::Dir);
         let mut unknown = out.view.unknown.clone();
         unknown.sort();
-        assert_eq!(unknown, [p("x/clash"), p("x/loop"), p("x/twice")]);
-        assert!(out.view.is_unknown(&p("x/twice/deep")));
+        assert_eq!(unknown, [p("x/loop")]);
+        let mapped: BTreeMap<_, _> = out.mapped.iter().cloned().collect();
+        assert!(
+            mapped["x/twice (duplicate 2)"].contains("synced locally as"),
+            "{mapped:?}"
+        );
+        assert!(mapped.contains_key("x/clash (duplicate 2)"));
         let notes: BTreeMap<_, _> = out.skipped.iter().cloned().collect();
-        assert_eq!(notes.len(), 6, "{notes:?}");
-        assert!(notes["x/twice"].starts_with("2 entries share this name"));
-        assert!(notes["x/clash"].starts_with("2 entries share this name"));
+        assert_eq!(notes.len(), 4, "{notes:?}");
         assert!(notes["x/loop"].contains("loop"));
         assert!(notes.contains_key("x/.."));
         assert!(notes.contains_key("x/a/b"));
         assert!(notes.contains_key("x/"));
-        assert_eq!((out.stats.files, out.stats.folders), (1, 1));
+        assert_eq!((out.stats.files, out.stats.folders), (2, 4));
     }
 }

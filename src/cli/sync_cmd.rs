@@ -399,7 +399,7 @@ fn status_pair(
         for c in &conflicts {
             println!("  {} -> kept as {} ({})", c.path, c.copy_path, c.created_at);
         }
-        println!("skipped: {}", skipped.len());
+        println!("skipped or synced under another name: {}", skipped.len());
         for s in &skipped {
             println!("  [{}] {}: {}", s.side, s.path, s.reason);
         }

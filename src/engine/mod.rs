@@ -307,11 +307,16 @@ pub async fn sync(
         let now = clock::datetime(clock.now());
         if !req.dry_run {
             db.set_skipped(Side::Local, &rel_skipped(&scanned.skipped), &now)?;
-            db.set_skipped(Side::Remote, &rel_skipped(&snap.skipped), &now)?;
+            let mut notes = snap.skipped.clone();
+            notes.extend(snap.mapped.iter().cloned());
+            db.set_skipped(Side::Remote, &rel_skipped(&notes), &now)?;
         }
-        for (p, why) in scanned.skipped.iter().chain(snap.skipped.iter()) {
-            if round == 0 {
+        if round == 0 {
+            for (p, why) in scanned.skipped.iter().chain(snap.skipped.iter()) {
                 tracing::warn!(path = %p, "skipped: {why}");
+            }
+            for (p, why) in &snap.mapped {
+                tracing::info!(path = %p, "{why}");
             }
         }
         report.skipped = (scanned.skipped.len() + snap.skipped.len()) as u64;

@@ -288,3 +288,65 @@ fn bad_roots_are_errors() {
     assert!(matches!(e, ScanError::RootNotDir { .. }), "{e:?}");
     assert!(e.to_string().contains("file"));
 }
+
+/// Scanner micro-benchmark (not run by default): a no-change scan (every file
+/// matches Synced, nothing hashed) beside `find ROOT -printf '%s %T@\n'` on the
+/// same tree, best of `DCSYNC_SCAN_BENCH_RUNS` (5) each. `DCSYNC_SCAN_BENCH_FILES`
+/// (100000) files of a few bytes in files/100 folders, in a temp folder (`TMPDIR`).
+///
+/// `cargo test --release -p dcsync --lib scan::tests::bench_no_change_scan -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark; run explicitly with --release --ignored --nocapture"]
+fn bench_no_change_scan() {
+    use std::time::Instant;
+    let files: usize = std::env::var("DCSYNC_SCAN_BENCH_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dirs = files.div_ceil(100).max(1);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for d in 0..dirs {
+        let sub = root.join(format!("dir-{d:05}"));
+        fs::create_dir_all(&sub).unwrap();
+        for f in (d * 100)..((d + 1) * 100).min(files) {
+            fs::write(sub.join(format!("file-{f:07}.txt")), f.to_string()).unwrap();
+        }
+    }
+    let rules = IgnoreRules::load(&root).unwrap();
+    let first = scan(&root, &Tree::new(), &rules).unwrap();
+    assert_eq!(first.stats.files, files as u64);
+    let synced = synced_from(&first.view);
+
+    let runs: usize = std::env::var("DCSYNC_SCAN_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let mut best_scan = Duration::MAX;
+    let mut best_find = Duration::MAX;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let out = scan(&root, &synced, &rules).unwrap();
+        best_scan = best_scan.min(t.elapsed());
+        assert_eq!(out.stats.hashed_files, 0);
+        assert_eq!(out.view.entries.len(), first.view.entries.len());
+        drop(out);
+
+        let t = Instant::now();
+        let st = std::process::Command::new("find")
+            .arg(&root)
+            .args(["-printf", "%s %T@\\n"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        best_find = best_find.min(t.elapsed());
+        assert!(st.success());
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "scan bench: {files} files in {dirs} folders: scan {:.1} ms, find {:.1} ms, ratio {:.2}x (best of {runs})",
+        ms(best_scan),
+        ms(best_find),
+        best_scan.as_secs_f64() / best_find.as_secs_f64()
+    );
+}

@@ -81,31 +81,39 @@ async fn nested_tree_is_listed_with_ids_and_parents() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_names_are_unknown_not_entered() {
+async fn duplicate_names_get_distinct_stable_local_names() {
     let host = Host::start().await;
     let c = host.client();
     let d1 = mkdir(&c, "dup", None).await;
-    mkdir(&c, "dup", None).await;
+    let d2 = mkdir(&c, "dup", None).await;
     upload(&host, &c, "inside.txt", b"i", Some(d1)).await;
+    upload(&host, &c, "other.txt", b"o", Some(d2)).await;
     let f = upload(&host, &c, "same.txt", b"same", None).await;
-    c.file_copy(f, None).await.unwrap();
+    let copy = c.file_copy(f, None).await.unwrap().copy.id;
     upload(&host, &c, "alone.txt", b"alone", None).await;
 
     let out = snapshot(&c, None, 4).await;
     let keys: Vec<_> = out.view.entries.keys().map(|k| k.as_str()).collect();
-    assert_eq!(keys, ["alone.txt"]);
-    assert_eq!(out.view.unknown, [p("dup"), p("same.txt")]);
-    assert!(out.view.is_unknown(&p("dup/inside.txt")));
-    assert!(!out.view.is_unknown(&p("alone.txt")));
-    assert_eq!(out.skipped.len(), 2);
-    for (path, reason) in &out.skipped {
-        assert!(
-            reason.contains("2 entries share this name on the host"),
-            "{path}: {reason}"
-        );
-    }
-    // Duplicates are not descended into.
-    assert_eq!(out.stats.folders_listed, 1);
+    assert_eq!(
+        keys,
+        [
+            "alone.txt",
+            "dup",
+            "dup (duplicate 2)",
+            "dup (duplicate 2)/other.txt",
+            "dup/inside.txt",
+            "same (duplicate 2).txt",
+            "same.txt"
+        ]
+    );
+    // The older entry keeps the name; the mapping is by id, so it is stable.
+    assert_eq!(out.view.entries[&p("dup")].id, d1.0);
+    assert_eq!(out.view.entries[&p("same (duplicate 2).txt")].id, copy.0);
+    assert!(out.view.unknown.is_empty());
+    assert!(out.skipped.is_empty());
+    assert_eq!(out.mapped.len(), 2, "{:?}", out.mapped);
+    let again = snapshot(&c, None, 4).await;
+    assert_eq!(again.view.entries, out.view.entries);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -818,8 +818,16 @@ async fn hostile_names_sync_or_are_skipped_and_nothing_ping_pongs() {
         listed.iter().any(|(p, _)| p.starts_with("bad-")),
         "{listed:#?}"
     );
+    // Duplicate names on the host: both files arrive, under distinct names.
+    assert_eq!(read(&pair.lp("from-host/dup.txt")), b"one of two");
+    assert_eq!(
+        read(&pair.lp("from-host/dup (duplicate 2).txt")),
+        b"one of two"
+    );
     assert!(
-        listed.iter().any(|(p, _)| p.ends_with("dup.txt")),
+        listed.iter().any(|(p, why)| {
+            p.ends_with("dup (duplicate 2).txt") && why.contains("synced locally as")
+        }),
         "{listed:#?}"
     );
     assert!(
@@ -833,4 +841,45 @@ async fn hostile_names_sync_or_are_skipped_and_nothing_ping_pongs() {
     assert_eq!(read(&outside.join("canary.txt")), b"untouched");
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
     assert!(!host.path("b.txt").exists() && !host.path("..").join("b.txt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_remote_names_sync_under_distinct_names_both_ways() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    let c = host.client();
+    let sync = c
+        .folder_create("Sync", None, &Default::default())
+        .await
+        .unwrap();
+    let f = host.write("h/report.txt", b"first");
+    let a = c
+        .upload_file(&f, "report.txt", Some(sync.id), None)
+        .await
+        .unwrap();
+    let g = host.write("h/other.txt", b"second");
+    let b = c
+        .upload_file(&g, "other.txt", Some(sync.id), None)
+        .await
+        .unwrap();
+    c.file_rename(b.id, "report.txt").await.unwrap(); // now two of one name
+    pair.sync(&[]).await.ok();
+    assert_eq!(read(&pair.lp("report.txt")), b"first");
+    assert_eq!(read(&pair.lp("report (duplicate 2).txt")), b"second");
+    let st = pair.dcsync(&["status"]).await;
+    assert!(st.ok().stdout.contains("synced locally as"), "{st:?}");
+
+    // Editing the renamed copy locally gives it that name on the host too.
+    pair.write("report (duplicate 2).txt", b"second, edited");
+    pair.sync(&[]).await.ok();
+    let l = c.folder_listing(Some(sync.id)).await.unwrap();
+    let mut names: Vec<_> = l.files.iter().map(|f| f.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["report (duplicate 2).txt", "report.txt"]);
+    assert_eq!(
+        pair.remote_id("report.txt").await,
+        Some(a.id),
+        "the first is untouched"
+    );
+    pair.converged().await;
 }
