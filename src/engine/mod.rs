@@ -299,6 +299,7 @@ pub async fn sync(
         if remote_root.is_none() {
             drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
         }
+        align_unicode_forms(&scanned.view, &mut snap.view, &mut snap.mapped);
         hold_back_empty_files(&mut scanned);
         if let Some(limit) = upload_limit {
             hold_back_large_files(&mut scanned, *limit);
@@ -504,6 +505,60 @@ fn hold_back_large_files(scanned: &mut scan::ScanOutcome, limit: u64) {
             format!("larger than the account's upload limit of {limit} bytes"),
         ));
         scanned.view.unknown.push(p);
+    }
+}
+
+/// A name in NFD on one side (macOS writes NFD) and NFC on the other is
+/// the same file. A remote entry whose path is not on disk but matches a
+/// local path under Unicode NFC normalization is given the local spelling,
+/// so neither a duplicate nor a rename back and forth happens.
+fn align_unicode_forms(
+    local: &crate::model::LocalView,
+    remote: &mut crate::model::RemoteView,
+    notes: &mut Vec<(String, String)>,
+) {
+    use unicode_normalization::{UnicodeNormalization, is_nfc};
+    if remote.entries.keys().all(|p| is_nfc(p.as_str()))
+        && local.entries.keys().all(|p| is_nfc(p.as_str()))
+    {
+        return; // the common case: nothing to align
+    }
+    let nfc = |p: &RelPath| -> String { p.as_str().nfc().collect() };
+    let local_by_nfc: std::collections::HashMap<String, &RelPath> =
+        local.entries.keys().map(|p| (nfc(p), p)).collect();
+    // Walk in path order (parents first); a renamed folder takes its
+    // whole subtree along.
+    let old = std::mem::take(&mut remote.entries);
+    let originals: std::collections::HashSet<RelPath> = old.keys().cloned().collect();
+    let mut prefixes: Vec<(RelPath, RelPath)> = Vec::new();
+    for (path, e) in old {
+        let mut cur = path.clone();
+        if let Some((from, to)) = prefixes.iter().rev().find(|(from, _)| path.is_below(from))
+            && let Some(rebased) = path.rebase(from, to)
+        {
+            cur = rebased;
+        }
+        if !local.entries.contains_key(&cur)
+            && let Some(l) = local_by_nfc.get(&nfc(&cur))
+            && **l != cur
+            && !remote.entries.contains_key(*l)
+            && !originals.contains(*l)
+        {
+            notes.push((
+                l.as_str().to_owned(),
+                format!(
+                    "the host spells this name {:?} (another Unicode form); synced as the same entry",
+                    cur.name()
+                ),
+            ));
+            if e.kind == crate::model::Kind::Dir {
+                prefixes.push((path.clone(), (*l).clone()));
+            }
+            cur = (*l).clone();
+        } else if cur != path && e.kind == crate::model::Kind::Dir {
+            prefixes.push((path.clone(), cur.clone()));
+        }
+        remote.entries.insert(cur, e);
     }
 }
 

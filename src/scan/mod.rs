@@ -20,7 +20,6 @@ use crate::model::{Hashes, Kind, LocalEntry, LocalMeta, LocalView, RelPath, Sync
 use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use walkdir::WalkDir;
 
 /// The scan could not run at all.
 #[derive(Debug, thiserror::Error)]
@@ -87,106 +86,327 @@ pub const SYMLINK_REASON: &str = "symbolic links are not followed";
 /// How often a file that changes while being hashed is tried again.
 const HASH_ATTEMPTS: usize = 3;
 
+/// Threads that walk the tree (the caller's thread is one of them). The
+/// engine lists the remote side at the same time, but that mostly waits on
+/// the network.
+const MAX_THREADS: usize = 2;
+
+/// A folder's entries are handed out in batches of this many, so that one
+/// large folder is still looked at by all threads.
+const BATCH: usize = 256;
+
 /// Walks `root` and builds the Local tree. `synced` supplies the fast check:
 /// a file whose kind, inode, size and mtime equal its Synced entry keeps the
 /// Synced hashes without being read.
+///
+/// The walk runs on up to [`MAX_THREADS`] threads; the result does not
+/// depend on their timing (`skipped` and `unknown` are sorted).
 pub fn scan(
     root: &Path,
     synced: &Tree<SyncedEntry>,
     rules: &IgnoreRules,
 ) -> Result<ScanOutcome, ScanError> {
     check_root(root)?;
-    let mut out = ScanOutcome::default();
-    let mut walk = WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .min_depth(1)
-        .into_iter();
+    let walk = walk::Walk::new(root, synced, rules);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_THREADS);
+    let mut parts = std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(|| walk.work())).collect();
+        let mut parts = vec![walk.work()];
+        for t in others {
+            match t.join() {
+                Ok(p) => parts.push(p),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        parts
+    });
 
-    while let Some(item) = walk.next() {
-        let entry = match item {
-            Ok(e) => e,
-            Err(err) => {
-                walk_error(root, &err, &mut out);
-                continue;
-            }
-        };
-        let ft = entry.file_type();
-        let rel_os = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let Some(rel_str) = rel_os.to_str() else {
-            // Parents are UTF-8 (otherwise they were skipped), so it is this name.
-            out.skipped.push((
-                rel_os.to_string_lossy().into_owned(),
-                "the name is not valid UTF-8; rename it to sync it".into(),
-            ));
-            if ft.is_dir() {
-                walk.skip_current_dir();
-            }
-            continue;
-        };
-        let Some(rel) = RelPath::new(rel_str) else {
-            out.skipped.push((
-                rel_str.to_owned(),
-                "the name is not usable as a path component".into(),
-            ));
-            if ft.is_dir() {
-                walk.skip_current_dir();
-            }
-            continue;
-        };
-        let kind = if ft.is_dir() { Kind::Dir } else { Kind::File };
-        if rules.ignores_entry(&rel, kind) {
-            if ft.is_dir() {
-                walk.skip_current_dir();
-            }
-            continue;
+    let mut out = ScanOutcome::default();
+    let mut entries = Vec::with_capacity(parts.iter().map(|p| p.entries.len()).sum());
+    for p in &mut parts {
+        out.stats.files += p.stats.files;
+        out.stats.dirs += p.stats.dirs;
+        out.stats.hashed_files += p.stats.hashed_files;
+        out.stats.hashed_bytes += p.stats.hashed_bytes;
+        out.view.unknown.append(&mut p.unknown);
+        out.skipped.append(&mut p.skipped);
+        entries.append(&mut p.entries);
+    }
+    // Keys are unique: an unstable sort is deterministic. `collect` then
+    // finds one sorted run and builds the map in bulk.
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    out.view.entries = entries.into_iter().collect();
+    out.view.unknown.sort_unstable();
+    out.skipped.sort_unstable();
+    Ok(out)
+}
+
+/// The shared walk: a queue of folders (and batches of folder entries) that
+/// the threads take work from until none is left and none is busy.
+mod walk {
+    use super::{BATCH, SYMLINK_REASON, file_entry, meta_of, skip, special_reason};
+    use crate::model::{Hashes, Kind, LocalEntry, RelPath, SyncedEntry, Tree};
+    use crate::scan::{IgnoreRules, ScanStats};
+    use std::fs::DirEntry;
+    use std::path::Path;
+    use std::sync::{Arc, Condvar, Mutex};
+
+    /// What one thread found.
+    #[derive(Default)]
+    pub(super) struct Part {
+        pub entries: Vec<(RelPath, LocalEntry)>,
+        pub unknown: Vec<RelPath>,
+        pub skipped: Vec<(String, String)>,
+        pub stats: ScanStats,
+    }
+
+    enum Job {
+        /// List this folder (already entered in the view, or the root).
+        Dir(RelPath),
+        /// Look at these entries of the folder `parent`.
+        Entries(Arc<RelPath>, Vec<DirEntry>),
+    }
+
+    #[derive(Default)]
+    struct Queue {
+        jobs: Vec<Job>,
+        /// Threads working on a job (which may add jobs).
+        busy: usize,
+    }
+
+    pub(super) struct Walk<'a> {
+        root: &'a Path,
+        synced: &'a Tree<SyncedEntry>,
+        rules: &'a IgnoreRules,
+        queue: Mutex<Queue>,
+        wake: Condvar,
+    }
+
+    /// Ends a job: its new jobs are queued and the thread counts as idle,
+    /// also when the job panicked (so that the other threads still finish).
+    struct Busy<'w, 'a> {
+        walk: &'w Walk<'a>,
+        new_jobs: Vec<Job>,
+    }
+
+    impl Drop for Busy<'_, '_> {
+        fn drop(&mut self) {
+            let mut q = self.walk.lock();
+            q.busy -= 1;
+            q.jobs.append(&mut self.new_jobs);
+            drop(q);
+            self.walk.wake.notify_all();
         }
-        if ft.is_symlink() {
-            out.skipped.push(skip(&rel, SYMLINK_REASON));
-            continue;
+    }
+
+    impl<'a> Walk<'a> {
+        pub(super) fn new(
+            root: &'a Path,
+            synced: &'a Tree<SyncedEntry>,
+            rules: &'a IgnoreRules,
+        ) -> Walk<'a> {
+            Walk {
+                root,
+                synced,
+                rules,
+                queue: Mutex::new(Queue {
+                    jobs: vec![Job::Dir(RelPath::root())],
+                    busy: 0,
+                }),
+                wake: Condvar::new(),
+            }
         }
-        if !ft.is_dir() && !ft.is_file() {
-            out.skipped.push(skip(&rel, special_reason(&ft)));
-            continue;
+
+        fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+            // A panicking job never holds the lock; its panic is re-raised
+            // by `scan` anyway.
+            self.queue.lock().unwrap_or_else(|e| e.into_inner())
         }
-        let md = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                // Vanished or unreadable between listing and stat: unknown
-                // now, settled by the next scan.
-                if ft.is_dir() {
-                    walk.skip_current_dir();
+
+        /// Takes jobs until the walk is done.
+        pub(super) fn work(&self) -> Part {
+            let mut part = Part::default();
+            loop {
+                let job = {
+                    let mut q = self.lock();
+                    loop {
+                        if let Some(job) = q.jobs.pop() {
+                            q.busy += 1;
+                            break job;
+                        }
+                        if q.busy == 0 {
+                            return part;
+                        }
+                        q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                let mut busy = Busy {
+                    walk: self,
+                    new_jobs: Vec::new(),
+                };
+                match job {
+                    Job::Dir(dir) => self.list(dir, &mut part, &mut busy.new_jobs),
+                    Job::Entries(dir, entries) => {
+                        for e in entries {
+                            self.entry(&dir, e, &mut part, &mut busy.new_jobs);
+                        }
+                    }
                 }
-                out.view.unknown.push(rel.clone());
-                out.skipped
-                    .push(skip(&rel, &format!("cannot read its metadata: {e}")));
-                continue;
             }
-        };
-        if kind == Kind::Dir {
-            out.stats.dirs += 1;
-            out.view.entries.insert(
-                rel,
-                LocalEntry {
-                    kind,
-                    meta: meta_of(&md, kind),
-                    hashes: Hashes::default(),
-                },
-            );
-            continue;
         }
-        match file_entry(entry.path(), &rel, md, synced, &mut out.stats) {
-            Ok(e) => {
-                out.stats.files += 1;
-                out.view.entries.insert(rel, e);
+
+        fn push(&self, jobs: impl IntoIterator<Item = Job>) {
+            self.lock().jobs.extend(jobs);
+            self.wake.notify_all();
+        }
+
+        /// Lists the folder `dir` and looks at its entries (large folders in
+        /// batches shared with the other threads).
+        fn list(&self, dir: RelPath, part: &mut Part, new_jobs: &mut Vec<Job>) {
+            let abs = if dir.is_root() {
+                self.root.to_path_buf()
+            } else {
+                self.root.join(dir.as_str())
+            };
+            let rd = match std::fs::read_dir(&abs) {
+                Ok(rd) => rd,
+                Err(e) => return walk_error(self.root, &abs, &e, part),
+            };
+            let mut entries = Vec::new();
+            for item in rd {
+                match item {
+                    Ok(e) => entries.push(e),
+                    // Nothing more can be read from this folder.
+                    Err(e) => walk_error(self.root, &abs, &e, part),
+                }
             }
-            Err(reason) => {
-                out.view.unknown.push(rel.clone());
-                out.skipped.push(skip(&rel, &reason));
+            let dir = Arc::new(dir);
+            if entries.len() > BATCH {
+                let rest = entries.split_off(BATCH);
+                let mut rest = rest.into_iter().peekable();
+                let mut batches = Vec::new();
+                while rest.peek().is_some() {
+                    batches.push(Job::Entries(
+                        Arc::clone(&dir),
+                        rest.by_ref().take(BATCH).collect(),
+                    ));
+                }
+                self.push(batches);
+            }
+            for e in entries {
+                self.entry(&dir, e, part, new_jobs);
+            }
+        }
+
+        /// One entry of the folder `dir`: the same checks, in the same
+        /// order, as a sequential top-down walk.
+        fn entry(&self, dir: &RelPath, e: DirEntry, part: &mut Part, new_jobs: &mut Vec<Job>) {
+            let name = e.file_name();
+            let ft = match e.file_type() {
+                Ok(ft) => ft,
+                Err(err) => return walk_error(self.root, &e.path(), &err, part),
+            };
+            let Some(name) = name.to_str() else {
+                // Parents are UTF-8 (otherwise they were skipped), so it is this name.
+                let lossy = name.to_string_lossy();
+                let path = if dir.is_root() {
+                    lossy.into_owned()
+                } else {
+                    format!("{}/{lossy}", dir.as_str())
+                };
+                part.skipped.push((
+                    path,
+                    "the name is not valid UTF-8; rename it to sync it".into(),
+                ));
+                return;
+            };
+            let Some(rel) = dir.join(name) else {
+                let path = if dir.is_root() {
+                    name.to_owned()
+                } else {
+                    format!("{}/{name}", dir.as_str())
+                };
+                part.skipped
+                    .push((path, "the name is not usable as a path component".into()));
+                return;
+            };
+            let kind = if ft.is_dir() { Kind::Dir } else { Kind::File };
+            if self.rules.ignores_entry(&rel, kind) {
+                return;
+            }
+            if ft.is_symlink() {
+                part.skipped.push(skip(&rel, SYMLINK_REASON));
+                return;
+            }
+            if !ft.is_dir() && !ft.is_file() {
+                part.skipped.push(skip(&rel, special_reason(&ft)));
+                return;
+            }
+            // lstat relative to the open folder (no path lookup from the root).
+            let md = match e.metadata() {
+                Ok(m) => m,
+                Err(err) => {
+                    // Vanished or unreadable between listing and stat: unknown
+                    // now, settled by the next scan.
+                    let reason = format!(
+                        "cannot read its metadata: IO error for operation on {}: {err}",
+                        e.path().display()
+                    );
+                    part.skipped.push(skip(&rel, &reason));
+                    part.unknown.push(rel);
+                    return;
+                }
+            };
+            if kind == Kind::Dir {
+                part.stats.dirs += 1;
+                part.entries.push((
+                    rel.clone(),
+                    LocalEntry {
+                        kind,
+                        meta: meta_of(&md, kind),
+                        hashes: Hashes::default(),
+                    },
+                ));
+                new_jobs.push(Job::Dir(rel));
+                return;
+            }
+            match file_entry(self.root, &rel, md, self.synced, &mut part.stats) {
+                Ok(entry) => {
+                    part.stats.files += 1;
+                    part.entries.push((rel, entry));
+                }
+                Err(reason) => {
+                    part.skipped.push(skip(&rel, &reason));
+                    part.unknown.push(rel);
+                }
             }
         }
     }
-    Ok(out)
+
+    /// A folder that cannot be listed (or an entry that cannot be looked at):
+    /// nothing below it may count as deleted.
+    fn walk_error(root: &Path, path: &Path, io: &std::io::Error, part: &mut Part) {
+        let reason = format!("cannot read: {io}");
+        let rel = path
+            .strip_prefix(root)
+            .ok()
+            .and_then(|p| p.to_str())
+            .and_then(RelPath::new);
+        match rel {
+            Some(rel) => {
+                part.skipped.push(skip(&rel, &reason));
+                part.unknown.push(rel);
+            }
+            None => {
+                // No usable path: be safe and treat the whole tree as unknown.
+                part.skipped
+                    .push((path.to_string_lossy().into_owned(), reason));
+                part.unknown.push(RelPath::root());
+            }
+        }
+    }
 }
 
 fn check_root(root: &Path) -> Result<(), ScanError> {
@@ -214,36 +434,6 @@ fn check_root(root: &Path) -> Result<(), ScanError> {
         source,
     })?;
     Ok(())
-}
-
-/// A folder that cannot be listed (or an entry that cannot be looked at):
-/// nothing below it may count as deleted.
-fn walk_error(root: &Path, err: &walkdir::Error, out: &mut ScanOutcome) {
-    let reason = match err.io_error() {
-        Some(io) => format!("cannot read: {io}"),
-        None => format!("cannot read: {err}"),
-    };
-    let rel = err
-        .path()
-        .map(|p| p.strip_prefix(root).unwrap_or(p))
-        .and_then(|p| p.to_str())
-        .and_then(RelPath::new);
-    match rel {
-        Some(rel) => {
-            out.skipped.push(skip(&rel, &reason));
-            out.view.unknown.push(rel);
-        }
-        None => {
-            // No usable path: be safe and treat the whole tree as unknown.
-            out.skipped.push((
-                err.path()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                reason,
-            ));
-            out.view.unknown.push(RelPath::root());
-        }
-    }
 }
 
 fn skip(rel: &RelPath, reason: &str) -> (String, String) {
@@ -287,7 +477,7 @@ fn unchanged(meta: &LocalMeta, synced: Option<&SyncedEntry>) -> Option<Hashes> {
 /// The entry of a regular file: Synced hashes when the fast check holds,
 /// else SHA-256 of its content, re-read if it changes while being hashed.
 fn file_entry(
-    path: &Path,
+    root: &Path,
     rel: &RelPath,
     md: Metadata,
     synced: &Tree<SyncedEntry>,
@@ -301,6 +491,7 @@ fn file_entry(
             hashes,
         });
     }
+    let path = &root.join(rel.as_str());
     for _ in 0..HASH_ATTEMPTS {
         let (sha, n) = sha256_file(path).map_err(|e| format!("cannot read the file: {e}"))?;
         stats.hashed_files += 1;

@@ -883,3 +883,53 @@ async fn duplicate_remote_names_sync_under_distinct_names_both_ways() {
     );
     pair.converged().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nfd_locally_and_nfc_remotely_are_the_same_file() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    let c = host.client();
+    let sync = c
+        .folder_create("Sync", None, &Default::default())
+        .await
+        .unwrap();
+    // The host has NFC names (a folder and a file in it)...
+    let dir = c
+        .folder_create("Café", Some(sync.id), &Default::default())
+        .await
+        .unwrap();
+    let f = host.write("h/x", b"same bytes");
+    c.upload_file(&f, "Résumé.txt", Some(dir.id), None)
+        .await
+        .unwrap();
+    c.upload_file(&f, "new.txt", Some(dir.id), None)
+        .await
+        .unwrap();
+    // ...and the local disk the same names in NFD, as macOS writes them.
+    let nfd_dir = "Cafe\u{301}";
+    let nfd_file = "Re\u{301}sume\u{301}.txt";
+    pair.write(&format!("{nfd_dir}/{nfd_file}"), b"same bytes");
+    pair.sync(&[]).await.ok();
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok()
+            .stdout
+            .contains("0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted"),
+        "no ping-pong: {r:?}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&pair.local)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".dcsync")
+        .collect();
+    assert_eq!(names, [nfd_dir], "one folder, no NFC twin");
+    let inside: Vec<String> = std::fs::read_dir(pair.lp(nfd_dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(inside, [nfd_file.to_string(), "new.txt".to_string()]);
+    let remote = c.folder_listing(Some(dir.id)).await.unwrap();
+    assert_eq!(remote.files.len(), 2, "no duplicate uploaded: {remote:?}");
+}
