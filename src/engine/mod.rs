@@ -266,6 +266,10 @@ pub async fn sync(
     let remote_root = remote_root(client, cfg, &mut db, tracked, &*clock).await?;
     let (cfg, upload_limit) = &apply_package_limits(client, cfg).await;
     let rules = IgnoreRules::load(root)?;
+    let case_insensitive = case_insensitive_fs(&marker);
+    if case_insensitive {
+        tracing::debug!(root = %root.display(), "the local filesystem ignores case");
+    }
     let mut report = SyncReport {
         remote_root,
         ..SyncReport::default()
@@ -299,7 +303,15 @@ pub async fn sync(
         if remote_root.is_none() {
             drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
         }
-        align_unicode_forms(&scanned.view, &mut snap.view, &mut snap.mapped);
+        if case_insensitive {
+            separate_case_twins(&mut snap.view, &mut snap.mapped);
+        }
+        align_unicode_forms(
+            &scanned.view,
+            &mut snap.view,
+            &mut snap.mapped,
+            case_insensitive,
+        );
         hold_back_empty_files(&mut scanned);
         if let Some(limit) = upload_limit {
             hold_back_large_files(&mut scanned, *limit);
@@ -516,14 +528,20 @@ fn align_unicode_forms(
     local: &crate::model::LocalView,
     remote: &mut crate::model::RemoteView,
     notes: &mut Vec<(String, String)>,
+    ignore_case: bool,
 ) {
     use unicode_normalization::{UnicodeNormalization, is_nfc};
-    if remote.entries.keys().all(|p| is_nfc(p.as_str()))
+    if !ignore_case
+        && remote.entries.keys().all(|p| is_nfc(p.as_str()))
         && local.entries.keys().all(|p| is_nfc(p.as_str()))
     {
         return; // the common case: nothing to align
     }
-    let nfc = |p: &RelPath| -> String { p.as_str().nfc().collect() };
+    // On a case-insensitive disk, `A.txt` there is `a.txt` here too.
+    let nfc = |p: &RelPath| -> String {
+        let s: String = p.as_str().nfc().collect();
+        if ignore_case { s.to_lowercase() } else { s }
+    };
     let local_by_nfc: std::collections::HashMap<String, &RelPath> =
         local.entries.keys().map(|p| (nfc(p), p)).collect();
     // Walk in path order (parents first); a renamed folder takes its
@@ -547,7 +565,7 @@ fn align_unicode_forms(
             notes.push((
                 l.as_str().to_owned(),
                 format!(
-                    "the host spells this name {:?} (another Unicode form); synced as the same entry",
+                    "the host spells this name {:?} (another Unicode form or case); synced as the same entry",
                     cur.name()
                 ),
             ));
@@ -559,6 +577,77 @@ fn align_unicode_forms(
             prefixes.push((path.clone(), cur.clone()));
         }
         remote.entries.insert(cur, e);
+    }
+}
+
+/// Whether the filesystem holding `dir` treats names that differ only in
+/// case as the same (probed, not assumed from the OS). The environment
+/// variable `DCSYNC_ASSUME_CASE_INSENSITIVE=1` forces it (tests).
+fn case_insensitive_fs(dir: &Path) -> bool {
+    if std::env::var("DCSYNC_ASSUME_CASE_INSENSITIVE").is_ok_and(|v| v == "1") {
+        return true;
+    }
+    let probe = dir.join("CaseProbe");
+    if std::fs::write(&probe, b"").is_err() {
+        return false;
+    }
+    let insensitive = dir.join("caseprobe").exists();
+    let _ = std::fs::remove_file(&probe);
+    insensitive
+}
+
+/// On a case-insensitive disk, two remote entries of one folder whose
+/// names differ only in case cannot both exist locally: the oldest keeps
+/// its name, the others get `name (case conflict N).ext`.
+fn separate_case_twins(remote: &mut crate::model::RemoteView, notes: &mut Vec<(String, String)>) {
+    use std::collections::HashMap;
+    let mut groups: HashMap<(Option<RelPath>, String), Vec<(u64, RelPath)>> = HashMap::new();
+    for (p, e) in &remote.entries {
+        groups
+            .entry((p.parent(), p.name().to_lowercase()))
+            .or_default()
+            .push((e.id, p.clone()));
+    }
+    let mut renames: Vec<(RelPath, RelPath)> = Vec::new();
+    for (_, mut members) in groups.into_iter().filter(|(_, m)| m.len() > 1) {
+        members.sort();
+        for (n, (_, p)) in members.into_iter().enumerate().skip(1) {
+            let name = p.name();
+            let (stem, ext) = match name.rfind('.') {
+                Some(i) if i > 0 => (&name[..i], &name[i..]),
+                _ => (name, ""),
+            };
+            let alias = if n == 1 {
+                format!("{stem} (case conflict){ext}")
+            } else {
+                format!("{stem} (case conflict {n}){ext}")
+            };
+            if let Some(to) = p.parent().and_then(|pp| pp.join(&alias)) {
+                renames.push((p, to));
+            }
+        }
+    }
+    renames.sort();
+    for (from, to) in renames {
+        let moved: Vec<RelPath> = remote
+            .entries
+            .keys()
+            .filter(|k| k.starts_with(&from))
+            .cloned()
+            .collect();
+        for k in moved {
+            if let (Some(e), Some(nk)) = (remote.entries.remove(&k), k.rebase(&from, &to)) {
+                remote.entries.insert(nk, e);
+            }
+        }
+        notes.push((
+            to.as_str().to_owned(),
+            format!(
+                "the local disk ignores case and {:?} differs from another name only in case; synced locally as {:?}",
+                from.name(),
+                to.name()
+            ),
+        ));
     }
 }
 

@@ -933,3 +933,53 @@ async fn nfd_locally_and_nfc_remotely_are_the_same_file() {
     let remote = c.folder_listing(Some(dir.id)).await.unwrap();
     assert_eq!(remote.files.len(), 2, "no duplicate uploaded: {remote:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_insensitive_disks_get_distinct_names_for_case_twins() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    let c = host.client();
+    let sync = c
+        .folder_create("Sync", None, &Default::default())
+        .await
+        .unwrap();
+    let f = host.write("h/1", b"upper");
+    let g = host.write("h/2", b"lower");
+    let n = host.write("h/3", b"notes");
+    c.upload_file(&f, "Report.txt", Some(sync.id), None)
+        .await
+        .unwrap();
+    c.upload_file(&g, "report.txt", Some(sync.id), None)
+        .await
+        .unwrap();
+    c.upload_file(&n, "NOTES.txt", Some(sync.id), None)
+        .await
+        .unwrap();
+    pair.write("notes.txt", b"notes");
+    let run = || async {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+            .arg("--config")
+            .arg(&pair.cfg)
+            .arg("sync")
+            .env("DCSYNC_ASSUME_CASE_INSENSITIVE", "1")
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run().await;
+    let second = run().await;
+    assert!(
+        second.contains("0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted"),
+        "{second}"
+    );
+    assert_eq!(read(&pair.lp("Report.txt")), b"upper");
+    assert_eq!(read(&pair.lp("report (case conflict).txt")), b"lower");
+    assert!(
+        !pair.lp("NOTES.txt").exists(),
+        "same file as notes.txt on such a disk"
+    );
+    let remote = c.folder_listing(Some(sync.id)).await.unwrap();
+    assert_eq!(remote.files.len(), 3, "nothing uploaded twice: {remote:?}");
+}
