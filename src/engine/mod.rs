@@ -601,7 +601,9 @@ fn case_insensitive_fs(dir: &Path) -> bool {
 /// its name, the others get `name (case conflict N).ext`.
 fn separate_case_twins(remote: &mut crate::model::RemoteView, notes: &mut Vec<(String, String)>) {
     use std::collections::HashMap;
-    let mut groups: HashMap<(Option<RelPath>, String), Vec<(u64, RelPath)>> = HashMap::new();
+    // (parent folder, name folded to lower case) -> (id, path) of members
+    type Twins = HashMap<(Option<RelPath>, String), Vec<(u64, RelPath)>>;
+    let mut groups: Twins = HashMap::new();
     for (p, e) in &remote.entries {
         groups
             .entry((p.parent(), p.name().to_lowercase()))
