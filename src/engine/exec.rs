@@ -40,7 +40,13 @@ pub(crate) enum OpError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    /// Not tried: an earlier op showed it cannot succeed in this pass.
+    #[error("{path}: {why}")]
+    Held { path: RelPath, why: &'static str },
 }
+
+const QUOTA_FULL: &str =
+    "not uploaded: the account's storage on the host is full; free space there and sync again";
 
 fn changed(path: &RelPath, what: &'static str) -> OpError {
     OpError::Changed {
@@ -81,6 +87,9 @@ pub(crate) struct Exec<'a> {
     clock: &'a dyn Clock,
     reporter: &'a dyn Reporter,
     transfers: usize,
+    /// Set when the host refused an upload for lack of storage: the rest
+    /// of the pass uploads nothing (reported once, not once per file).
+    quota_full: &'a std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Exec<'a> {
@@ -94,6 +103,7 @@ impl<'a> Exec<'a> {
         clock: &'a dyn Clock,
         reporter: &'a dyn Reporter,
         transfers: usize,
+        quota_full: &'a std::sync::atomic::AtomicBool,
     ) -> Exec<'a> {
         let mut dirs: HashMap<RelPath, Option<u64>> = remote
             .entries
@@ -110,6 +120,7 @@ impl<'a> Exec<'a> {
             clock,
             reporter,
             transfers: transfers.max(1),
+            quota_full,
         }
     }
 
@@ -159,6 +170,7 @@ impl<'a> Exec<'a> {
                         tracing::info!(%path, "changed since planning ({what}); looking again");
                         report.deferred += 1;
                     }
+                    Err(OpError::Held { .. }) => report.skipped += 1,
                     Err(e) => {
                         let msg = e.to_string();
                         tracing::warn!("{msg}");
@@ -618,6 +630,7 @@ impl<'a> Exec<'a> {
         replaces: Option<u64>,
     ) -> Result<Done, OpError> {
         self.still(path, &local.meta, Kind::File)?;
+        self.check_quota(path)?;
         let parent = self.parent_id(path)?;
         let abs = self.abs(path);
         let intent = self.journal(op, parent)?;
@@ -632,7 +645,10 @@ impl<'a> Exec<'a> {
             .await
         {
             Ok(u) => u,
-            Err(e) => return Err(self.fail(intent, path, e)),
+            Err(e) => {
+                self.note_quota(&e);
+                return Err(self.fail(intent, path, e));
+            }
         };
         self.reporter.bytes(up.size);
         // Changed while it was read? Then what arrived is not what the
@@ -674,6 +690,29 @@ impl<'a> Exec<'a> {
         })
     }
 
+    fn check_quota(&self, path: &RelPath) -> Result<(), OpError> {
+        if self.quota_full.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(OpError::Held {
+                path: path.clone(),
+                why: QUOTA_FULL,
+            });
+        }
+        Ok(())
+    }
+
+    /// Remembers a refusal for lack of storage, so later uploads of this
+    /// pass are not even tried.
+    fn note_quota(&self, e: &ApiError) {
+        if let ApiError::Api { message, .. } = e
+            && message.to_ascii_lowercase().contains("storage")
+            && !self
+                .quota_full
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!("{QUOTA_FULL}");
+        }
+    }
+
     /// Renames a new remote file to the exact local name and checks what
     /// the host answers (read back): a name it stores differently would
     /// come back as another file next pass, so that upload is undone.
@@ -708,6 +747,7 @@ impl<'a> Exec<'a> {
         replaces: Option<u64>,
     ) -> Result<Done, OpError> {
         self.still(path, &local.meta, Kind::File)?;
+        self.check_quota(path)?;
         let parent = self.parent_id(path)?;
         let intent = self.journal(op, parent)?;
         let copy = match self
@@ -716,7 +756,10 @@ impl<'a> Exec<'a> {
             .await
         {
             Ok(c) => c.copy,
-            Err(e) => return Err(self.fail(intent, path, e)),
+            Err(e) => {
+                self.note_quota(&e);
+                return Err(self.fail(intent, path, e));
+            }
         };
         if copy.size != local.meta.size {
             let _ = self.client.file_delete(copy.id).await;

@@ -270,6 +270,8 @@ pub async fn sync(
     if case_insensitive {
         tracing::debug!(root = %root.display(), "the local filesystem ignores case");
     }
+    // Once the host says the account is full, no round of this pass uploads.
+    let quota_full = std::sync::atomic::AtomicBool::new(false);
     let mut report = SyncReport {
         remote_root,
         ..SyncReport::default()
@@ -362,6 +364,7 @@ pub async fn sync(
             &*clock,
             reporter,
             cfg.transfers,
+            &quota_full,
         );
         let t_exec = Instant::now();
         let progressed = ctx.run(&plan.ops, &mut report).await;

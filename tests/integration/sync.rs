@@ -983,3 +983,23 @@ async fn case_insensitive_disks_get_distinct_names_for_case_twins() {
     let remote = c.folder_listing(Some(sync.id)).await.unwrap();
     assert_eq!(remote.files.len(), 3, "nothing uploaded twice: {remote:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_account_stops_uploads_with_one_clear_message() {
+    let host = Host::start_with(|c| c.max_storage_bytes = 10_000).await;
+    let pair = Pair::with(&host, "transfers = 1");
+    for i in 0..6 {
+        pair.write(&format!("f{i}.bin"), &bytes(4_000, i));
+    }
+    let r = pair.sync(&[]).await;
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stderr.matches("storage on the host is full").count(),
+        1,
+        "said once: {r:?}"
+    );
+    assert!(r.stdout.contains("2 uploaded"), "{r:?}");
+    // Nothing was lost or half-done: the rest is still local, and a later
+    // pass (after space was freed) uploads it.
+    assert_eq!(pair.remote_tree().await.len(), 2);
+}
