@@ -65,7 +65,7 @@ pub struct Config {
     /// Concurrent transfers (default 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfers: Option<usize>,
-    /// API request-rate bound (default 10 per second).
+    /// API request-rate bound (default 25 per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests_per_second: Option<f64>,
     /// `two-way` (default), `upload-only` or `download-only`.
@@ -128,7 +128,7 @@ pub const DEFAULT_FULL_RESCAN: std::time::Duration = std::time::Duration::from_s
 
 /// Defaults of the engine settings.
 pub const DEFAULT_TRANSFERS: usize = 4;
-pub const DEFAULT_MAX_RPS: f64 = 10.0;
+pub const DEFAULT_MAX_RPS: f64 = 25.0;
 pub const DEFAULT_MAX_DELETE_PERCENT: u32 = 50;
 pub const DEFAULT_MAX_DELETE_COUNT: u64 = 1000;
 

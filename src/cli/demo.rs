@@ -42,8 +42,8 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
     let emu = dcsync_emulator::RunningEmulator::start(emu_cfg)
         .await
         .map_err(|e| CliError::Partial(format!("could not start the bundled emulator: {e}")))?;
-    println!("demo host (bundled emulator): {}", emu.api_url());
-    println!("demo folder:                  {}", local.display());
+    out!("demo host (bundled emulator): {}", emu.api_url());
+    out!("demo folder:                  {}", local.display());
 
     let config = Config {
         api_url: emu.api_url(),
@@ -87,7 +87,7 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
                 &Quiet,
             )
             .await?;
-            println!(
+            out!(
                 "  sync ({label}): {} uploaded, {} downloaded, {} moved, {} deleted, {} conflicts",
                 r.uploaded,
                 r.downloaded,
@@ -99,11 +99,11 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
         }
     };
 
-    println!("\n1. First sync: the three local files go up.");
+    out!("\n1. First sync: the three local files go up.");
     sync("first").await?;
     show_remote(&client).await?;
 
-    println!("\n2. Someone adds and renames files on the host...");
+    out!("\n2. Someone adds and renames files on the host...");
     let root = remote_folder(&client, "Demo").await?;
     let tmp = dir.join("upload.txt");
     std::fs::write(&tmp, "written on the host\n").map_err(io(&tmp))?;
@@ -115,16 +115,16 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
         client.folder_rename(n.id, "notebook").await?;
     }
     sync("pull").await?;
-    println!("  the local folder now holds:");
+    out!("  the local folder now holds:");
     show_local(&local, &local, 2)?;
 
-    println!("\n3. ...and you edit a file locally.");
+    out!("\n3. ...and you edit a file locally.");
     write("notebook/todo.txt", "- try dcsync\n- done!\n")?;
     sync("push").await?;
     show_remote(&client).await?;
 
     if wait {
-        println!(
+        out!(
             "\n4. Now the daemon keeps both sides in sync until Ctrl-C. Change files in\n  {}\nand watch them arrive on the host (in another terminal):\n  dcsync --config {} remote tree /Demo\nor change the host with `dcsync --config {} remote put/mv/rm ...` and watch the folder.",
             local.display(),
             config_path.display(),
@@ -143,12 +143,12 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-        println!("\nstopping the demo host");
+        out!("\nstopping the demo host");
     }
     emu.stop()
         .await
         .map_err(|e| CliError::Partial(format!("the demo host did not stop cleanly: {e}")))?;
-    println!("demo files are kept in {}", dir.display());
+    out!("demo files are kept in {}", dir.display());
     Ok(())
 }
 
@@ -162,16 +162,16 @@ async fn remote_folder(client: &Client, name: &str) -> Result<FolderId, CliError
 }
 
 async fn show_remote(client: &Client) -> Result<(), CliError> {
-    println!("  the host now holds:");
+    out!("  the host now holds:");
     let root = remote_folder(client, "Demo").await?;
     let mut stack = vec![(root, 2usize)];
     while let Some((id, depth)) = stack.pop() {
         let l = client.folder_listing(Some(id)).await?;
         for f in &l.files {
-            println!("{}{} ({} bytes)", "  ".repeat(depth), f.name, f.size);
+            out!("{}{} ({} bytes)", "  ".repeat(depth), f.name, f.size);
         }
         for d in &l.folders {
-            println!("{}{}/", "  ".repeat(depth), d.name);
+            out!("{}{}/", "  ".repeat(depth), d.name);
             stack.push((d.id, depth + 1));
         }
     }
@@ -190,10 +190,10 @@ fn show_local(root: &Path, dir: &Path, depth: usize) -> Result<(), CliError> {
             continue;
         }
         if e.path().is_dir() {
-            println!("{}{name}/", "  ".repeat(depth));
+            out!("{}{name}/", "  ".repeat(depth));
             show_local(root, &e.path(), depth + 1)?;
         } else {
-            println!("{}{name}", "  ".repeat(depth));
+            out!("{}{name}", "  ".repeat(depth));
         }
     }
     Ok(())

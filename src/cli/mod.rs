@@ -5,6 +5,19 @@
 //! stderr, and the mapping of failures to exit codes (0 ok, 1 operation
 //! failed, 2 usage or config error). It holds no sync logic of its own.
 
+/// `println!` that ends the process quietly when stdout is a closed pipe
+/// (`dcsync remote tree | head`) instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod demo;
 #[path = "gen.rs"]
 pub mod generate;
@@ -323,7 +336,7 @@ async fn control(config_path: &std::path::Path, req: Request) -> Result<(), CliE
         .filter(|p| pair.as_ref().is_none_or(|n| *n == p.name))
         .map(|p| p.name.as_str())
         .collect();
-    println!("{verb}: sent to {}", names.join(", "));
+    out!("{verb}: sent to {}", names.join(", "));
     Ok(())
 }
 
@@ -374,6 +387,6 @@ fn init(path: &std::path::Path, a: InitArgs) -> Result<(), CliError> {
             source,
         })?;
     }
-    println!("wrote {}", path.display());
+    out!("wrote {}", path.display());
     Ok(())
 }

@@ -98,7 +98,7 @@ pub async fn run(client: &Client, cmd: RemoteCmd, ui: Ui) -> Result<(), CliError
         RemoteCmd::Tree { path } => tree(client, path.as_deref().unwrap_or("/")).await,
         RemoteCmd::Info { path, json } => info(client, &path, json).await,
         RemoteCmd::Mkdir { path, parents } => mkdir(client, &path, parents).await.map(|id| {
-            println!("folder:{id}");
+            out!("folder:{id}");
         }),
         RemoteCmd::Put {
             mut paths,
@@ -120,12 +120,12 @@ pub async fn run(client: &Client, cmd: RemoteCmd, ui: Ui) -> Result<(), CliError
             if json {
                 print_json(&s);
             } else {
-                println!("status: {}", s.status.as_deref().unwrap_or("unknown"));
+                out!("status: {}", s.status.as_deref().unwrap_or("unknown"));
                 if let Some(t) = s.total_size {
-                    println!("total_size: {t}");
+                    out!("total_size: {t}");
                 }
                 if let Some(f) = &s.downloaded_file {
-                    println!(
+                    out!(
                         "file: file:{} {} ({} bytes)",
                         f.file_id.unwrap_or(0),
                         f.name.as_deref().unwrap_or(""),
@@ -133,7 +133,7 @@ pub async fn run(client: &Client, cmd: RemoteCmd, ui: Ui) -> Result<(), CliError
                     );
                 }
                 if let Some(e) = &s.error {
-                    println!("error: {e}");
+                    out!("error: {e}");
                 }
             }
             Ok(())
@@ -158,7 +158,7 @@ pub async fn run(client: &Client, cmd: RemoteCmd, ui: Ui) -> Result<(), CliError
         }
         RemoteCmd::Logout => {
             client.disable_access_token().await?;
-            println!("logged out");
+            out!("logged out");
             Ok(())
         }
     }
@@ -166,7 +166,7 @@ pub async fn run(client: &Client, cmd: RemoteCmd, ui: Ui) -> Result<(), CliError
 
 fn print_json<T: serde::Serialize>(v: &T) {
     match serde_json::to_string_pretty(v) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => out!("{s}"),
         Err(e) => eprintln!("error: cannot render JSON: {e}"),
     }
 }
@@ -176,8 +176,8 @@ fn print_fields(v: &serde_json::Value) {
         for (k, v) in obj {
             match v {
                 serde_json::Value::Null => {}
-                serde_json::Value::String(s) => println!("{k}: {s}"),
-                other => println!("{k}: {other}"),
+                serde_json::Value::String(s) => out!("{k}: {s}"),
+                other => out!("{k}: {other}"),
             }
         }
     }
@@ -202,7 +202,7 @@ async fn ls(client: &Client, path: &str, json: bool) -> Result<(), CliError> {
             if json {
                 print_json(&f);
             } else {
-                println!("{}", file_line(&f));
+                out!("{}", file_line(&f));
             }
         }
         e => {
@@ -211,10 +211,10 @@ async fn ls(client: &Client, path: &str, json: bool) -> Result<(), CliError> {
                 print_json(&listing);
             } else {
                 for d in &listing.folders {
-                    println!("{}", folder_line(d.id, &d.name));
+                    out!("{}", folder_line(d.id, &d.name));
                 }
                 for f in &listing.files {
-                    println!("{}", file_line(f));
+                    out!("{}", file_line(f));
                 }
             }
         }
@@ -228,14 +228,14 @@ async fn tree(client: &Client, path: &str) -> Result<(), CliError> {
         Entry::Folder(f) => f.name.clone(),
         _ => "/".to_owned(),
     };
-    println!("{label}");
+    out!("{label}");
     let (mut folders, mut files) = (0u64, 0u64);
     // Depth-first with an explicit stack: (folder, name to print, depth).
     let mut stack = vec![(root.as_parent().flatten(), None::<String>, 0usize)];
     let mut seen = std::collections::HashSet::new();
     while let Some((id, name, depth)) = stack.pop() {
         if let Some(n) = &name {
-            println!("{}{n}/", "  ".repeat(depth));
+            out!("{}{n}/", "  ".repeat(depth));
             folders += 1;
         }
         if let Some(i) = id
@@ -246,14 +246,14 @@ async fn tree(client: &Client, path: &str) -> Result<(), CliError> {
         let l = client.folder_listing(id).await?;
         let indent = "  ".repeat(depth + 1);
         for f in &l.files {
-            println!("{indent}{} ({} bytes)", f.name, f.size);
+            out!("{indent}{} ({} bytes)", f.name, f.size);
             files += 1;
         }
         for d in l.folders.iter().rev() {
             stack.push((Some(d.id), Some(d.name.clone()), depth + 1));
         }
     }
-    println!("{folders} folders, {files} files");
+    out!("{folders} folders, {files} files");
     Ok(())
 }
 
@@ -778,7 +778,7 @@ async fn cp(client: &Client, src: &str, dst: &str) -> Result<(), CliError> {
             if let Some(n) = new_name.filter(|n| *n != c.copy.name) {
                 client.file_rename(c.copy.id, &n).await?;
             }
-            println!("file:{}", c.copy.id);
+            out!("file:{}", c.copy.id);
             Ok(())
         }
         Entry::Folder(f) => {
@@ -802,7 +802,7 @@ async fn cp(client: &Client, src: &str, dst: &str) -> Result<(), CliError> {
                     stack.push((d.id, nd.id));
                 }
             }
-            println!("folder:{}", top.id);
+            out!("folder:{}", top.id);
             Ok(())
         }
     }
@@ -830,12 +830,12 @@ async fn rm(client: &Client, path: &str, recursive: bool) -> Result<(), CliError
         Entry::Root => Err(CliError::Usage("the root cannot be removed".into())),
         Entry::File(f) => {
             client.file_delete(f.id).await?;
-            println!("trashed file:{} {}", f.id, f.name);
+            out!("trashed file:{} {}", f.id, f.name);
             Ok(())
         }
         Entry::Folder(f) if recursive => {
             client.folder_delete(f.id).await?;
-            println!("trashed folder:{} {}", f.id, f.name);
+            out!("trashed folder:{} {}", f.id, f.name);
             Ok(())
         }
         Entry::Folder(_) => Err(CliError::Usage(format!(
@@ -851,7 +851,7 @@ async fn import_url(client: &Client, url: &str, dir: &str, wait: bool) -> Result
         .flatten();
     let s = client.url_upload_add(url, folder).await?;
     let id = s.scheduled_item_id.unwrap_or(0);
-    println!("scheduled {id}");
+    out!("scheduled {id}");
     if !wait {
         return Ok(());
     }
@@ -862,7 +862,7 @@ async fn import_url(client: &Client, url: &str, dir: &str, wait: bool) -> Result
         match st.status.as_deref() {
             Some("complete") => {
                 if let Some(f) = st.downloaded_file {
-                    println!(
+                    out!(
                         "complete: file:{} {}",
                         f.file_id.unwrap_or(0),
                         f.name.unwrap_or_default()

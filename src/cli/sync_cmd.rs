@@ -170,7 +170,7 @@ impl Reporter for CliReporter {
                 b.set_message(describe(op));
             }
             (Some(b), Err(_)) => b.inc(1),
-            (None, Ok(())) if !self.quiet => println!("{}", describe(op)),
+            (None, Ok(())) if !self.quiet => out!("{}", describe(op)),
             _ => {}
         }
     }
@@ -193,7 +193,7 @@ pub async fn sync(
     let mut worst: Option<CliError> = None;
     for pair in all {
         if many && !quiet {
-            println!(
+            out!(
                 "[{}] {} <-> {}",
                 pair.name,
                 pair.engine.local_root.display(),
@@ -246,9 +246,9 @@ async fn sync_pair(
     let report = result.map_err(CliError::Engine)?;
     if dry_run {
         for op in &report.planned {
-            println!("{}", describe(op));
+            out!("{}", describe(op));
         }
-        println!(
+        out!(
             "dry run: {} operations planned, nothing changed",
             report.planned.len()
         );
@@ -276,7 +276,7 @@ async fn sync_pair(
         r.elapsed.as_secs_f64()
     );
     if !quiet {
-        println!("{line}");
+        out!("{line}");
     }
     if r.errors.is_empty() && r.converged {
         Ok(())
@@ -336,9 +336,9 @@ pub async fn status(config: &Config, config_path: &Path, json: bool) -> Result<(
         } else {
             serde_json::Value::Array(out)
         };
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if live.is_none() {
-        println!("(no daemon running)");
+        out!("(no daemon running)");
     }
     Ok(())
 }
@@ -352,7 +352,7 @@ fn status_pair(
     let live_json = serde_json::to_value(live).unwrap_or_default();
     if !ecfg.db_path.exists() {
         if !json {
-            println!(
+            out!(
                 "[{}] {} <-> {}: never synced (run `dcsync sync`)",
                 pair.name,
                 ecfg.local_root.display(),
@@ -376,32 +376,32 @@ fn status_pair(
     let skipped = db.skipped().map_err(st)?;
     let conflicts = db.conflicts().map_err(st)?;
     if !json {
-        println!(
+        out!(
             "[{}] {} <-> {}",
             pair.name,
             ecfg.local_root.display(),
             ecfg.remote_path
         );
         print_live(live);
-        println!(
+        out!(
             "last sync: {} ({})",
             last.as_deref().unwrap_or("never"),
             result.as_deref().unwrap_or("unknown")
         );
-        println!(
+        out!(
             "tracked: {} files, {} folders, {}",
             counts.files,
             counts.folders,
             human_bytes(counts.bytes)
         );
-        println!("pending operations: {}", counts.pending_ops);
-        println!("conflicts: {}", conflicts.len());
+        out!("pending operations: {}", counts.pending_ops);
+        out!("conflicts: {}", conflicts.len());
         for c in &conflicts {
-            println!("  {} -> kept as {} ({})", c.path, c.copy_path, c.created_at);
+            out!("  {} -> kept as {} ({})", c.path, c.copy_path, c.created_at);
         }
-        println!("skipped or synced under another name: {}", skipped.len());
+        out!("skipped or synced under another name: {}", skipped.len());
         for s in &skipped {
-            println!("  [{}] {}: {}", s.side, s.path, s.reason);
+            out!("  [{}] {}: {}", s.side, s.path, s.reason);
         }
     }
     Ok(serde_json::json!({
@@ -441,10 +441,10 @@ fn print_live(live: Option<&crate::daemon::PairStatus>) {
     if !l.watching {
         line.push_str("; not watching (polling instead)");
     }
-    println!("{line}");
+    out!("{line}");
     for t in &l.transfers {
         let pct = (t.done * 100).checked_div(t.total).unwrap_or(100);
-        println!(
+        out!(
             "  transferring {} {pct}% ({} of {})",
             t.path,
             human_bytes(t.done),
@@ -452,6 +452,6 @@ fn print_live(live: Option<&crate::daemon::PairStatus>) {
         );
     }
     if let Some(e) = &l.last_error {
-        println!("last error: {e}");
+        out!("last error: {e}");
     }
 }
