@@ -372,4 +372,7 @@ main() {
     print_results "$mode"
 }
 
-main "$@"
+# Run only when executed; bench/daemon.sh sources this file for its helpers.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    main "$@"
+fi
