@@ -12,10 +12,19 @@ use std::path::Path;
 /// Read buffer size: large enough that syscalls are noise next to hashing.
 const BUF_LEN: usize = 1 << 20;
 
+/// Smallest read buffer (for small files).
+const MIN_BUF_LEN: usize = 16 << 10;
+
 /// Feeds the whole file at `path` to `digest`; returns the bytes read.
 fn stream(path: &Path, mut feed: impl FnMut(&[u8])) -> io::Result<u64> {
     let mut file = File::open(path)?;
-    let mut buf = vec![0u8; BUF_LEN];
+    // Sized by the file's length now (it may still grow: then it just takes
+    // more reads), so hashing many small files does not zero 1 MiB each.
+    let len = file.metadata().map_or(BUF_LEN as u64, |m| m.len());
+    let buf_len = usize::try_from(len.saturating_add(1))
+        .unwrap_or(BUF_LEN)
+        .clamp(MIN_BUF_LEN, BUF_LEN);
+    let mut buf = vec![0u8; buf_len];
     let mut total = 0u64;
     loop {
         let n = match file.read(&mut buf) {

@@ -12,6 +12,7 @@
 
 mod hash;
 mod rules;
+mod walk;
 
 pub use hash::{md5_file, sha256_file};
 pub use rules::{DEFAULT_PATTERNS, IGNORE_FILE, IgnoreRules, PART_SUFFIX, STATE_DIR};
@@ -124,7 +125,6 @@ pub fn scan(
     });
 
     let mut out = ScanOutcome::default();
-    let mut entries = Vec::with_capacity(parts.iter().map(|p| p.entries.len()).sum());
     for p in &mut parts {
         out.stats.files += p.stats.files;
         out.stats.dirs += p.stats.dirs;
@@ -132,281 +132,12 @@ pub fn scan(
         out.stats.hashed_bytes += p.stats.hashed_bytes;
         out.view.unknown.append(&mut p.unknown);
         out.skipped.append(&mut p.skipped);
-        entries.append(&mut p.entries);
+        // Disjoint keys: a merge of two sorted trees.
+        out.view.entries.append(&mut p.entries);
     }
-    // Keys are unique: an unstable sort is deterministic. `collect` then
-    // finds one sorted run and builds the map in bulk.
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    out.view.entries = entries.into_iter().collect();
     out.view.unknown.sort_unstable();
     out.skipped.sort_unstable();
     Ok(out)
-}
-
-/// The shared walk: a queue of folders (and batches of folder entries) that
-/// the threads take work from until none is left and none is busy.
-mod walk {
-    use super::{BATCH, SYMLINK_REASON, file_entry, meta_of, skip, special_reason};
-    use crate::model::{Hashes, Kind, LocalEntry, RelPath, SyncedEntry, Tree};
-    use crate::scan::{IgnoreRules, ScanStats};
-    use std::fs::DirEntry;
-    use std::path::Path;
-    use std::sync::{Arc, Condvar, Mutex};
-
-    /// What one thread found.
-    #[derive(Default)]
-    pub(super) struct Part {
-        pub entries: Vec<(RelPath, LocalEntry)>,
-        pub unknown: Vec<RelPath>,
-        pub skipped: Vec<(String, String)>,
-        pub stats: ScanStats,
-    }
-
-    enum Job {
-        /// List this folder (already entered in the view, or the root).
-        Dir(RelPath),
-        /// Look at these entries of the folder `parent`.
-        Entries(Arc<RelPath>, Vec<DirEntry>),
-    }
-
-    #[derive(Default)]
-    struct Queue {
-        jobs: Vec<Job>,
-        /// Threads working on a job (which may add jobs).
-        busy: usize,
-    }
-
-    pub(super) struct Walk<'a> {
-        root: &'a Path,
-        synced: &'a Tree<SyncedEntry>,
-        rules: &'a IgnoreRules,
-        queue: Mutex<Queue>,
-        wake: Condvar,
-    }
-
-    /// Ends a job: its new jobs are queued and the thread counts as idle,
-    /// also when the job panicked (so that the other threads still finish).
-    struct Busy<'w, 'a> {
-        walk: &'w Walk<'a>,
-        new_jobs: Vec<Job>,
-    }
-
-    impl Drop for Busy<'_, '_> {
-        fn drop(&mut self) {
-            let mut q = self.walk.lock();
-            q.busy -= 1;
-            q.jobs.append(&mut self.new_jobs);
-            drop(q);
-            self.walk.wake.notify_all();
-        }
-    }
-
-    impl<'a> Walk<'a> {
-        pub(super) fn new(
-            root: &'a Path,
-            synced: &'a Tree<SyncedEntry>,
-            rules: &'a IgnoreRules,
-        ) -> Walk<'a> {
-            Walk {
-                root,
-                synced,
-                rules,
-                queue: Mutex::new(Queue {
-                    jobs: vec![Job::Dir(RelPath::root())],
-                    busy: 0,
-                }),
-                wake: Condvar::new(),
-            }
-        }
-
-        fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-            // A panicking job never holds the lock; its panic is re-raised
-            // by `scan` anyway.
-            self.queue.lock().unwrap_or_else(|e| e.into_inner())
-        }
-
-        /// Takes jobs until the walk is done.
-        pub(super) fn work(&self) -> Part {
-            let mut part = Part::default();
-            loop {
-                let job = {
-                    let mut q = self.lock();
-                    loop {
-                        if let Some(job) = q.jobs.pop() {
-                            q.busy += 1;
-                            break job;
-                        }
-                        if q.busy == 0 {
-                            return part;
-                        }
-                        q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
-                    }
-                };
-                let mut busy = Busy {
-                    walk: self,
-                    new_jobs: Vec::new(),
-                };
-                match job {
-                    Job::Dir(dir) => self.list(dir, &mut part, &mut busy.new_jobs),
-                    Job::Entries(dir, entries) => {
-                        for e in entries {
-                            self.entry(&dir, e, &mut part, &mut busy.new_jobs);
-                        }
-                    }
-                }
-            }
-        }
-
-        fn push(&self, jobs: impl IntoIterator<Item = Job>) {
-            self.lock().jobs.extend(jobs);
-            self.wake.notify_all();
-        }
-
-        /// Lists the folder `dir` and looks at its entries (large folders in
-        /// batches shared with the other threads).
-        fn list(&self, dir: RelPath, part: &mut Part, new_jobs: &mut Vec<Job>) {
-            let abs = if dir.is_root() {
-                self.root.to_path_buf()
-            } else {
-                self.root.join(dir.as_str())
-            };
-            let rd = match std::fs::read_dir(&abs) {
-                Ok(rd) => rd,
-                Err(e) => return walk_error(self.root, &abs, &e, part),
-            };
-            let mut entries = Vec::new();
-            for item in rd {
-                match item {
-                    Ok(e) => entries.push(e),
-                    // Nothing more can be read from this folder.
-                    Err(e) => walk_error(self.root, &abs, &e, part),
-                }
-            }
-            let dir = Arc::new(dir);
-            if entries.len() > BATCH {
-                let rest = entries.split_off(BATCH);
-                let mut rest = rest.into_iter().peekable();
-                let mut batches = Vec::new();
-                while rest.peek().is_some() {
-                    batches.push(Job::Entries(
-                        Arc::clone(&dir),
-                        rest.by_ref().take(BATCH).collect(),
-                    ));
-                }
-                self.push(batches);
-            }
-            for e in entries {
-                self.entry(&dir, e, part, new_jobs);
-            }
-        }
-
-        /// One entry of the folder `dir`: the same checks, in the same
-        /// order, as a sequential top-down walk.
-        fn entry(&self, dir: &RelPath, e: DirEntry, part: &mut Part, new_jobs: &mut Vec<Job>) {
-            let name = e.file_name();
-            let ft = match e.file_type() {
-                Ok(ft) => ft,
-                Err(err) => return walk_error(self.root, &e.path(), &err, part),
-            };
-            let Some(name) = name.to_str() else {
-                // Parents are UTF-8 (otherwise they were skipped), so it is this name.
-                let lossy = name.to_string_lossy();
-                let path = if dir.is_root() {
-                    lossy.into_owned()
-                } else {
-                    format!("{}/{lossy}", dir.as_str())
-                };
-                part.skipped.push((
-                    path,
-                    "the name is not valid UTF-8; rename it to sync it".into(),
-                ));
-                return;
-            };
-            let Some(rel) = dir.join(name) else {
-                let path = if dir.is_root() {
-                    name.to_owned()
-                } else {
-                    format!("{}/{name}", dir.as_str())
-                };
-                part.skipped
-                    .push((path, "the name is not usable as a path component".into()));
-                return;
-            };
-            let kind = if ft.is_dir() { Kind::Dir } else { Kind::File };
-            if self.rules.ignores_entry(&rel, kind) {
-                return;
-            }
-            if ft.is_symlink() {
-                part.skipped.push(skip(&rel, SYMLINK_REASON));
-                return;
-            }
-            if !ft.is_dir() && !ft.is_file() {
-                part.skipped.push(skip(&rel, special_reason(&ft)));
-                return;
-            }
-            // lstat relative to the open folder (no path lookup from the root).
-            let md = match e.metadata() {
-                Ok(m) => m,
-                Err(err) => {
-                    // Vanished or unreadable between listing and stat: unknown
-                    // now, settled by the next scan.
-                    let reason = format!(
-                        "cannot read its metadata: IO error for operation on {}: {err}",
-                        e.path().display()
-                    );
-                    part.skipped.push(skip(&rel, &reason));
-                    part.unknown.push(rel);
-                    return;
-                }
-            };
-            if kind == Kind::Dir {
-                part.stats.dirs += 1;
-                part.entries.push((
-                    rel.clone(),
-                    LocalEntry {
-                        kind,
-                        meta: meta_of(&md, kind),
-                        hashes: Hashes::default(),
-                    },
-                ));
-                new_jobs.push(Job::Dir(rel));
-                return;
-            }
-            match file_entry(self.root, &rel, md, self.synced, &mut part.stats) {
-                Ok(entry) => {
-                    part.stats.files += 1;
-                    part.entries.push((rel, entry));
-                }
-                Err(reason) => {
-                    part.skipped.push(skip(&rel, &reason));
-                    part.unknown.push(rel);
-                }
-            }
-        }
-    }
-
-    /// A folder that cannot be listed (or an entry that cannot be looked at):
-    /// nothing below it may count as deleted.
-    fn walk_error(root: &Path, path: &Path, io: &std::io::Error, part: &mut Part) {
-        let reason = format!("cannot read: {io}");
-        let rel = path
-            .strip_prefix(root)
-            .ok()
-            .and_then(|p| p.to_str())
-            .and_then(RelPath::new);
-        match rel {
-            Some(rel) => {
-                part.skipped.push(skip(&rel, &reason));
-                part.unknown.push(rel);
-            }
-            None => {
-                // No usable path: be safe and treat the whole tree as unknown.
-                part.skipped
-                    .push((path.to_string_lossy().into_owned(), reason));
-                part.unknown.push(RelPath::root());
-            }
-        }
-    }
 }
 
 fn check_root(root: &Path) -> Result<(), ScanError> {
@@ -474,17 +205,18 @@ fn unchanged(meta: &LocalMeta, synced: Option<&SyncedEntry>) -> Option<Hashes> {
         .then(|| s.hashes.clone())
 }
 
-/// The entry of a regular file: Synced hashes when the fast check holds,
+/// The entry of a regular file (`synced`: its Synced entry, if any): Synced
+/// hashes when the fast check holds,
 /// else SHA-256 of its content, re-read if it changes while being hashed.
 fn file_entry(
     root: &Path,
     rel: &RelPath,
     md: Metadata,
-    synced: &Tree<SyncedEntry>,
+    synced: Option<&SyncedEntry>,
     stats: &mut ScanStats,
 ) -> Result<LocalEntry, String> {
     let mut meta = meta_of(&md, Kind::File);
-    if let Some(hashes) = unchanged(&meta, synced.get(rel)) {
+    if let Some(hashes) = unchanged(&meta, synced) {
         return Ok(LocalEntry {
             kind: Kind::File,
             meta,
@@ -513,7 +245,7 @@ fn file_entry(
             });
         }
         meta = after;
-        if let Some(hashes) = unchanged(&meta, synced.get(rel)) {
+        if let Some(hashes) = unchanged(&meta, synced) {
             return Ok(LocalEntry {
                 kind: Kind::File,
                 meta,

@@ -289,10 +289,68 @@ fn bad_roots_are_errors() {
     assert!(e.to_string().contains("file"));
 }
 
+#[test]
+fn large_folders_and_subfolders_match_synced_and_are_deterministic() {
+    // More entries than one batch in one folder, subfolders (whose content
+    // lies between their siblings in Synced order) and names that sort
+    // around `/`: every file must still find its Synced entry.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for i in 0..(BATCH * 2 + 7) {
+        write(root, &format!("big/f{i:04}"), b"x");
+    }
+    for sub in [
+        "big/a",
+        "big/a b",
+        "big/a-c",
+        "big/a.d",
+        "big/a0",
+        "big/f0001.d",
+    ] {
+        for i in 0..12 {
+            write(root, &format!("{sub}/g{i:02}"), b"y");
+        }
+    }
+    write(root, "big/a/deeper/z", b"z");
+    std::os::unix::fs::symlink("nowhere", root.join("big/link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("a-link")).unwrap();
+    let first = scan_defaults(root, &Tree::new());
+    let files = (BATCH * 2 + 7 + 6 * 12 + 1) as u64;
+    assert_eq!(first.stats.files, files);
+    assert_eq!(first.stats.hashed_files, files);
+    assert_eq!(first.stats.dirs, 1 + 6 + 1);
+    assert_eq!(
+        first.skipped,
+        [
+            ("a-link".to_string(), SYMLINK_REASON.to_string()),
+            ("big/link".into(), SYMLINK_REASON.into()),
+        ]
+    );
+    let synced = synced_from(&first.view);
+    for _ in 0..3 {
+        let again = scan_defaults(root, &synced);
+        assert_eq!(again.stats.hashed_files, 0);
+        assert_eq!(again.stats.files, files);
+        assert_eq!(again.view.entries, first.view.entries);
+        assert_eq!(again.skipped, first.skipped);
+    }
+    // Only some files in Synced: the others are hashed, nothing else.
+    let partial: Tree<SyncedEntry> = synced
+        .iter()
+        .filter(|(k, _)| !k.as_str().ends_with('3'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let missing = synced.len() - partial.len();
+    let out = scan_defaults(root, &partial);
+    assert_eq!(out.stats.hashed_files, missing as u64);
+    assert_eq!(out.view.entries, first.view.entries);
+}
+
 /// Scanner micro-benchmark (not run by default): a no-change scan (every file
 /// matches Synced, nothing hashed) beside `find ROOT -printf '%s %T@\n'` on the
 /// same tree, best of `DCSYNC_SCAN_BENCH_RUNS` (5) each. `DCSYNC_SCAN_BENCH_FILES`
-/// (100000) files of a few bytes in files/100 folders, in a temp folder (`TMPDIR`).
+/// (100000) files of a few bytes in files/100 folders, in a temp folder (`TMPDIR`)
+/// or kept in `DCSYNC_SCAN_BENCH_DIR`.
 ///
 /// `cargo test --release -p dcsync --lib scan::tests::bench_no_change_scan -- --ignored --nocapture`
 #[test]
@@ -305,16 +363,30 @@ fn bench_no_change_scan() {
         .unwrap_or(100_000);
     let dirs = files.div_ceil(100).max(1);
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    for d in 0..dirs {
-        let sub = root.join(format!("dir-{d:05}"));
-        fs::create_dir_all(&sub).unwrap();
-        for f in (d * 100)..((d + 1) * 100).min(files) {
-            fs::write(sub.join(format!("file-{f:07}.txt")), f.to_string()).unwrap();
+    // `DCSYNC_SCAN_BENCH_DIR`: keep the tree there and reuse it on later runs.
+    let root = match std::env::var_os("DCSYNC_SCAN_BENCH_DIR") {
+        Some(d) => Path::new(&d).join(format!("files-{files}")),
+        None => dir.path().join("root"),
+    };
+    if !root.exists() {
+        let tmp = root.with_extension("tmp");
+        let _ = fs::remove_dir_all(&tmp);
+        for d in 0..dirs {
+            let sub = tmp.join(format!("dir-{d:05}"));
+            fs::create_dir_all(&sub).unwrap();
+            for f in (d * 100)..((d + 1) * 100).min(files) {
+                fs::write(sub.join(format!("file-{f:07}.txt")), f.to_string()).unwrap();
+            }
         }
+        fs::rename(&tmp, &root).unwrap();
     }
     let rules = IgnoreRules::load(&root).unwrap();
+    let t = Instant::now();
     let first = scan(&root, &Tree::new(), &rules).unwrap();
+    println!(
+        "scan bench: first scan (hashes every file): {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     assert_eq!(first.stats.files, files as u64);
     let synced = synced_from(&first.view);
 
