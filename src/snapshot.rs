@@ -80,6 +80,17 @@ pub async fn snapshot(
     root: Option<FolderId>,
     concurrency: usize,
 ) -> SnapshotOutcome {
+    snapshot_from(client, root, RelPath::root(), concurrency).await
+}
+
+/// Lists one folder (`folder`, found at `base` in the tree) recursively;
+/// paths in the result start with `base`. Used to refresh part of a tree.
+pub async fn snapshot_from(
+    client: &Client,
+    root: Option<FolderId>,
+    base: RelPath,
+    concurrency: usize,
+) -> SnapshotOutcome {
     let concurrency = concurrency.max(1);
     let mut out = SnapshotOutcome::default();
     let mut visited: HashSet<FolderId> = HashSet::new();
@@ -87,7 +98,7 @@ pub async fn snapshot(
         visited.insert(r);
     }
     let mut queue: VecDeque<(RelPath, Option<FolderId>)> = VecDeque::new();
-    queue.push_back((RelPath::root(), root));
+    queue.push_back((base, root));
     let mut running = FuturesUnordered::new();
 
     loop {

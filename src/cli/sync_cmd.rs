@@ -238,6 +238,7 @@ async fn sync_pair(
     let req = SyncRequest {
         dry_run,
         allow_mass_delete,
+        focus: None,
     };
     let result = engine::sync(client, ecfg, req, Arc::new(SystemClock), &reporter).await;
     if let Some(b) = &reporter.bar {

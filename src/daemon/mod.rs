@@ -254,6 +254,11 @@ impl PairLoop {
         let mut next_full = Instant::now() + self.settings.full_rescan;
         let mut fingerprint: Option<u64> = None;
         let mut remote_root = None;
+        // Local paths changed since the last pass (from the watcher), and
+        // whether something asks for a full pass instead of a focused one.
+        let mut changed: std::collections::BTreeSet<RelPath> = Default::default();
+        let mut need_full = true;
+        let mut cached: Option<Arc<crate::model::RemoteView>> = None;
 
         loop {
             let waiting = retry_at.is_some_and(|t| t > Instant::now());
@@ -269,10 +274,23 @@ impl PairLoop {
                     s.ops_planned = 0;
                     s.ops_done = 0;
                 });
+                let focus = match (&cached, need_full) {
+                    (Some(remote), false) if !changed.is_empty() => Some(engine::Focus {
+                        remote: remote.clone(),
+                        paths: std::mem::take(&mut changed).into_iter().collect(),
+                    }),
+                    _ => None,
+                };
+                changed.clear();
+                need_full = false;
+                let request = SyncRequest {
+                    focus,
+                    ..SyncRequest::default()
+                };
                 let pass = engine::sync(
                     &self.client,
                     &self.pair.engine,
-                    SyncRequest::default(),
+                    request,
                     self.clock.clone(),
                     &reporter,
                 );
@@ -283,11 +301,15 @@ impl PairLoop {
                 // Our own writes come back as events: drop those, keep others.
                 let touched = reporter.touched.into_inner().unwrap_or_default();
                 while let Ok(batch) = events.try_recv() {
-                    if watch::relevant(&root, &batch, &touched) {
+                    let paths = watch::changed_paths(&root, &batch, &touched);
+                    if !paths.is_empty() {
                         dirty = true;
+                        need_full |= paths.iter().any(RelPath::is_root);
+                        changed.extend(paths);
                     }
                     if batch.rescan {
                         dirty = true;
+                        need_full = true;
                     }
                 }
                 let now = clock::datetime(self.clock.now());
@@ -296,6 +318,11 @@ impl PairLoop {
                         let clean = report.converged && report.errors.is_empty();
                         fingerprint = report.remote_fingerprint;
                         remote_root = report.remote_root.map(|f| f.0);
+                        cached = report.remote_view.clone();
+                        if report.needs_full_pass {
+                            dirty = true;
+                            need_full = true;
+                        }
                         self.shared.update(self.idx, |s| {
                             s.last_sync = Some(now.clone());
                             s.last_result =
@@ -312,6 +339,7 @@ impl PairLoop {
                         } else {
                             failures += 1;
                             dirty = true;
+                            need_full = true;
                             retry_at = Some(Instant::now() + backoff(failures));
                         }
                     }
@@ -325,6 +353,7 @@ impl PairLoop {
                             &mut retry_at,
                         );
                         dirty = !paused;
+                        need_full = true;
                     }
                 }
                 next_poll = Instant::now() + jittered(self.pair.poll_interval);
@@ -340,8 +369,14 @@ impl PairLoop {
                     if batch.rescan {
                         tracing::warn!(root = %root.display(), "the watcher lost events; running a full pass");
                         dirty = true;
-                    } else if watch::relevant(&root, &batch, &HashSet::new()) {
-                        dirty = true;
+                        need_full = true;
+                    } else {
+                        let paths = watch::changed_paths(&root, &batch, &HashSet::new());
+                        if !paths.is_empty() {
+                            dirty = true;
+                            need_full |= paths.iter().any(RelPath::is_root);
+                            changed.extend(paths);
+                        }
                     }
                     if batch.watch_lost {
                         watcher = None;
@@ -357,12 +392,14 @@ impl PairLoop {
                     Command::Resume => {
                         paused = false;
                         dirty = true;
+                        need_full = true;
                         retry_at = None;
                         tracing::info!(pair = %self.pair.name, "resumed");
                         self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
                     }
                     Command::SyncNow => {
                         dirty = true;
+                        need_full = true;
                         retry_at = None;
                     }
                 },
@@ -372,6 +409,7 @@ impl PairLoop {
                         if root.join(engine::MARKER).is_dir() {
                             waiting_root = false;
                             dirty = true;
+                            need_full = true;
                             // A remounted volume is a new folder: watch it anew.
                             watcher = watch::start(&root, self.settings.debounce, ev_tx.clone());
                             self.shared.update(self.idx, |s| s.watching = watcher.is_some());
@@ -386,17 +424,21 @@ impl PairLoop {
                     next_poll = Instant::now() + jittered(self.pair.poll_interval);
                     if !root.join(engine::MARKER).is_dir() {
                         dirty = true; // vanished? a pass finds out and waits
+                        need_full = true;
                     } else if !paused && self.remote_changed(remote_root, fingerprint).await {
                         dirty = true;
+                        need_full = true;
                     }
                     if watcher.is_none() {
                         // No watcher: local changes are found by polling too.
                         dirty = true;
+                        need_full = true;
                     }
                 }
                 _ = tokio::time::sleep_until(next_full) => {
                     next_full = Instant::now() + self.settings.full_rescan;
                     dirty = true;
+                    need_full = true;
                 }
             }
         }

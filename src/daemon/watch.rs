@@ -86,26 +86,28 @@ pub fn start(root: &Path, debounce: Duration, tx: UnboundedSender<Batch>) -> Opt
     Some(debouncer)
 }
 
-/// Whether a batch holds a change the daemon did not make itself:
-/// anything outside `.dcsync/` and not a path (or below a path) in `touched`.
-pub fn relevant(root: &Path, batch: &Batch, touched: &HashSet<RelPath>) -> bool {
-    batch.paths.iter().any(|p| {
-        let Ok(rel) = p.strip_prefix(root) else {
-            return false;
-        };
-        let Some(rel) = rel.to_str().and_then(RelPath::new) else {
-            return true; // not valid UTF-8 etc.: let a pass look at it
-        };
-        if rel.components().next() == Some(MARKER) {
-            return false;
-        }
-        if rel.is_root() {
-            return false; // the root folder's own timestamps
-        }
-        !touched
-            .iter()
-            .any(|t| rel.starts_with(t) || t.parent().is_some_and(|tp| tp == rel))
-    })
+/// The changes of a batch the daemon did not make itself (anything outside
+/// `.dcsync/` and not a path, or below a path, in `touched`), as relative
+/// paths. A path that cannot be one (not UTF-8, ...) is given as the root,
+/// which asks for a full pass.
+pub fn changed_paths(root: &Path, batch: &Batch, touched: &HashSet<RelPath>) -> Vec<RelPath> {
+    batch
+        .paths
+        .iter()
+        .filter_map(|p| {
+            let rel = p.strip_prefix(root).ok()?;
+            let Some(rel) = rel.to_str().and_then(RelPath::new) else {
+                return Some(RelPath::root()); // let a full pass look at it
+            };
+            if rel.is_root() || rel.components().next() == Some(MARKER) {
+                return None; // the root's own timestamps; our state folder
+            }
+            let ours = touched
+                .iter()
+                .any(|t| rel.starts_with(t) || t.parent().is_some_and(|tp| tp == rel));
+            (!ours).then_some(rel)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -117,6 +119,10 @@ mod tests {
             paths: paths.iter().map(|p| Path::new("/r").join(p)).collect(),
             ..Batch::default()
         }
+    }
+
+    fn relevant(root: &Path, batch: &Batch, touched: &HashSet<RelPath>) -> bool {
+        !changed_paths(root, batch, touched).is_empty()
     }
 
     #[test]
@@ -134,5 +140,9 @@ mod tests {
         assert!(!relevant(root, &batch(&["docs"]), &touched));
         assert!(relevant(root, &batch(&["docs/b.txt"]), &touched));
         assert!(relevant(root, &batch(&["docs/a.txt", "new.txt"]), &touched));
+        assert_eq!(
+            changed_paths(root, &batch(&["docs/a.txt", "new.txt"]), &touched),
+            [RelPath::new("new.txt").unwrap()]
+        );
     }
 }

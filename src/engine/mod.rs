@@ -54,12 +54,77 @@ pub struct PairSpec {
 }
 
 /// What the caller asks of one pass.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SyncRequest {
     /// Plan only: show what would be done, change nothing.
     pub dry_run: bool,
     /// Go ahead even when the pass deletes more than the limits.
     pub allow_mass_delete: bool,
+    /// A focused pass (the daemon after local events): re-list only the
+    /// remote folders around these paths, take the rest from `remote`,
+    /// and act only inside the re-listed folders.
+    pub focus: Option<Focus>,
+}
+
+/// What a focused pass starts from.
+#[derive(Debug, Clone)]
+pub struct Focus {
+    /// The Remote tree of the last converged pass.
+    pub remote: Arc<crate::model::RemoteView>,
+    /// Local paths that changed.
+    pub paths: Vec<RelPath>,
+}
+
+/// The remote folders a focused pass re-lists: for each changed path, the
+/// nearest folder (itself or an ancestor) the cached tree has. `None` means
+/// a full pass is needed (the root itself is involved, or the cache has
+/// unknown parts).
+fn focus_folders(f: &Focus) -> Option<Vec<(RelPath, u64)>> {
+    use crate::model::Kind;
+    if !f.remote.unknown.is_empty() || f.paths.is_empty() {
+        return None;
+    }
+    let mut out: Vec<(RelPath, u64)> = Vec::new();
+    for p in &f.paths {
+        let mut cur = Some(p.clone());
+        let mut found = None;
+        while let Some(c) = cur {
+            if c.is_root() {
+                return None;
+            }
+            if let Some(e) = f.remote.entries.get(&c).filter(|e| e.kind == Kind::Dir) {
+                found = Some((c.clone(), e.id));
+                break;
+            }
+            cur = c.parent();
+        }
+        out.extend(found);
+    }
+    out.sort();
+    out.dedup();
+    // Keep only the outermost folders.
+    let mut outer: Vec<(RelPath, u64)> = Vec::new();
+    for (p, id) in out {
+        if !outer.iter().any(|(o, _)| p.starts_with(o)) {
+            outer.push((p, id));
+        }
+    }
+    (!outer.is_empty()).then_some(outer)
+}
+
+/// Whether every path an op touches lies strictly inside a re-listed folder.
+fn op_inside(op: &Op, folders: &[(RelPath, u64)]) -> bool {
+    let inside = |p: &RelPath| folders.iter().any(|(f, _)| p.is_below(f));
+    let mut paths = vec![op.path()];
+    match op {
+        Op::MoveRemote { from, synced, .. } => {
+            paths.push(from);
+            paths.push(synced);
+        }
+        Op::MoveLocal { from, .. } | Op::RecordMove { from, .. } => paths.push(from),
+        _ => {}
+    }
+    paths.into_iter().all(inside)
 }
 
 /// What a pass did.
@@ -92,6 +157,12 @@ pub struct SyncReport {
     pub remote_root: Option<FolderId>,
     /// Where the time went (summed over rounds; scan and listing overlap).
     pub timings: Timings,
+    /// The Remote tree as last listed in a converged round (for a daemon's
+    /// focused passes).
+    #[serde(skip)]
+    pub remote_view: Option<Arc<crate::model::RemoteView>>,
+    /// A focused pass saw work outside its folders: run a full pass.
+    pub needs_full_pass: bool,
     /// Fingerprint of the remote tree as last listed in a converged round,
     /// so a poller can tell whether anything changed since.
     #[serde(skip)]
@@ -109,6 +180,30 @@ pub struct Timings {
     pub listing_ms: u64,
     pub plan_ms: u64,
     pub execute_ms: u64,
+}
+
+/// The cached Remote tree with the given folders re-listed.
+async fn refresh_parts(
+    client: &Client,
+    f: &Focus,
+    folders: &[(RelPath, u64)],
+    concurrency: usize,
+) -> snapshot::SnapshotOutcome {
+    let mut out = snapshot::SnapshotOutcome {
+        view: (*f.remote).clone(),
+        ..Default::default()
+    };
+    for (base, id) in folders {
+        out.view.entries.retain(|k, _| !k.is_below(base));
+        let part =
+            snapshot::snapshot_from(client, Some(FolderId(*id)), base.clone(), concurrency).await;
+        out.view.entries.extend(part.view.entries);
+        out.view.unknown.extend(part.view.unknown);
+        out.skipped.extend(part.skipped);
+        out.mapped.extend(part.mapped);
+        out.stats.api_calls += part.stats.api_calls;
+    }
+    out
 }
 
 /// A cheap fingerprint of a Remote tree: paths, kinds, ids and sizes.
@@ -277,6 +372,7 @@ pub async fn sync(
         ..SyncReport::default()
     };
 
+    let focus = req.focus.as_ref().and_then(focus_folders);
     for round in 0..MAX_ROUNDS {
         report.rounds = round + 1;
         if !req.dry_run {
@@ -293,7 +389,12 @@ pub async fn sync(
                 scan::scan(&root2, &synced2, &rules2).map(|s| (s, t.elapsed()))
             });
             let t_snap = Instant::now();
-            let snap = snapshot::snapshot(client, remote_root, cfg.listing_concurrency).await;
+            let snap = match (&focus, &req.focus) {
+                (Some(folders), Some(f)) => {
+                    refresh_parts(client, f, folders, cfg.listing_concurrency).await
+                }
+                _ => snapshot::snapshot(client, remote_root, cfg.listing_concurrency).await,
+            };
             report.timings.listing_ms += t_snap.elapsed().as_millis() as u64;
             let (scanned, scan_time) = scan_task.await.map_err(|e| EngineError::Io {
                 path: root.clone(),
@@ -322,9 +423,13 @@ pub async fn sync(
         let now = clock::datetime(clock.now());
         if !req.dry_run {
             db.set_skipped(Side::Local, &rel_skipped(&scanned.skipped), &now)?;
-            let mut notes = snap.skipped.clone();
-            notes.extend(snap.mapped.iter().cloned());
-            db.set_skipped(Side::Remote, &rel_skipped(&notes), &now)?;
+            // A focused pass saw only part of the remote: keep the notes
+            // of the last full listing.
+            if focus.is_none() {
+                let mut notes = snap.skipped.clone();
+                notes.extend(snap.mapped.iter().cloned());
+                db.set_skipped(Side::Remote, &rel_skipped(&notes), &now)?;
+            }
         }
         if round == 0 {
             for (p, why) in scanned.skipped.iter().chain(snap.skipped.iter()) {
@@ -342,10 +447,21 @@ pub async fn sync(
         for (p, why) in &plan.deferred {
             tracing::debug!(path = %p, "waits for a later round: {why}");
         }
+        let mut plan = plan;
+        if let Some(folders) = &focus {
+            // Act only where the remote was just looked at; anything else
+            // waits for a full pass.
+            let before = plan.ops.len();
+            plan.ops.retain(|op| op_inside(op, folders));
+            if plan.ops.len() != before {
+                report.needs_full_pass = true;
+            }
+        }
         if plan.ops.is_empty() {
             report.converged = true;
             if snap.view.unknown.is_empty() {
                 report.remote_fingerprint = Some(remote_fingerprint(&snap.view));
+                report.remote_view = Some(Arc::new(snap.view));
             }
             break;
         }

@@ -1003,3 +1003,89 @@ async fn a_full_account_stops_uploads_with_one_clear_message() {
     // pass (after space was freed) uploads it.
     assert_eq!(pair.remote_tree().await.len(), 2);
 }
+
+/// The daemon's focused passes, through the library: only the folders
+/// around the changed paths are listed again, only ops inside them run,
+/// and anything else is left for a full pass (which the report asks for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focused_passes_list_and_act_only_around_the_change() {
+    use dcsync::engine::{EngineConfig, Focus, Quiet, SyncRequest, sync};
+    use dcsync::model::RelPath;
+    let host = Host::start().await;
+    let local = host.path("local");
+    for d in ["a", "b", "c"] {
+        for i in 0..5 {
+            let p = local.join(format!("{d}/f{i}.txt"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, format!("{d}{i}")).unwrap();
+        }
+    }
+    let cfg = EngineConfig {
+        local_root: local.clone(),
+        remote_path: "/Sync".into(),
+        db_path: host.path("state/pair.db"),
+        plan: Default::default(),
+        transfers: 2,
+        listing_concurrency: 2,
+        max_delete_percent: 50,
+        max_delete_count: 1000,
+    };
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    let full = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(full.converged);
+    let cached = full
+        .remote_view
+        .clone()
+        .expect("a converged pass returns its view");
+
+    // A change the watcher saw, one it missed, and one on the host.
+    std::fs::write(local.join("a/f0.txt"), "a0 edited").unwrap();
+    std::fs::write(local.join("b/f0.txt"), "b0 edited, unseen").unwrap();
+    let up = host.write("h/new.txt", b"from the host");
+    let sync_dir = c.folder_listing(None).await.unwrap().folders[0].id;
+    let cdir = c
+        .folder_listing(Some(sync_dir))
+        .await
+        .unwrap()
+        .folders
+        .into_iter()
+        .find(|f| f.name == "c")
+        .unwrap();
+    c.upload_file(&up, "new.txt", Some(cdir.id), None)
+        .await
+        .unwrap();
+
+    let before = c.requests_sent();
+    let focus = Focus {
+        remote: cached,
+        paths: vec![RelPath::new("a/f0.txt").unwrap()],
+    };
+    let req = SyncRequest {
+        focus: Some(focus),
+        ..SyncRequest::default()
+    };
+    let r = sync(&c, &cfg, req, clock.clone(), &Quiet).await.unwrap();
+    assert_eq!(r.uploaded, 1, "{r:?}");
+    assert_eq!(r.downloaded, 0, "the host's change is outside the focus");
+    assert!(
+        r.needs_full_pass,
+        "the unseen local edit is left for a full pass"
+    );
+    let focused_calls = c.requests_sent() - before;
+
+    let before = c.requests_sent();
+    let r = sync(&c, &cfg, SyncRequest::default(), clock, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!((r.uploaded, r.downloaded), (1, 1), "{r:?}");
+    assert!(!r.needs_full_pass);
+    let full_calls = c.requests_sent() - before;
+    assert!(
+        focused_calls < full_calls,
+        "focused {focused_calls} API calls vs full {full_calls}"
+    );
+    assert_eq!(read(&local.join("c/new.txt")), b"from the host");
+}
