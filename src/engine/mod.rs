@@ -420,6 +420,7 @@ pub async fn sync(
             hold_back_large_files(&mut scanned, *limit);
         }
         hold_back_unstorable_names(&mut scanned);
+        hold_back_too_long_paths(root, &mut scanned, &mut snap);
         let now = clock::datetime(clock.now());
         if !req.dry_run {
             db.set_skipped(Side::Local, &rel_skipped(&scanned.skipped), &now)?;
@@ -769,6 +770,58 @@ fn separate_case_twins(remote: &mut crate::model::RemoteView, notes: &mut Vec<(S
                 to.name()
             ),
         ));
+    }
+}
+
+/// The longest absolute path the system calls take (Linux `PATH_MAX`
+/// counts the terminating NUL).
+const MAX_ABS_PATH: usize = 4095;
+
+/// Entries whose absolute local path would exceed the system's limit
+/// cannot be read or written with ordinary calls: they are left alone on
+/// both sides (as unknown, so nothing is deleted) and reported.
+fn hold_back_too_long_paths(
+    root: &Path,
+    scanned: &mut scan::ScanOutcome,
+    snap: &mut snapshot::SnapshotOutcome,
+) {
+    let base = root.as_os_str().len() + 1;
+    let too_long = |p: &RelPath| base + p.as_str().len() > MAX_ABS_PATH;
+    let why = || {
+        format!(
+            "the local path would be longer than the system's {} bytes; shorten a folder name",
+            MAX_ABS_PATH + 1
+        )
+    };
+    let local: Vec<RelPath> = scanned
+        .view
+        .entries
+        .keys()
+        .filter(|p| too_long(p))
+        .cloned()
+        .collect();
+    let remote: Vec<RelPath> = snap
+        .view
+        .entries
+        .keys()
+        .filter(|p| too_long(p))
+        .cloned()
+        .collect();
+    for p in local {
+        if scanned.view.unknown.iter().any(|u| p.starts_with(u)) {
+            continue;
+        }
+        scanned.view.entries.retain(|k, _| !k.starts_with(&p));
+        scanned.skipped.push((p.as_str().to_owned(), why()));
+        scanned.view.unknown.push(p);
+    }
+    for p in remote {
+        if snap.view.unknown.iter().any(|u| p.starts_with(u)) {
+            continue;
+        }
+        snap.view.entries.retain(|k, _| !k.starts_with(&p));
+        snap.skipped.push((p.as_str().to_owned(), why()));
+        snap.view.unknown.push(p);
     }
 }
 

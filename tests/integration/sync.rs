@@ -1089,3 +1089,76 @@ async fn focused_passes_list_and_act_only_around_the_change() {
     );
     assert_eq!(read(&local.join("c/new.txt")), b"from the host");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_trees_big_folders_and_too_long_paths() {
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "transfers = 8");
+    // 100 levels of nesting.
+    let mut deep = String::new();
+    for i in 0..100 {
+        deep.push_str(&format!("{i}/"));
+    }
+    pair.write(&format!("{deep}bottom.txt"), b"100 levels down");
+    // Many files in one folder (10,000 in the issue; fewer here to keep CI
+    // short — the listing of one folder has no pagination either way).
+    for i in 0..2000 {
+        pair.write(&format!("big/f{i:05}.txt"), format!("{i}").as_bytes());
+    }
+    // On the host, a chain of long folder names whose local path would pass
+    // the system's 4096-byte limit.
+    let c = host.client();
+    let sync = c
+        .folder_create("Sync", None, &Default::default())
+        .await
+        .unwrap();
+    let mut parent = sync.id;
+    let mut rel = String::new();
+    for i in 0..21 {
+        let name = format!("{i:02}{}", "x".repeat(198));
+        parent = c
+            .folder_create(&name, Some(parent), &Default::default())
+            .await
+            .unwrap()
+            .id;
+        rel.push_str(&name);
+        rel.push('/');
+    }
+    let leaf = host.write("h/leaf.txt", b"too deep to live locally");
+    c.upload_file(&leaf, "leaf.txt", Some(parent), None)
+        .await
+        .unwrap();
+
+    let r = pair.sync(&[]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok()
+            .stdout
+            .contains("0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted"),
+        "{r:?}"
+    );
+    assert!(pair.remote_id(&format!("{deep}bottom.txt")).await.is_some());
+    let big = c
+        .folder_listing(Some(
+            c.folder_listing(Some(sync.id))
+                .await
+                .unwrap()
+                .folders
+                .iter()
+                .find(|f| f.name == "big")
+                .unwrap()
+                .id,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(big.files.len(), 2000);
+    let st = pair.dcsync(&["status"]).await;
+    assert!(
+        st.ok()
+            .stdout
+            .contains("longer than the system's 4096 bytes"),
+        "{st:?}"
+    );
+    assert!(!pair.local.join(&rel).join("leaf.txt").exists());
+}
