@@ -1162,3 +1162,104 @@ async fn deep_trees_big_folders_and_too_long_paths() {
     );
     assert!(!pair.local.join(&rel).join("leaf.txt").exists());
 }
+
+/// A small tmpfs mounted for a test (root only); unmounted on drop.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// `None` when mounting is not allowed here (not root, no tmpfs).
+    fn mount(at: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .ok()?
+            .success();
+        ok.then(|| SmallDisk(at.to_path_buf()))
+    }
+
+    fn remount_read_only(&self) -> bool {
+        std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_and_read_only_roots_are_reported_and_the_rest_goes_on() {
+    let host = Host::start().await;
+    let Some(disk) = SmallDisk::mount(&host.path("local"), "1m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let pair = Pair::new(&host);
+    let c = host.client();
+    let sync = c
+        .folder_create("Sync", None, &Default::default())
+        .await
+        .unwrap();
+    let big = host.write("h/big.bin", &bytes(3 * 1024 * 1024, 1));
+    c.upload_file(&big, "big.bin", Some(sync.id), None)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let f = host.write(&format!("h/s{i}.txt"), format!("small {i}").as_bytes());
+        c.upload_file(&f, &format!("s{i}.txt"), Some(sync.id), None)
+            .await
+            .unwrap();
+    }
+    // Disk full: the big download fails cleanly, the small ones arrive.
+    let r = pair.sync(&[]).await;
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("big.bin"),
+        "the failure names the file: {r:?}"
+    );
+    assert!(!pair.lp("big.bin").exists(), "no partial target");
+    for i in 0..3 {
+        assert_eq!(
+            read(&pair.lp(&format!("s{i}.txt"))),
+            format!("small {i}").as_bytes()
+        );
+    }
+    let tmp = pair.local.join(".dcsync/tmp");
+    let leftovers = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0, "the temp file was removed");
+
+    // Read-only root: reported, nothing breaks, nothing is lost.
+    c.file_delete(
+        c.folder_listing(Some(sync.id))
+            .await
+            .unwrap()
+            .files
+            .iter()
+            .find(|f| f.name == "big.bin")
+            .unwrap()
+            .id,
+    )
+    .await
+    .unwrap();
+    pair.sync(&[]).await.ok();
+    let more = host.write("h/more.txt", b"arrives later");
+    c.upload_file(&more, "more.txt", Some(sync.id), None)
+        .await
+        .unwrap();
+    assert!(disk.remount_read_only());
+    let r = pair.sync(&[]).await;
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("Read-only file system") || r.stderr.contains("read-only"),
+        "says why: {r:?}"
+    );
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+    assert!(!pair.lp("more.txt").exists());
+}
