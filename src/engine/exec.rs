@@ -47,6 +47,66 @@ pub(crate) enum OpError {
 
 const QUOTA_FULL: &str =
     "not uploaded: the account's storage on the host is full; free space there and sync again";
+const QUOTA_WOULD_EXCEED: &str = "not uploaded: it would exceed the account's storage limit; free space on the host and sync again";
+
+/// The account's storage budget for one pass.
+#[derive(Debug, Default)]
+pub(crate) struct Quota {
+    /// The host refused an upload for lack of storage, or the budget ran
+    /// out: nothing more is uploaded in this pass.
+    full: std::sync::atomic::AtomicBool,
+    /// Bytes that may still be stored (`None` = unknown or unlimited).
+    room: Mutex<Option<u64>>,
+    measured: std::sync::atomic::AtomicBool,
+}
+
+impl Quota {
+    pub(crate) fn measured(&self) -> bool {
+        self.measured.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the budget from the limit and the bytes in use (if known).
+    pub(crate) fn set_room(&self, limit: u64, used: Option<u64>) {
+        self.measured
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let (Some(used), Ok(mut room)) = (used, self.room.lock()) {
+            *room = Some(limit.saturating_sub(used));
+            tracing::debug!(limit, used, "account storage");
+        }
+    }
+
+    /// Takes `size` bytes from the budget; `Err` with the reason when the
+    /// upload must not be tried.
+    fn take(&self, size: u64) -> Result<(), &'static str> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.full.load(Relaxed) {
+            return Err(QUOTA_FULL);
+        }
+        let Ok(mut room) = self.room.lock() else {
+            return Ok(());
+        };
+        match room.as_mut() {
+            Some(r) if *r < size => {
+                if !self.full.swap(true, Relaxed) {
+                    tracing::warn!("{QUOTA_WOULD_EXCEED}");
+                }
+                Err(QUOTA_WOULD_EXCEED)
+            }
+            Some(r) => {
+                *r -= size;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers a refusal for lack of storage.
+    fn refused(&self) {
+        if !self.full.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!("{QUOTA_FULL}");
+        }
+    }
+}
 
 fn changed(path: &RelPath, what: &'static str) -> OpError {
     OpError::Changed {
@@ -89,7 +149,7 @@ pub(crate) struct Exec<'a> {
     transfers: usize,
     /// Set when the host refused an upload for lack of storage: the rest
     /// of the pass uploads nothing (reported once, not once per file).
-    quota_full: &'a std::sync::atomic::AtomicBool,
+    quota: &'a Quota,
 }
 
 impl<'a> Exec<'a> {
@@ -103,7 +163,7 @@ impl<'a> Exec<'a> {
         clock: &'a dyn Clock,
         reporter: &'a dyn Reporter,
         transfers: usize,
-        quota_full: &'a std::sync::atomic::AtomicBool,
+        quota: &'a Quota,
     ) -> Exec<'a> {
         let mut dirs: HashMap<RelPath, Option<u64>> = remote
             .entries
@@ -120,7 +180,7 @@ impl<'a> Exec<'a> {
             clock,
             reporter,
             transfers: transfers.max(1),
-            quota_full,
+            quota,
         }
     }
 
@@ -630,7 +690,7 @@ impl<'a> Exec<'a> {
         replaces: Option<u64>,
     ) -> Result<Done, OpError> {
         self.still(path, &local.meta, Kind::File)?;
-        self.check_quota(path)?;
+        self.check_quota(path, local.meta.size)?;
         let parent = self.parent_id(path)?;
         let abs = self.abs(path);
         let intent = self.journal(op, parent)?;
@@ -690,14 +750,11 @@ impl<'a> Exec<'a> {
         })
     }
 
-    fn check_quota(&self, path: &RelPath) -> Result<(), OpError> {
-        if self.quota_full.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(OpError::Held {
-                path: path.clone(),
-                why: QUOTA_FULL,
-            });
-        }
-        Ok(())
+    fn check_quota(&self, path: &RelPath, size: u64) -> Result<(), OpError> {
+        self.quota.take(size).map_err(|why| OpError::Held {
+            path: path.clone(),
+            why,
+        })
     }
 
     /// Remembers a refusal for lack of storage, so later uploads of this
@@ -705,11 +762,8 @@ impl<'a> Exec<'a> {
     fn note_quota(&self, e: &ApiError) {
         if let ApiError::Api { message, .. } = e
             && message.to_ascii_lowercase().contains("storage")
-            && !self
-                .quota_full
-                .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
-            tracing::warn!("{QUOTA_FULL}");
+            self.quota.refused();
         }
     }
 
@@ -747,7 +801,7 @@ impl<'a> Exec<'a> {
         replaces: Option<u64>,
     ) -> Result<Done, OpError> {
         self.still(path, &local.meta, Kind::File)?;
-        self.check_quota(path)?;
+        self.check_quota(path, local.meta.size)?;
         let parent = self.parent_id(path)?;
         let intent = self.journal(op, parent)?;
         let copy = match self
@@ -1016,6 +1070,25 @@ impl<'a> Exec<'a> {
             deleted_local: 1,
             ..Done::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_budget_and_refusal() {
+        let q = Quota::default();
+        assert!(q.take(10).is_ok(), "no budget known: try");
+        q.set_room(100, Some(70));
+        assert!(q.measured());
+        assert!(q.take(20).is_ok());
+        assert_eq!(q.take(20), Err(QUOTA_WOULD_EXCEED));
+        assert_eq!(q.take(1), Err(QUOTA_FULL), "full for the rest of the pass");
+        let q = Quota::default();
+        q.refused();
+        assert_eq!(q.take(1), Err(QUOTA_FULL));
     }
 }
 

@@ -359,14 +359,14 @@ pub async fn sync(
     }
 
     let remote_root = remote_root(client, cfg, &mut db, tracked, &*clock).await?;
-    let (cfg, upload_limit) = &apply_package_limits(client, cfg).await;
+    let (cfg, upload_limit, storage_limit) = &apply_package_limits(client, cfg).await;
     let rules = IgnoreRules::load(root)?;
     let case_insensitive = case_insensitive_fs(&marker);
     if case_insensitive {
         tracing::debug!(root = %root.display(), "the local filesystem ignores case");
     }
-    // Once the host says the account is full, no round of this pass uploads.
-    let quota_full = std::sync::atomic::AtomicBool::new(false);
+    // Once the account is full, no round of this pass uploads.
+    let quota = exec::Quota::default();
     let mut report = SyncReport {
         remote_root,
         ..SyncReport::default()
@@ -481,8 +481,18 @@ pub async fn sync(
             &*clock,
             reporter,
             cfg.transfers,
-            &quota_full,
+            &quota,
         );
+        if let Some(limit) = storage_limit
+            && !quota.measured()
+            && plan
+                .ops
+                .iter()
+                .any(|o| matches!(o, Op::Upload { .. } | Op::RemoteCopy { .. }))
+        {
+            let used = used_storage(client, remote_root, &snap.view, cfg.listing_concurrency).await;
+            quota.set_room(*limit, used);
+        }
         let t_exec = Instant::now();
         let progressed = ctx.run(&plan.ops, &mut report).await;
         report.timings.execute_ms += t_exec.elapsed().as_millis() as u64;
@@ -600,13 +610,16 @@ async fn drop_trashed_root_folders(
 /// download-only (warned); `concurrent_uploads` caps the transfer pool.
 /// Returns the largest file size the host accepts, if limited. A host
 /// without `/account/package` gets no limits.
-async fn apply_package_limits(client: &Client, cfg: &EngineConfig) -> (EngineConfig, Option<u64>) {
+async fn apply_package_limits(
+    client: &Client,
+    cfg: &EngineConfig,
+) -> (EngineConfig, Option<u64>, Option<u64>) {
     let mut cfg = cfg.clone();
     let package = match client.account_package().await {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(error = %e, "no package limits known");
-            return (cfg, None);
+            return (cfg, None, None);
         }
     };
     if !package.uploads_allowed() && cfg.plan.mode != plan::Mode::DownloadOnly {
@@ -618,7 +631,29 @@ async fn apply_package_limits(client: &Client, cfg: &EngineConfig) -> (EngineCon
     if let Some(n) = package.concurrent_uploads.filter(|&n| n > 0) {
         cfg.transfers = cfg.transfers.min(usize::try_from(n).unwrap_or(usize::MAX));
     }
-    (cfg, package.upload_limit())
+    (cfg, package.upload_limit(), package.storage_limit())
+}
+
+/// Bytes stored in the account now: the whole account is listed (only
+/// for accounts with a storage limit, and only in passes that upload).
+async fn used_storage(
+    client: &Client,
+    remote_root: Option<FolderId>,
+    view: &crate::model::RemoteView,
+    concurrency: usize,
+) -> Option<u64> {
+    let sum = |v: &crate::model::RemoteView| {
+        v.entries
+            .values()
+            .filter(|e| e.kind == crate::model::Kind::File)
+            .map(|e| e.size)
+            .sum::<u64>()
+    };
+    if remote_root.is_none() {
+        return view.unknown.is_empty().then(|| sum(view));
+    }
+    let all = snapshot::snapshot(client, None, concurrency).await;
+    all.view.unknown.is_empty().then(|| sum(&all.view))
 }
 
 /// Files larger than the host accepts are left alone and reported.
