@@ -1073,25 +1073,6 @@ impl<'a> Exec<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quota_budget_and_refusal() {
-        let q = Quota::default();
-        assert!(q.take(10).is_ok(), "no budget known: try");
-        q.set_room(100, Some(70));
-        assert!(q.measured());
-        assert!(q.take(20).is_ok());
-        assert_eq!(q.take(20), Err(QUOTA_WOULD_EXCEED));
-        assert_eq!(q.take(1), Err(QUOTA_FULL), "full for the rest of the pass");
-        let q = Quota::default();
-        q.refused();
-        assert_eq!(q.take(1), Err(QUOTA_FULL));
-    }
-}
-
 fn poisoned() -> OpError {
     OpError::Io {
         path: PathBuf::new(),
@@ -1147,4 +1128,23 @@ fn rename_noreplace(from: &Path, to: &Path) -> Result<(), OpError> {
         });
     }
     std::fs::rename(from, to).map_err(io(from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_budget_and_refusal() {
+        let q = Quota::default();
+        assert!(q.take(10).is_ok(), "no budget known: try");
+        q.set_room(100, Some(70));
+        assert!(q.measured());
+        assert!(q.take(20).is_ok());
+        assert_eq!(q.take(20), Err(QUOTA_WOULD_EXCEED));
+        assert_eq!(q.take(1), Err(QUOTA_FULL), "full for the rest of the pass");
+        let q = Quota::default();
+        q.refused();
+        assert_eq!(q.take(1), Err(QUOTA_FULL));
+    }
 }
