@@ -1209,3 +1209,161 @@ async fn permission_denied_on_read_and_write_is_reported_and_the_rest_goes_on() 
     assert_eq!(read(&pair.lp("ok.txt")), b"readable", "left intact");
     assert_eq!(read(&pair.lp("new.txt")), b"new file");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_trees_big_folders_and_too_long_paths() {
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "transfers = 8");
+    // 100 levels of nesting.
+    let mut deep = String::new();
+    for i in 0..100 {
+        deep.push_str(&format!("{i}/"));
+    }
+    pair.write(&format!("{deep}bottom.txt"), b"100 levels down");
+    // 10,000 files in one folder (the host's listing has no pagination).
+    for i in 0..10_000 {
+        pair.write(&format!("big/f{i:05}.txt"), format!("{i}").as_bytes());
+    }
+    // On the host, a chain of long folder names whose local path would pass
+    // the system's 4096-byte limit.
+    let c = host.client();
+    let sync = c
+        .folder_create("Sync", None, &Default::default())
+        .await
+        .unwrap();
+    let mut parent = sync.id;
+    let mut rel = String::new();
+    for i in 0..21 {
+        let name = format!("{i:02}{}", "x".repeat(198));
+        parent = c
+            .folder_create(&name, Some(parent), &Default::default())
+            .await
+            .unwrap()
+            .id;
+        rel.push_str(&name);
+        rel.push('/');
+    }
+    let leaf = host.write("h/leaf.txt", b"too deep to live locally");
+    c.upload_file(&leaf, "leaf.txt", Some(parent), None)
+        .await
+        .unwrap();
+
+    let r = pair.sync(&[]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok()
+            .stdout
+            .contains("0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted"),
+        "{r:?}"
+    );
+    assert!(pair.remote_id(&format!("{deep}bottom.txt")).await.is_some());
+    let big = c
+        .folder_listing(Some(
+            c.folder_listing(Some(sync.id))
+                .await
+                .unwrap()
+                .folders
+                .iter()
+                .find(|f| f.name == "big")
+                .unwrap()
+                .id,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(big.files.len(), 10_000);
+    let st = pair.dcsync(&["status"]).await;
+    assert!(
+        st.ok()
+            .stdout
+            .contains("longer than the system's 4096 bytes"),
+        "{st:?}"
+    );
+    assert!(!pair.local.join(&rel).join("leaf.txt").exists());
+}
+
+/// The daemon's focused passes, through the library: only the folders
+/// around the changed paths are listed again, only ops inside them run,
+/// and anything else is left for a full pass (which the report asks for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focused_passes_list_and_act_only_around_the_change() {
+    use dcsync::engine::{EngineConfig, Focus, Quiet, SyncRequest, sync};
+    use dcsync::model::RelPath;
+    let host = Host::start().await;
+    let local = host.path("local");
+    for d in ["a", "b", "c"] {
+        for i in 0..5 {
+            let p = local.join(format!("{d}/f{i}.txt"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, format!("{d}{i}")).unwrap();
+        }
+    }
+    let cfg = EngineConfig {
+        local_root: local.clone(),
+        remote_path: "/Sync".into(),
+        db_path: host.path("state/pair.db"),
+        plan: Default::default(),
+        transfers: 2,
+        listing_concurrency: 2,
+        max_delete_percent: 50,
+        max_delete_count: 1000,
+    };
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    let full = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(full.converged);
+    let cached = full
+        .remote_view
+        .clone()
+        .expect("a converged pass returns its view");
+
+    // A change the watcher saw, one it missed, and one on the host.
+    std::fs::write(local.join("a/f0.txt"), "a0 edited").unwrap();
+    std::fs::write(local.join("b/f0.txt"), "b0 edited, unseen").unwrap();
+    let up = host.write("h/new.txt", b"from the host");
+    let sync_dir = c.folder_listing(None).await.unwrap().folders[0].id;
+    let cdir = c
+        .folder_listing(Some(sync_dir))
+        .await
+        .unwrap()
+        .folders
+        .into_iter()
+        .find(|f| f.name == "c")
+        .unwrap();
+    c.upload_file(&up, "new.txt", Some(cdir.id), None)
+        .await
+        .unwrap();
+
+    let before = c.requests_sent();
+    let focus = Focus {
+        remote: cached,
+        paths: vec![RelPath::new("a/f0.txt").unwrap()],
+    };
+    let req = SyncRequest {
+        focus: Some(focus),
+        ..SyncRequest::default()
+    };
+    let r = sync(&c, &cfg, req, clock.clone(), &Quiet).await.unwrap();
+    assert_eq!(r.uploaded, 1, "{r:?}");
+    assert_eq!(r.downloaded, 0, "the host's change is outside the focus");
+    assert!(
+        r.needs_full_pass,
+        "the unseen local edit is left for a full pass"
+    );
+    let focused_calls = c.requests_sent() - before;
+
+    let before = c.requests_sent();
+    let r = sync(&c, &cfg, SyncRequest::default(), clock, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!((r.uploaded, r.downloaded), (1, 1), "{r:?}");
+    assert!(!r.needs_full_pass);
+    let full_calls = c.requests_sent() - before;
+    assert!(
+        focused_calls < full_calls,
+        "focused {focused_calls} API calls vs full {full_calls}"
+    );
+    assert_eq!(read(&local.join("c/new.txt")), b"from the host");
+}
