@@ -55,37 +55,13 @@ impl Pair {
     }
 
     async fn sync(&self, args: &[&str]) -> Run {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-            .arg("--config")
-            .arg(&self.cfg)
-            .arg("sync")
-            .args(args)
-            .env("DCSYNC_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let mut a = vec!["sync"];
+        a.extend_from_slice(args);
+        run_dcsync(&self.cfg, &a, &[]).await
     }
 
     async fn dcsync(&self, args: &[&str]) -> Run {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-            .arg("--config")
-            .arg(&self.cfg)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_dcsync(&self.cfg, args, &[]).await
     }
 
     fn lp(&self, rel: &str) -> PathBuf {
@@ -957,16 +933,14 @@ async fn case_insensitive_disks_get_distinct_names_for_case_twins() {
         .unwrap();
     pair.write("notes.txt", b"notes");
     let run = || async {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-            .arg("--config")
-            .arg(&pair.cfg)
-            .arg("sync")
-            .env("DCSYNC_ASSUME_CASE_INSENSITIVE", "1")
-            .output()
-            .await
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let r = run_dcsync(
+            &pair.cfg,
+            &["sync"],
+            &[("DCSYNC_ASSUME_CASE_INSENSITIVE", "1")],
+        )
+        .await;
+        r.ok();
+        r.stdout
     };
     run().await;
     let second = run().await;

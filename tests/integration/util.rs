@@ -106,18 +106,31 @@ impl Host {
 
     /// Runs the real `dcsync` binary with this host's config.
     pub async fn dcsync(&self, args: &[&str]) -> Run {
-        let cfg = self.config_file();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-            .arg("--config")
-            .arg(&cfg)
-            .args(args)
-            .env_remove("DCSYNC_KEY1")
-            .env_remove("DCSYNC_KEY2")
-            .env("DCSYNC_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .unwrap();
+        run_dcsync(&self.config_file(), args, &[]).await
+    }
+}
+
+/// Runs the real `dcsync` binary with `--config cfg`, the given arguments
+/// and extra environment variables (no credentials from the environment,
+/// warnings-only logs unless `env` says otherwise).
+pub async fn run_dcsync(cfg: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .env_remove("DCSYNC_KEY1")
+        .env_remove("DCSYNC_KEY2")
+        .env("DCSYNC_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    Run::from(out)
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
