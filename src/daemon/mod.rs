@@ -300,8 +300,20 @@ impl PairLoop {
                 };
                 // Our own writes come back as events: drop those, keep others.
                 let touched = reporter.touched.into_inner().unwrap_or_default();
+                // Events for paths the pass touched are echoes only if the
+                // disk still matches what the pass recorded; a user edit in
+                // the same moment must not be lost.
+                let db = crate::state::StateDb::open(&self.pair.engine.db_path).ok();
                 while let Ok(batch) = events.try_recv() {
-                    let paths = watch::changed_paths(&root, &batch, &touched);
+                    let paths: Vec<RelPath> = watch::changed_paths(&root, &batch, &HashSet::new())
+                        .into_iter()
+                        .filter(|p| {
+                            let ours = touched
+                                .iter()
+                                .any(|t| p.starts_with(t) || t.parent().is_some_and(|tp| tp == *p));
+                            !(ours && is_echo(db.as_ref(), &root, p))
+                        })
+                        .collect();
                     if !paths.is_empty() {
                         dirty = true;
                         need_full |= paths.iter().any(RelPath::is_root);
@@ -508,6 +520,30 @@ impl PairLoop {
     }
 }
 
+/// Whether the disk at `p` is exactly what the state DB recorded (so an
+/// event there came from dcsync's own write). Unknown → not an echo.
+fn is_echo(db: Option<&crate::state::StateDb>, root: &Path, p: &RelPath) -> bool {
+    let Some(db) = db else { return false };
+    let Ok(synced) = db.get_synced(p) else {
+        return false;
+    };
+    match (std::fs::symlink_metadata(root.join(p.as_str())), synced) {
+        (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
+        (Ok(m), Some(s)) => {
+            let now = crate::engine::local_meta(&m);
+            if m.is_dir() {
+                s.kind == crate::model::Kind::Dir && now.ino == s.local.ino
+            } else {
+                s.kind == crate::model::Kind::File
+                    && now.ino == s.local.ino
+                    && now.size == s.local.size
+                    && now.mtime_ns == s.local.mtime_ns
+            }
+        }
+        _ => false,
+    }
+}
+
 /// 5 s, 10 s, 20 s, ... up to 5 minutes.
 fn backoff(failures: u32) -> Duration {
     let secs = 5u64.saturating_mul(1u64 << failures.saturating_sub(1).min(6));
@@ -556,6 +592,46 @@ mod tests {
         );
         sink(&p, 0, None);
         assert!(shared.status.lock().unwrap()[0].transfers.is_empty());
+    }
+
+    #[test]
+    fn echoes_are_only_what_the_state_db_recorded() {
+        use crate::model::{Hashes, Kind, SyncedEntry};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let mut db = crate::state::StateDb::open(&dir.path().join("s.db")).unwrap();
+        let f = root.join("a.txt");
+        std::fs::write(&f, b"ours").unwrap();
+        let meta = crate::engine::local_meta(&std::fs::metadata(&f).unwrap());
+        let p = RelPath::new("a.txt").unwrap();
+        db.apply(&[crate::state::Change::Put(
+            p.clone(),
+            SyncedEntry {
+                kind: Kind::File,
+                local: meta,
+                hashes: Hashes::default(),
+                remote_id: 1,
+                remote_parent: None,
+                remote_name: "a.txt".into(),
+                size: 4,
+            },
+        )])
+        .unwrap();
+        assert!(is_echo(Some(&db), &root, &p), "what we wrote");
+        std::fs::write(&f, b"user edit!").unwrap();
+        assert!(!is_echo(Some(&db), &root, &p), "a user edit right after");
+        let gone = RelPath::new("gone.txt").unwrap();
+        assert!(
+            is_echo(Some(&db), &root, &gone),
+            "deleted by us, not recorded"
+        );
+        std::fs::remove_file(&f).unwrap();
+        assert!(
+            !is_echo(Some(&db), &root, &p),
+            "recorded but gone: a change"
+        );
+        assert!(!is_echo(None, &root, &gone), "no DB: not an echo");
     }
 
     #[test]

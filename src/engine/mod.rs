@@ -43,6 +43,11 @@ pub struct EngineConfig {
     pub max_delete_count: u64,
 }
 
+/// The fast-check identity of a local file or folder from its metadata.
+pub fn local_meta(m: &std::fs::Metadata) -> crate::model::LocalMeta {
+    exec::meta_of(m)
+}
+
 /// One configured sync pair: its name and engine settings.
 #[derive(Debug, Clone)]
 pub struct PairSpec {
