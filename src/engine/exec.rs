@@ -137,6 +137,15 @@ struct Done {
     bytes_down: u64,
 }
 
+/// How a round went.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoundOutcome {
+    /// At least one op succeeded.
+    pub progressed: bool,
+    /// Every op succeeded, with no conflict created.
+    pub all_ok: bool,
+}
+
 pub(crate) struct Exec<'a> {
     client: &'a Client,
     root: &'a Path,
@@ -185,8 +194,9 @@ impl<'a> Exec<'a> {
     }
 
     /// Runs the ops of one round. Returns whether any op succeeded.
-    pub(crate) async fn run(&self, ops: &[Op], report: &mut SyncReport) -> bool {
+    pub(crate) async fn run(&self, ops: &[Op], report: &mut SyncReport) -> RoundOutcome {
         let mut progressed = false;
+        let mut all_ok = true;
         let mut stages: Vec<(Stage, Vec<&Op>)> = Vec::new();
         for op in ops {
             match stages.last_mut() {
@@ -214,6 +224,7 @@ impl<'a> Exec<'a> {
                 match r {
                     Ok(d) => {
                         progressed = true;
+                        all_ok &= d.conflicts == 0;
                         report.uploaded += d.uploaded;
                         report.downloaded += d.downloaded;
                         report.copied += d.copied;
@@ -229,9 +240,14 @@ impl<'a> Exec<'a> {
                     Err(OpError::Changed { path, what }) => {
                         tracing::info!(%path, "changed since planning ({what}); looking again");
                         report.deferred += 1;
+                        all_ok = false;
                     }
-                    Err(OpError::Held { .. }) => report.skipped += 1,
+                    Err(OpError::Held { .. }) => {
+                        report.skipped += 1;
+                        all_ok = false;
+                    }
                     Err(e) => {
+                        all_ok = false;
                         let msg = e.to_string();
                         tracing::warn!("{msg}");
                         self.reporter.op_done(op, &Err(msg.clone()));
@@ -240,7 +256,7 @@ impl<'a> Exec<'a> {
                 }
             }
         }
-        progressed
+        RoundOutcome { progressed, all_ok }
     }
 
     async fn one_tagged<'o>(&self, op: &'o Op) -> (&'o Op, Result<Done, OpError>) {

@@ -499,10 +499,44 @@ pub async fn sync(
             quota.set_room(*limit, used);
         }
         let t_exec = Instant::now();
-        let progressed = ctx.run(&plan.ops, &mut report).await;
+        let outcome = ctx.run(&plan.ops, &mut report).await;
         report.timings.execute_ms += t_exec.elapsed().as_millis() as u64;
-        if !progressed {
+        if !outcome.progressed {
             break; // nothing could be done: stop instead of spinning
+        }
+        // A focused pass whose round fully succeeded with ops that leave
+        // nothing behind needs no confirming round over the whole tree:
+        // re-listing its folders gives the view to remember.
+        let final_ops = plan.ops.iter().all(|o| {
+            !matches!(
+                o,
+                Op::Reconcile { .. } | Op::SetAside { .. } | Op::Forget { .. }
+            )
+        });
+        if let (Some(folders), Some(f)) = (&focus, &req.focus)
+            && outcome.all_ok
+            && final_ops
+            && plan.deferred.is_empty()
+        {
+            let mut after = refresh_parts(client, f, folders, cfg.listing_concurrency).await;
+            if remote_root.is_none() {
+                drop_trashed_root_folders(client, &mut db, &mut after.view, &synced).await?;
+            }
+            if case_insensitive {
+                separate_case_twins(&mut after.view, &mut after.mapped);
+            }
+            align_unicode_forms(
+                &scanned.view,
+                &mut after.view,
+                &mut after.mapped,
+                case_insensitive,
+            );
+            report.converged = true;
+            if after.view.unknown.is_empty() {
+                report.remote_fingerprint = Some(remote_fingerprint(&after.view));
+                report.remote_view = Some(Arc::new(after.view));
+            }
+            break;
         }
     }
     report.elapsed = started.elapsed();

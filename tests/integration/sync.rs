@@ -1321,6 +1321,7 @@ async fn focused_passes_list_and_act_only_around_the_change() {
     };
     let r = sync(&c, &cfg, req, clock.clone(), &Quiet).await.unwrap();
     assert_eq!(r.uploaded, 1, "{r:?}");
+    assert_eq!(r.rounds, 1, "no confirming round over the whole tree");
     assert_eq!(r.downloaded, 0, "the host's change is outside the focus");
     assert!(
         r.needs_full_pass,
