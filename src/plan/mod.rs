@@ -420,23 +420,7 @@ fn plan_synced(cx: &mut Ctx<'_>) {
                         remote: r.clone(),
                         replaces: Some(l.meta),
                     }),
-                    (true, true) => match cx.opts.mode {
-                        Mode::TwoWay => cx.ops.push(Op::Reconcile {
-                            path: path.clone(),
-                            local: l.clone(),
-                            remote: r.clone(),
-                        }),
-                        Mode::UploadOnly => cx.ops.push(Op::Upload {
-                            path: path.clone(),
-                            local: l.clone(),
-                            replaces: Some(r.id),
-                        }),
-                        Mode::DownloadOnly => cx.ops.push(Op::Download {
-                            path: path.clone(),
-                            remote: r.clone(),
-                            replaces: Some(l.meta),
-                        }),
-                    },
+                    (true, true) => cx.ops.push(both_changed(cx.opts.mode, path, l, r)),
                     // Download-only, local change: the mirror takes the
                     // remote version back; the local edit is kept as a
                     // conflicted copy, never overwritten.
@@ -736,6 +720,26 @@ impl Ctx<'_> {
     }
 }
 
+/// The op for a file both sides have changed (or both created) in ways
+/// Synced does not explain. Two-way: compare, keep both if they differ.
+/// Backup: the local version wins, the remote one goes to the host's
+/// trash. Mirror: the remote version wins, the local one is kept as a
+/// conflicted copy (never overwritten).
+fn both_changed(mode: Mode, path: &RelPath, l: &LocalEntry, r: &RemoteEntry) -> Op {
+    match mode {
+        Mode::UploadOnly => Op::Upload {
+            path: path.clone(),
+            local: l.clone(),
+            replaces: Some(r.id),
+        },
+        Mode::TwoWay | Mode::DownloadOnly => Op::Reconcile {
+            path: path.clone(),
+            local: l.clone(),
+            remote: r.clone(),
+        },
+    }
+}
+
 /// Entries on one side that Synced does not know.
 fn plan_new(cx: &mut Ctx<'_>) {
     // Content index of live remote files, for server-side copies.
@@ -780,25 +784,7 @@ fn plan_new(cx: &mut Ctx<'_>) {
                         remote_parent: r.parent,
                     });
                 }
-                (Kind::File, Kind::File) => match cx.opts.mode {
-                    Mode::TwoWay => cx.ops.push(Op::Reconcile {
-                        path: path.clone(),
-                        local: l.clone(),
-                        remote: r.clone(),
-                    }),
-                    // One-way: the source wins, the other version is kept
-                    // (trash on the remote, conflicted copy locally).
-                    Mode::UploadOnly => cx.ops.push(Op::Upload {
-                        path: path.clone(),
-                        local: l.clone(),
-                        replaces: Some(r.id),
-                    }),
-                    Mode::DownloadOnly => cx.ops.push(Op::Reconcile {
-                        path: path.clone(),
-                        local: l.clone(),
-                        remote: r.clone(),
-                    }),
-                },
+                (Kind::File, Kind::File) => cx.ops.push(both_changed(cx.opts.mode, path, l, r)),
                 _ => {
                     // File against folder: move the local one out of the
                     // way (backup mode: the remote one goes to its trash).
