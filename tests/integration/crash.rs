@@ -9,19 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn config(host: &Host, local: &Path) -> std::path::PathBuf {
-    let cfg = host.path("crash.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
-             local_path = \"{}\"\nremote_path = \"/Sync\"\nmax_requests_per_second = 1000.0\ntransfers = 4\n",
-            host.api_url(),
-            host.path("state").display(),
-            local.display()
-        ),
-    )
-    .unwrap();
-    cfg
+    host.sync_config("crash.toml", local, "/Sync", "transfers = 4")
 }
 
 /// Every file below `folder` by path, and whether any folder holds two

@@ -20,19 +20,7 @@ impl Daemon {
     async fn start(host: &Host) -> Daemon {
         let local = host.path("local");
         std::fs::create_dir_all(&local).unwrap();
-        let cfg = host.path("daemon.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
-                 local_path = \"{}\"\nremote_path = \"/Sync\"\nmax_requests_per_second = 1000.0\n\
-                 poll_interval = \"1s\"\n",
-                host.api_url(),
-                host.path("state").display(),
-                local.display()
-            ),
-        )
-        .unwrap();
+        let cfg = host.sync_config("daemon.toml", &local, "/Sync", "poll_interval = \"1s\"");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
             .arg("--config")
             .arg(&cfg)

@@ -34,18 +34,7 @@ impl Pair {
     fn with_remote(host: &Host, remote: &str, extra: &str) -> Pair {
         let local = host.path("local");
         std::fs::create_dir_all(&local).unwrap();
-        let cfg = host.path("sync.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
-                 local_path = \"{}\"\nremote_path = \"{remote}\"\nmax_requests_per_second = 1000.0\n{extra}\n",
-                host.api_url(),
-                host.path("state").display(),
-                local.display()
-            ),
-        )
-        .unwrap();
+        let cfg = host.sync_config("sync.toml", &local, remote, extra);
         Pair {
             client: host.client(),
             scratch: host.path(""),

@@ -104,6 +104,27 @@ impl Host {
         p
     }
 
+    /// Writes a config for syncing `local` with `remote` on this host
+    /// (state in the test dir, no request-rate bound to speak of), plus
+    /// `extra` TOML lines; returns its path (mode 0600).
+    pub fn sync_config(&self, name: &str, local: &Path, remote: &str, extra: &str) -> PathBuf {
+        let p = self.path(name);
+        let text = format!(
+            "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
+             local_path = \"{}\"\nremote_path = \"{remote}\"\nmax_requests_per_second = 1000.0\n{extra}\n",
+            self.api_url(),
+            self.dir.path().join("state").display(),
+            local.display()
+        );
+        std::fs::write(&p, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        p
+    }
+
     /// Runs the real `dcsync` binary with this host's config.
     pub async fn dcsync(&self, args: &[&str]) -> Run {
         run_dcsync(&self.config_file(), args, &[]).await
