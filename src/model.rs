@@ -199,6 +199,27 @@ pub struct SyncedEntry {
 /// A whole tree keyed by path (ordered: parents before children).
 pub type Tree<E> = BTreeMap<RelPath, E>;
 
+/// The entries strictly below `dir`, in path order.
+///
+/// Not `range(dir..).take_while(starts_with(dir))`: names such as `d.txt`,
+/// `d-x` or `d x` sort between `d` and `d/...` (`.`, `-` and space come
+/// before `/`), and would end such a walk before the folder's content.
+pub fn below<'t, E>(
+    tree: &'t Tree<E>,
+    dir: &RelPath,
+) -> std::collections::btree_map::Range<'t, RelPath, E> {
+    use std::ops::Bound;
+    if dir.is_root() {
+        // Everything but the root itself.
+        return tree.range((Bound::Excluded(RelPath::root()), Bound::Unbounded));
+    }
+    // `dir/` up to `dir0`: '0' is the byte after '/'. Bounds only, never
+    // paths (both are invalid as paths).
+    let lower = RelPath(format!("{}/", dir.0));
+    let upper = RelPath(format!("{}0", dir.0));
+    tree.range((Bound::Included(lower), Bound::Excluded(upper)))
+}
+
 /// The Local tree plus where the scan could not look.
 #[derive(Debug, Clone, Default)]
 pub struct LocalView {

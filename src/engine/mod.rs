@@ -615,10 +615,7 @@ async fn drop_trashed_root_folders(
                 .iter()
                 .find(|(sp, e)| e.kind == Kind::Dir && e.remote_id == id && **sp != path);
             if let Some((sp, _)) = was {
-                let probe = synced
-                    .range(sp.clone()..)
-                    .take_while(|(k, _)| k.starts_with(sp))
-                    .find(|(_, e)| e.kind == Kind::File);
+                let probe = crate::model::below(synced, sp).find(|(_, e)| e.kind == Kind::File);
                 if let Some((_, f)) = probe {
                     drop = match client.file_info(crate::api::FileId(f.remote_id)).await {
                         Ok(info) => info.status != crate::api::FileStatus::Active,

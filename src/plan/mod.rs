@@ -232,9 +232,9 @@ impl Plan {
     /// Counts the tracked files the plan deletes (a folder counts its files).
     pub fn delete_count(&self, synced: &Tree<SyncedEntry>) -> DeleteCount {
         let files_under = |p: &RelPath| {
-            synced
-                .range(p.clone()..)
-                .take_while(|(k, _)| k.starts_with(p))
+            std::iter::once(p)
+                .filter_map(|p| synced.get_key_value(p))
+                .chain(crate::model::below(synced, p))
                 .filter(|(_, e)| e.kind == Kind::File)
                 .count() as u64
         };
@@ -649,12 +649,7 @@ fn remote_subtree_deletable(cx: &Ctx<'_>, dir: &RelPath) -> bool {
     if cx.local.is_unknown(dir) || cx.remote.is_unknown(dir) {
         return false;
     }
-    let below_remote = cx
-        .remote
-        .entries
-        .range(dir.clone()..)
-        .take_while(|(k, _)| k.starts_with(dir))
-        .skip(1);
+    let below_remote = crate::model::below(&cx.remote.entries, dir);
     for (p, r) in below_remote {
         let Some(s) = cx.synced.get(p) else {
             return false; // new remotely
@@ -676,13 +671,7 @@ fn local_subtree_deletable(cx: &Ctx<'_>, dir: &RelPath) -> bool {
     if cx.local.is_unknown(dir) || cx.remote.is_unknown(dir) {
         return false;
     }
-    for (p, l) in cx
-        .local
-        .entries
-        .range(dir.clone()..)
-        .take_while(|(k, _)| k.starts_with(dir))
-        .skip(1)
-    {
+    for (p, l) in crate::model::below(&cx.local.entries, dir) {
         let Some(s) = cx.synced.get(p) else {
             return false; // new locally
         };
@@ -700,14 +689,10 @@ impl Ctx<'_> {
     /// Whether a Synced entry below `dir` moved (on either side): it must
     /// not be lost with the folder.
     fn moved_out_below(&self, dir: &RelPath) -> bool {
-        self.synced
-            .range(dir.clone()..)
-            .take_while(|(k, _)| k.starts_with(dir))
-            .skip(1)
-            .any(|(p, _)| {
-                matches!(self.rfate.get(p), Some(Fate::Moved { .. }))
-                    || matches!(self.lfate.get(p), Some(Fate::Moved { .. }))
-            })
+        crate::model::below(self.synced, dir).any(|(p, _)| {
+            matches!(self.rfate.get(p), Some(Fate::Moved { .. }))
+                || matches!(self.lfate.get(p), Some(Fate::Moved { .. }))
+        })
     }
 
     /// Whether any unknown subtree lies below `dir` on either side.

@@ -18,7 +18,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 
-const NAMES: &[&str] = &["a", "b", "c", "d.txt", "e.txt"];
+/// `a.txt` and `b-1` sort between the folders `a`/`b` and their content.
+const NAMES: &[&str] = &["a", "b", "c", "d.txt", "e.txt", "a.txt", "b-1"];
 const MAX_ROUNDS: usize = 12;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -858,6 +859,7 @@ impl World {
 fn run_case(seed: u64, mode: PlanOptions) -> Result<usize, String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut w = World::random_synced(&mut rng);
+    let agreed = w.contents();
     for _ in 0..rng.random_range(0..5) {
         w.perturb_local(&mut rng);
     }
@@ -883,6 +885,20 @@ fn run_case(seed: u64, mode: PlanOptions) -> Result<usize, String> {
                 })?;
             }
             let mut now = w.contents();
+            // Two-way: what either side made since the last agreement
+            // (modify beats delete) ends up on a side, never in a trash.
+            if mode.mode == Mode::TwoWay {
+                let trashed: Vec<&u64> = must_keep
+                    .difference(&agreed)
+                    .filter(|c| !now.contains(c))
+                    .collect();
+                if !trashed.is_empty() {
+                    return Err(format!(
+                        "new contents trashed: {trashed:?}\nstart: {start}\nops: {:#?}",
+                        w.log
+                    ));
+                }
+            }
             now.extend(w.trash.iter().copied());
             let lost: Vec<&u64> = must_keep.difference(&now).collect();
             if !lost.is_empty() {

@@ -387,3 +387,51 @@ fn remote_move_into_a_new_remote_folder_waits_for_it_locally() {
         "{ops:#?}"
     );
 }
+
+/// `d.txt`, `d-x` and `d x` sort between `d` and `d/...` (`.`, `-` and space
+/// are below `/`): the folder's content must still be seen past them.
+#[test]
+fn siblings_sorting_between_a_folder_and_its_content_do_not_hide_it() {
+    for sib in ["d.txt", "d-x", "d x", "d!"] {
+        // Deleted locally, a file added inside remotely: keep the new file.
+        let w = W::default()
+            .both("d", Dir, 1, 10, 0)
+            .both("d/old", File, 2, 11, 5)
+            .both(sib, File, 3, 12, 7)
+            .no_local("d")
+            .remote("d/new", File, 13, 6);
+        let ops = w.plan();
+        assert!(
+            ops.iter()
+                .all(|o| !matches!(o, Op::DeleteRemote { kind: Dir, .. })),
+            "{sib}: {ops:#?}"
+        );
+        assert!(
+            ops.iter()
+                .any(|o| matches!(o, Op::Download { path, .. } if *path == p("d/new"))),
+            "{sib}: {ops:#?}"
+        );
+        // The mirror image: deleted remotely, a file added inside locally.
+        let w = W::default()
+            .both("d", Dir, 1, 10, 0)
+            .both("d/old", File, 2, 11, 5)
+            .both(sib, File, 3, 12, 7)
+            .no_remote("d")
+            .local("d/new", File, 4, 6);
+        let ops = w.plan();
+        assert!(
+            ops.iter()
+                .all(|o| !matches!(o, Op::DeleteLocal { kind: Dir, .. })),
+            "{sib}: {ops:#?}"
+        );
+        // The mass-delete count sees the files below the folder.
+        let w = W::default()
+            .both("d", Dir, 1, 10, 0)
+            .both("d/a", File, 2, 11, 5)
+            .both("d/b", File, 3, 12, 6)
+            .both(sib, File, 4, 13, 7)
+            .no_local("d");
+        let plan = plan(&w.local, &w.remote, &w.synced, PlanOptions::default());
+        assert_eq!(plan.delete_count(&w.synced).remote_files, 2, "{sib}");
+    }
+}
