@@ -220,6 +220,75 @@ pub fn below<'t, E>(
     tree.range((Bound::Included(lower), Bound::Excluded(upper)))
 }
 
+/// A part of the tree that a focused pass looks at: everything strictly
+/// below `base` (deep), or only `base`'s direct children (shallow). The
+/// folders on the way to `base` (its "spine") are looked at too, so that
+/// the three trees of a focused pass are cut the same way.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Scope {
+    pub base: RelPath,
+    pub deep: bool,
+}
+
+impl Scope {
+    /// Whether `p` lies inside the scope (never `base` itself).
+    pub fn contains(&self, p: &RelPath) -> bool {
+        p.is_below(&self.base) && (self.deep || p.depth() == self.base.depth() + 1)
+    }
+
+    /// [`Scope::contains`] for a path given as text (notes on skipped
+    /// paths, which may be lossy renderings).
+    pub fn contains_str(&self, p: &str) -> bool {
+        let rest = if self.base.is_root() {
+            Some(p)
+        } else {
+            p.strip_prefix(self.base.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+        };
+        rest.is_some_and(|r| !r.is_empty() && (self.deep || !r.contains('/')))
+    }
+
+    /// `base` and the folders above it, outermost first; not the root.
+    pub fn spine(&self) -> Vec<RelPath> {
+        let mut out = Vec::new();
+        let mut cur = Some(self.base.clone());
+        while let Some(c) = cur {
+            if c.is_root() {
+                break;
+            }
+            cur = c.parent();
+            out.push(c);
+        }
+        out.reverse();
+        out
+    }
+}
+
+/// Whether `p` is looked at by one of `scopes`: inside one, or on a spine.
+pub fn in_scopes(scopes: &[Scope], p: &RelPath) -> bool {
+    scopes
+        .iter()
+        .any(|s| s.contains(p) || (!p.is_root() && s.base.starts_with(p)))
+}
+
+/// The part of `tree` that `scopes` look at.
+pub fn restrict<E: Clone>(tree: &Tree<E>, scopes: &[Scope]) -> Tree<E> {
+    let mut out = Tree::new();
+    for s in scopes {
+        for p in s.spine() {
+            if let Some(e) = tree.get(&p) {
+                out.insert(p, e.clone());
+            }
+        }
+        for (p, e) in below(tree, &s.base) {
+            if s.contains(p) {
+                out.insert(p.clone(), e.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The Local tree plus where the scan could not look.
 #[derive(Debug, Clone, Default)]
 pub struct LocalView {
@@ -279,5 +348,51 @@ mod tests {
         let mut v = [p("a/b"), p("a b"), p("a")];
         v.sort();
         assert_eq!(v[0], p("a"));
+    }
+
+    #[test]
+    fn below_sees_past_siblings_that_sort_before_the_slash() {
+        let mut t: Tree<u8> = Tree::new();
+        for k in ["d", "d x", "d-1", "d.txt", "d/a", "d/b/c", "d0", "e"] {
+            t.insert(p(k), 0);
+        }
+        let keys = |d: &RelPath| -> Vec<&str> { below(&t, d).map(|(k, _)| k.as_str()).collect() };
+        assert_eq!(keys(&p("d")), ["d/a", "d/b/c"]);
+        assert_eq!(keys(&p("d/b")), ["d/b/c"]);
+        assert!(keys(&p("e")).is_empty());
+        assert_eq!(keys(&RelPath::root()).len(), t.len());
+    }
+
+    #[test]
+    fn scopes_cut_trees_the_same_way() {
+        let deep = Scope {
+            base: p("a/b"),
+            deep: true,
+        };
+        let shallow = Scope {
+            base: RelPath::root(),
+            deep: false,
+        };
+        assert!(deep.contains(&p("a/b/c/d")));
+        assert!(!deep.contains(&p("a/b")));
+        assert!(!deep.contains(&p("a/bc")));
+        assert!(shallow.contains(&p("x")));
+        assert!(!shallow.contains(&p("x/y")));
+        assert!(
+            deep.contains_str("a/b/c/d") && !deep.contains_str("a/b") && !deep.contains_str("a/bc")
+        );
+        assert!(shallow.contains_str("x\u{fffd}") && !shallow.contains_str("x/y"));
+        assert_eq!(deep.spine(), [p("a"), p("a/b")]);
+        assert!(shallow.spine().is_empty());
+        let mut t: Tree<u8> = Tree::new();
+        for k in ["a", "a/b", "a/b/c", "a/b/c/d", "a/b.txt", "a/x", "x", "x/y"] {
+            t.insert(p(k), 0);
+        }
+        let scopes = [deep, shallow];
+        let cut = restrict(&t, &scopes);
+        let kept: Vec<&str> = cut.keys().map(RelPath::as_str).collect();
+        assert_eq!(kept, ["a", "a/b", "a/b/c", "a/b/c/d", "x"]);
+        assert!(in_scopes(&scopes, &p("a")) && in_scopes(&scopes, &p("x")));
+        assert!(!in_scopes(&scopes, &p("a/x")) && !in_scopes(&scopes, &p("x/y")));
     }
 }

@@ -108,7 +108,92 @@ pub fn scan(
     rules: &IgnoreRules,
 ) -> Result<ScanOutcome, ScanError> {
     check_root(root)?;
-    let walk = walk::Walk::new(root, synced, rules);
+    let walk = walk::Walk::new(root, synced, rules, vec![RelPath::root()], Vec::new());
+    Ok(run(&walk, ScanOutcome::default()))
+}
+
+/// Like [`scan`], but looks only where `scopes` say (see
+/// [`crate::model::Scope`]): the folders on each scope's spine (a spine
+/// folder that is missing, not a folder, or ignored ends that scope: nothing
+/// below it is there), then the scope's content. `synced` needs to hold only
+/// the same part. The result equals the same cut of a whole scan.
+pub fn scan_scoped(
+    root: &Path,
+    synced: &Tree<SyncedEntry>,
+    rules: &IgnoreRules,
+    scopes: &[crate::model::Scope],
+) -> Result<ScanOutcome, ScanError> {
+    check_root(root)?;
+    let mut out = ScanOutcome::default();
+    let mut start = Vec::new();
+    let mut shallow = Vec::new();
+    'scopes: for scope in scopes {
+        for p in scope.spine() {
+            if out.view.entries.contains_key(&p) {
+                continue;
+            }
+            let abs = root.join(p.as_str());
+            let md = match std::fs::symlink_metadata(&abs) {
+                Ok(md) => md,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue 'scopes,
+                Err(e) => {
+                    out.skipped.push(skip(&p, &format!("cannot read: {e}")));
+                    out.view.unknown.push(p);
+                    continue 'scopes;
+                }
+            };
+            let ft = md.file_type();
+            let kind = if ft.is_dir() { Kind::Dir } else { Kind::File };
+            if rules.ignores_entry(&p, kind) {
+                continue 'scopes;
+            }
+            if ft.is_symlink() {
+                out.skipped.push(skip(&p, SYMLINK_REASON));
+                continue 'scopes;
+            }
+            if !ft.is_dir() && !ft.is_file() {
+                out.skipped.push(skip(&p, special_reason(&ft)));
+                continue 'scopes;
+            }
+            if ft.is_file() {
+                // A file where the scope expects a folder: entered as the
+                // whole scan would, and nothing below it.
+                match file_entry(root, &p, md, synced.get(&p), &mut out.stats) {
+                    Ok(entry) => {
+                        out.stats.files += 1;
+                        out.view.entries.insert(p, entry);
+                    }
+                    Err(reason) => {
+                        out.skipped.push(skip(&p, &reason));
+                        out.view.unknown.push(p);
+                    }
+                }
+                continue 'scopes;
+            }
+            out.stats.dirs += 1;
+            out.view.entries.insert(
+                p,
+                LocalEntry {
+                    kind: Kind::Dir,
+                    meta: meta_of(&md, Kind::Dir),
+                    hashes: Hashes::default(),
+                },
+            );
+        }
+        if !start.contains(&scope.base) {
+            start.push(scope.base.clone());
+        }
+        if !scope.deep {
+            shallow.push(scope.base.clone());
+        }
+    }
+    let walk = walk::Walk::new(root, synced, rules, start, shallow);
+    Ok(run(&walk, out))
+}
+
+/// Runs `walk` to its end on up to [`MAX_THREADS`] threads and adds what
+/// it found to `out`.
+fn run(walk: &walk::Walk<'_>, mut out: ScanOutcome) -> ScanOutcome {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_THREADS);
@@ -124,7 +209,6 @@ pub fn scan(
         parts
     });
 
-    let mut out = ScanOutcome::default();
     for p in &mut parts {
         out.stats.files += p.stats.files;
         out.stats.dirs += p.stats.dirs;
@@ -136,8 +220,10 @@ pub fn scan(
         out.view.entries.append(&mut p.entries);
     }
     out.view.unknown.sort_unstable();
+    out.view.unknown.dedup();
     out.skipped.sort_unstable();
-    Ok(out)
+    out.skipped.dedup();
+    out
 }
 
 fn check_root(root: &Path) -> Result<(), ScanError> {

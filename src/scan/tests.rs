@@ -447,3 +447,56 @@ fn bench_no_change_scan() {
         cpu_find / runs as f64,
     );
 }
+
+/// A scoped scan is the same cut of a whole scan, whatever the scopes and
+/// whatever sits on their spines.
+#[test]
+fn scoped_scans_equal_the_cut_of_a_whole_scan() {
+    use crate::model::{Scope, restrict};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for f in [
+        "top.txt",
+        "a/b/c/d.txt",
+        "a/b/e.txt",
+        "a/b.txt",
+        "a/b-1/f.txt",
+        "a/x.txt",
+        "x/y/z.txt",
+        "ign/q.txt",
+        "a/b/ign/r.txt",
+    ] {
+        write(root, f, f.as_bytes());
+    }
+    write(root, IGNORE_FILE, b"ign/\n");
+    std::os::unix::fs::symlink(root.join("a"), root.join("link")).unwrap();
+    let rules = IgnoreRules::load(root).unwrap();
+    let whole = scan(root, &Tree::new(), &rules).unwrap();
+    let synced = synced_from(&whole.view);
+    // With Synced the fast check keeps the hashes: same result again.
+    let whole = scan(root, &synced, &rules).unwrap();
+    let scope = |b: &str, deep| Scope { base: p(b), deep };
+    for scopes in [
+        vec![scope("a/b", true)],
+        vec![scope("", false)],
+        vec![scope("", false), scope("a/b", true), scope("x", true)],
+        vec![scope("a", false)],
+        vec![scope("missing/deeper", true)],
+        vec![scope("a/b.txt", true)],
+        vec![scope("link", true)],
+        vec![scope("ign", true)],
+        vec![scope("a/b/ign", true)],
+    ] {
+        let part = scan_scoped(root, &restrict(&synced, &scopes), &rules, &scopes).unwrap();
+        assert_eq!(
+            part.view.entries,
+            restrict(&whole.view.entries, &scopes),
+            "{scopes:?}"
+        );
+        assert!(part.view.unknown.is_empty(), "{scopes:?}");
+        assert_eq!(
+            part.stats.hashed_files, 0,
+            "{scopes:?}: the fast check applies"
+        );
+    }
+}

@@ -48,6 +48,8 @@ pub(super) struct Walk<'a> {
     root: &'a Path,
     synced: &'a Tree<SyncedEntry>,
     rules: &'a IgnoreRules,
+    /// Folders whose subfolders are entered in the view but not listed.
+    shallow: Vec<RelPath>,
     queue: Mutex<Queue>,
     wake: Condvar,
 }
@@ -71,17 +73,23 @@ impl Drop for Busy<'_, '_> {
 }
 
 impl<'a> Walk<'a> {
+    /// A walk that lists the folders `start` (already entered in the view,
+    /// or the root) and everything below them, except below the subfolders
+    /// of a folder in `shallow`.
     pub(super) fn new(
         root: &'a Path,
         synced: &'a Tree<SyncedEntry>,
         rules: &'a IgnoreRules,
+        start: Vec<RelPath>,
+        shallow: Vec<RelPath>,
     ) -> Walk<'a> {
         Walk {
             root,
             synced,
             rules,
+            shallow,
             queue: Mutex::new(Queue {
-                jobs: vec![Job::Dir(RelPath::root())],
+                jobs: start.into_iter().map(Job::Dir).collect(),
                 busy: 0,
             }),
             wake: Condvar::new(),
@@ -257,7 +265,9 @@ impl<'a> Walk<'a> {
                     hashes: Hashes::default(),
                 },
             );
-            new_jobs.push(Job::Dir(rel));
+            if !self.shallow.contains(dir) {
+                new_jobs.push(Job::Dir(rel));
+            }
             return;
         }
         let synced = cursor.get(&rel);

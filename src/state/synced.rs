@@ -211,6 +211,62 @@ impl StateDb {
         Ok(tree)
     }
 
+    /// The part of the Synced tree that `scopes` look at (see
+    /// [`crate::model::Scope`]): each scope's spine, then its content by
+    /// one range read (deep) or the base's direct children (shallow).
+    pub fn load_synced_scoped(
+        &self,
+        scopes: &[crate::model::Scope],
+    ) -> Result<Tree<SyncedEntry>, StateError> {
+        let db = &self.path;
+        let err = |e| StateError::sqlite("load part of the Synced tree", db, e);
+        let mut tree = Tree::new();
+        for scope in scopes {
+            for p in scope.spine() {
+                if let Some(e) = self.get_synced(&p)? {
+                    tree.insert(p, e);
+                }
+            }
+            let (sql, arg) = if scope.base.is_root() {
+                let filter = if scope.deep {
+                    "path <> ''"
+                } else {
+                    "instr(path, '/') = 0 AND path <> ''"
+                };
+                (
+                    format!("SELECT {COLUMNS} FROM synced WHERE {filter} AND ?1 = ''"),
+                    "",
+                )
+            } else {
+                (
+                    format!(
+                        "SELECT {COLUMNS} FROM synced WHERE path >= (?1 || '/') AND path < (?1 || '0')"
+                    ),
+                    scope.base.as_str(),
+                )
+            };
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(err)?;
+            let mut rows = stmt.query([arg]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let (path, entry) = RawRow::from_row(row).map_err(err)?.into_entry(db)?;
+                if scope.contains(&path) {
+                    tree.insert(path, entry);
+                }
+            }
+        }
+        Ok(tree)
+    }
+
+    /// The number of files in the Synced tree.
+    pub fn synced_files(&self) -> Result<u64, StateError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM synced WHERE kind = 'file'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| StateError::sqlite("count the Synced files", &self.path, e))?;
+        Ok(n as u64)
+    }
+
     /// The number of entries in the Synced tree.
     pub fn synced_len(&self) -> Result<u64, StateError> {
         let n: i64 = self

@@ -664,3 +664,52 @@ fn large_batch() {
     assert_eq!(db.synced_len().unwrap(), 99_000);
     assert!(applied.as_secs() < 20 && loaded.as_secs() < 20);
 }
+
+#[test]
+fn scoped_loads_equal_the_cut_of_the_whole_tree() {
+    use crate::model::{Scope, restrict};
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    put_all(
+        &mut db,
+        &[
+            "a", "a/b", "a/b/c", "a/b/c/d", "a/b.txt", "a/b-1/e", "a/x", "x", "x/y", "y",
+        ],
+    );
+    let whole = db.load_synced().unwrap();
+    for scopes in [
+        vec![Scope {
+            base: p("a/b"),
+            deep: true,
+        }],
+        vec![Scope {
+            base: RelPath::root(),
+            deep: false,
+        }],
+        vec![
+            Scope {
+                base: p("a"),
+                deep: false,
+            },
+            Scope {
+                base: p("x"),
+                deep: true,
+            },
+        ],
+        vec![Scope {
+            base: RelPath::root(),
+            deep: true,
+        }],
+        vec![Scope {
+            base: p("nowhere/deep"),
+            deep: true,
+        }],
+    ] {
+        assert_eq!(
+            db.load_synced_scoped(&scopes).unwrap(),
+            restrict(&whole, &scopes),
+            "{scopes:?}"
+        );
+    }
+    assert_eq!(db.synced_files().unwrap(), 10);
+}
