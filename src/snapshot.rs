@@ -91,6 +91,26 @@ pub async fn snapshot_from(
     base: RelPath,
     concurrency: usize,
 ) -> SnapshotOutcome {
+    walk(client, root, base, concurrency, true).await
+}
+
+/// The direct content of one folder (one listing, no subfolders listed):
+/// its files, and its subfolders without their content.
+pub async fn snapshot_level(
+    client: &Client,
+    root: Option<FolderId>,
+    base: RelPath,
+) -> SnapshotOutcome {
+    walk(client, root, base, 1, false).await
+}
+
+async fn walk(
+    client: &Client,
+    root: Option<FolderId>,
+    base: RelPath,
+    concurrency: usize,
+    deep: bool,
+) -> SnapshotOutcome {
     let concurrency = concurrency.max(1);
     let mut out = SnapshotOutcome::default();
     let mut visited: HashSet<FolderId> = HashSet::new();
@@ -119,7 +139,9 @@ pub async fn snapshot_from(
             Ok(listing) => {
                 out.stats.folders_listed += 1;
                 let children = enter_listing(&path, id, listing, &mut visited, &mut out);
-                queue.extend(children);
+                if deep {
+                    queue.extend(children);
+                }
             }
             Err(e) => {
                 tracing::warn!(path = %path, error = %e, "remote folder listing failed; its subtree counts as unknown");

@@ -13,7 +13,7 @@ mod recover;
 
 use crate::api::{ApiError, Client, FolderId};
 use crate::clock::{self, Clock};
-use crate::model::RelPath;
+use crate::model::{RelPath, Scope};
 use crate::plan::{self, Op, PlanOptions};
 use crate::scan::{self, IgnoreRules, ScanError};
 use crate::snapshot::{self, SnapshotError};
@@ -80,46 +80,86 @@ pub struct Focus {
     pub paths: Vec<RelPath>,
 }
 
-/// The remote folders a focused pass re-lists: for each changed path, the
-/// nearest folder (itself or an ancestor) the cached tree has. `None` means
-/// a full pass is needed (the root itself is involved, or the cache has
-/// unknown parts).
-fn focus_folders(f: &Focus) -> Option<Vec<(RelPath, u64)>> {
+/// What a focused pass looks at: for each changed path, the subtree of the
+/// nearest folder (itself or an ancestor) the cached tree has; for a path
+/// directly in the synced folder, that folder's direct children (when the
+/// synced folder is not the account root, whose listing also shows trashed
+/// folders). With the folder id to re-list. `None` means a full pass is
+/// needed (the cache has unknown parts, or a change sits where no scope
+/// covers it).
+fn focus_scopes(f: &Focus, root_id: Option<u64>) -> Option<Vec<(Scope, u64)>> {
     use crate::model::Kind;
     if !f.remote.unknown.is_empty() || f.paths.is_empty() {
         return None;
     }
-    let mut out: Vec<(RelPath, u64)> = Vec::new();
+    let mut deep: Vec<(RelPath, u64)> = Vec::new();
+    let mut shallow_root = false;
     for p in &f.paths {
         let mut cur = Some(p.clone());
-        let mut found = None;
-        while let Some(c) = cur {
+        loop {
+            let c = cur?;
             if c.is_root() {
-                return None;
+                // Only a direct child of the synced folder is covered by
+                // its one-level listing.
+                if root_id.is_none() || p.depth() != 1 {
+                    return None;
+                }
+                shallow_root = true;
+                break;
             }
             if let Some(e) = f.remote.entries.get(&c).filter(|e| e.kind == Kind::Dir) {
-                found = Some((c.clone(), e.id));
+                deep.push((c, e.id));
                 break;
             }
             cur = c.parent();
         }
-        out.extend(found);
     }
-    out.sort();
-    out.dedup();
+    deep.sort();
+    deep.dedup();
     // Keep only the outermost folders.
-    let mut outer: Vec<(RelPath, u64)> = Vec::new();
-    for (p, id) in out {
-        if !outer.iter().any(|(o, _)| p.starts_with(o)) {
-            outer.push((p, id));
+    let mut out: Vec<(Scope, u64)> = Vec::new();
+    for (p, id) in deep {
+        if !out.iter().any(|(o, _)| p.starts_with(&o.base)) {
+            out.push((
+                Scope {
+                    base: p,
+                    deep: true,
+                },
+                id,
+            ));
         }
     }
-    (!outer.is_empty()).then_some(outer)
+    if let (true, Some(id)) = (shallow_root, root_id) {
+        out.push((
+            Scope {
+                base: RelPath::root(),
+                deep: false,
+            },
+            id,
+        ));
+    }
+    (!out.is_empty()).then_some(out)
 }
 
-/// Whether every path an op touches lies strictly inside a re-listed folder.
-fn op_inside(op: &Op, folders: &[(RelPath, u64)]) -> bool {
-    let inside = |p: &RelPath| folders.iter().any(|(f, _)| p.is_below(f));
+/// Whether every path an op touches lies inside a scope. In a one-level
+/// scope only file ops count: a folder op there needs what lies below it.
+fn op_inside(op: &Op, scopes: &[(Scope, u64)]) -> bool {
+    use crate::model::Kind;
+    let file_op = match op {
+        Op::Upload { .. } | Op::RemoteCopy { .. } | Op::Download { .. } | Op::Reconcile { .. } => {
+            true
+        }
+        Op::MoveRemote { kind, .. }
+        | Op::MoveLocal { kind, .. }
+        | Op::DeleteRemote { kind, .. }
+        | Op::DeleteLocal { kind, .. } => *kind == Kind::File,
+        _ => false,
+    };
+    let inside = |p: &RelPath| {
+        scopes
+            .iter()
+            .any(|(s, _)| s.contains(p) && (s.deep || file_op))
+    };
     let mut paths = vec![op.path()];
     match op {
         Op::MoveRemote { from, synced, .. } => {
@@ -130,6 +170,23 @@ fn op_inside(op: &Op, folders: &[(RelPath, u64)]) -> bool {
         _ => {}
     }
     paths.into_iter().all(inside)
+}
+
+/// The part of `view` that `scopes` look at, for the planner of a focused
+/// pass: cut like the local side and Synced, with the unknown subtrees that
+/// reach into it.
+fn restrict_remote(view: &crate::model::RemoteView, scopes: &[Scope]) -> crate::model::RemoteView {
+    crate::model::RemoteView {
+        entries: crate::model::restrict(&view.entries, scopes),
+        unknown: view
+            .unknown
+            .iter()
+            .filter(|u| {
+                crate::model::in_scopes(scopes, u) || scopes.iter().any(|s| s.base.starts_with(u))
+            })
+            .cloned()
+            .collect(),
+    }
 }
 
 /// What a pass did.
@@ -187,28 +244,60 @@ pub struct Timings {
     pub execute_ms: u64,
 }
 
-/// The cached Remote tree with the given folders re-listed.
+/// The cached Remote tree with the scopes' folders listed again: a deep
+/// scope's whole subtree, a one-level scope's direct content. When a
+/// one-level listing shows other subfolders than the cache has, their
+/// content is not known: those subtrees count as unknown and the second
+/// value says a full pass is needed.
 async fn refresh_parts(
     client: &Client,
     f: &Focus,
-    folders: &[(RelPath, u64)],
+    scopes: &[(Scope, u64)],
     concurrency: usize,
-) -> snapshot::SnapshotOutcome {
+) -> (snapshot::SnapshotOutcome, bool) {
+    use crate::model::Kind;
     let mut out = snapshot::SnapshotOutcome {
         view: (*f.remote).clone(),
         ..Default::default()
     };
-    for (base, id) in folders {
-        out.view.entries.retain(|k, _| !k.is_below(base));
-        let part =
-            snapshot::snapshot_from(client, Some(FolderId(*id)), base.clone(), concurrency).await;
+    let mut stale = false;
+    for (scope, id) in scopes {
+        let base = &scope.base;
+        let part = if scope.deep {
+            out.view.entries.retain(|k, _| !k.is_below(base));
+            snapshot::snapshot_from(client, Some(FolderId(*id)), base.clone(), concurrency).await
+        } else {
+            let part = snapshot::snapshot_level(client, Some(FolderId(*id)), base.clone()).await;
+            let dirs = |t: &crate::model::Tree<crate::model::RemoteEntry>| -> Vec<(RelPath, u64)> {
+                t.iter()
+                    .filter(|(k, e)| e.kind == Kind::Dir && scope.contains(k))
+                    .map(|(k, e)| (k.clone(), e.id))
+                    .collect()
+            };
+            let (before, now) = (dirs(&out.view.entries), dirs(&part.view.entries));
+            if before != now {
+                stale = true;
+                for (gone, _) in before.iter().filter(|d| !now.contains(d)) {
+                    out.view.entries.retain(|k, _| !k.starts_with(gone));
+                }
+                for (new, _) in now.iter().filter(|d| !before.contains(d)) {
+                    out.view.unknown.push(new.clone());
+                }
+            }
+            out.view
+                .entries
+                .retain(|k, e| !(e.kind == Kind::File && scope.contains(k)));
+            part
+        };
         out.view.entries.extend(part.view.entries);
         out.view.unknown.extend(part.view.unknown);
         out.skipped.extend(part.skipped);
         out.mapped.extend(part.mapped);
         out.stats.api_calls += part.stats.api_calls;
     }
-    out
+    out.view.unknown.sort();
+    out.view.unknown.dedup();
+    (out, stale)
 }
 
 /// A cheap fingerprint of a Remote tree: paths, kinds, ids and sizes.
@@ -377,26 +466,44 @@ pub async fn sync(
         ..SyncReport::default()
     };
 
-    let focus = req.focus.as_ref().and_then(focus_folders);
+    let focus = req
+        .focus
+        .as_ref()
+        .and_then(|f| focus_scopes(f, remote_root.map(|r| r.0)));
+    let scopes: Option<Vec<Scope>> = focus
+        .as_ref()
+        .map(|f| f.iter().map(|(s, _)| s.clone()).collect());
     for round in 0..MAX_ROUNDS {
         report.rounds = round + 1;
         if !req.dry_run {
             recover::run(client, &mut db, root, &*clock).await?;
         }
         let t_load = Instant::now();
-        let synced = Arc::new(db.load_synced()?);
+        // A focused pass reads, scans and plans only its scopes.
+        let synced = Arc::new(match &scopes {
+            Some(s) => db.load_synced_scoped(s)?,
+            None => db.load_synced()?,
+        });
         report.timings.load_ms += t_load.elapsed().as_millis() as u64;
         let (mut scanned, mut snap) = {
             // Shared with the scanner thread, not copied.
             let (root2, synced2, rules2) = (root.clone(), Arc::clone(&synced), rules.clone());
+            let scopes2 = scopes.clone();
             let scan_task = tokio::task::spawn_blocking(move || {
                 let t = Instant::now();
-                scan::scan(&root2, &synced2, &rules2).map(|s| (s, t.elapsed()))
+                match scopes2 {
+                    Some(s) => scan::scan_scoped(&root2, &synced2, &rules2, &s),
+                    None => scan::scan(&root2, &synced2, &rules2),
+                }
+                .map(|s| (s, t.elapsed()))
             });
             let t_snap = Instant::now();
             let snap = match (&focus, &req.focus) {
-                (Some(folders), Some(f)) => {
-                    refresh_parts(client, f, folders, cfg.listing_concurrency).await
+                (Some(parts), Some(f)) => {
+                    let (snap, stale) =
+                        refresh_parts(client, f, parts, cfg.listing_concurrency).await;
+                    report.needs_full_pass |= stale;
+                    snap
                 }
                 _ => snapshot::snapshot(client, remote_root, cfg.listing_concurrency).await,
             };
@@ -408,7 +515,9 @@ pub async fn sync(
             report.timings.scan_ms += scan_time.as_millis() as u64;
             (scanned, snap)
         };
-        if remote_root.is_none() {
+        // A focused pass does not list the account root again: the cached
+        // tree has its trashed folders dropped already.
+        if remote_root.is_none() && scopes.is_none() {
             drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
         }
         if case_insensitive {
@@ -428,7 +537,15 @@ pub async fn sync(
         hold_back_too_long_paths(root, &mut scanned, &mut snap);
         let now = clock::datetime(clock.now());
         if !req.dry_run {
-            db.set_skipped(Side::Local, &rel_skipped(&scanned.skipped), &now)?;
+            let local_notes = rel_skipped(&scanned.skipped);
+            match &scopes {
+                // Notes outside the scopes stay as the last full pass left them.
+                Some(s) => db.set_skipped_where(Side::Local, &local_notes, &now, |p| {
+                    s.iter().any(|sc| sc.contains_str(p))
+                        || RelPath::new(p).is_some_and(|p| crate::model::in_scopes(s, &p))
+                })?,
+                None => db.set_skipped(Side::Local, &local_notes, &now)?,
+            }
             // A focused pass saw only part of the remote: keep the notes
             // of the last full listing.
             if focus.is_none() {
@@ -448,17 +565,25 @@ pub async fn sync(
         report.skipped = (scanned.skipped.len() + snap.skipped.len()) as u64;
 
         let t_plan = Instant::now();
-        let plan = plan::plan(&scanned.view, &snap.view, &synced, cfg.plan);
+        let plan = match &scopes {
+            Some(s) => plan::plan(
+                &scanned.view,
+                &restrict_remote(&snap.view, s),
+                &synced,
+                cfg.plan,
+            ),
+            None => plan::plan(&scanned.view, &snap.view, &synced, cfg.plan),
+        };
         report.timings.plan_ms += t_plan.elapsed().as_millis() as u64;
         for (p, why) in &plan.deferred {
             tracing::debug!(path = %p, "waits for a later round: {why}");
         }
         let mut plan = plan;
-        if let Some(folders) = &focus {
-            // Act only where the remote was just looked at; anything else
-            // waits for a full pass.
+        if let Some(parts) = &focus {
+            // Act only where all three trees were just looked at; anything
+            // else waits for a full pass.
             let before = plan.ops.len();
-            plan.ops.retain(|op| op_inside(op, folders));
+            plan.ops.retain(|op| op_inside(op, parts));
             if plan.ops.len() != before {
                 report.needs_full_pass = true;
             }
@@ -471,7 +596,13 @@ pub async fn sync(
             }
             break;
         }
-        check_mass_delete(cfg, &plan, &synced, req.allow_mass_delete)?;
+        // The share of deleted files is of everything tracked, also when
+        // this pass read only a part.
+        let tracked_files = match &scopes {
+            Some(_) => Some(db.synced_files()?),
+            None => None,
+        };
+        check_mass_delete(cfg, &plan, &synced, tracked_files, req.allow_mass_delete)?;
         reporter.planned(round, &plan.ops);
         if req.dry_run {
             report.planned = plan.ops;
@@ -513,15 +644,13 @@ pub async fn sync(
                 Op::Reconcile { .. } | Op::SetAside { .. } | Op::Forget { .. }
             )
         });
-        if let (Some(folders), Some(f)) = (&focus, &req.focus)
+        if let (Some(parts), Some(f)) = (&focus, &req.focus)
             && outcome.all_ok
             && final_ops
             && plan.deferred.is_empty()
         {
-            let mut after = refresh_parts(client, f, folders, cfg.listing_concurrency).await;
-            if remote_root.is_none() {
-                drop_trashed_root_folders(client, &mut db, &mut after.view, &synced).await?;
-            }
+            let (mut after, stale) = refresh_parts(client, f, parts, cfg.listing_concurrency).await;
+            report.needs_full_pass |= stale;
             if case_insensitive {
                 separate_case_twins(&mut after.view, &mut after.mapped);
             }
@@ -994,12 +1123,16 @@ fn check_mass_delete(
     cfg: &EngineConfig,
     plan: &plan::Plan,
     synced: &crate::model::Tree<crate::model::SyncedEntry>,
+    tracked_files: Option<u64>,
     allowed: bool,
 ) -> Result<(), EngineError> {
     if allowed {
         return Ok(());
     }
-    let c = plan.delete_count(synced);
+    let mut c = plan.delete_count(synced);
+    if let Some(n) = tracked_files {
+        c.tracked_files = n;
+    }
     for (count, side) in [(c.local_files, "locally"), (c.remote_files, "on the host")] {
         // The share applies from a handful of files on: deleting 3 of 4
         // files is ordinary work, deleting 300 of 400 is not.

@@ -116,6 +116,19 @@ impl StateDb {
         entries: &[(RelPath, String)],
         now: &str,
     ) -> Result<(), StateError> {
+        self.set_skipped_where(side, entries, now, |_| true)
+    }
+
+    /// Like [`StateDb::set_skipped`] for the part of the tree a focused pass
+    /// looked at: only the old entries whose path `replace` accepts go;
+    /// the others stay.
+    pub fn set_skipped_where(
+        &mut self,
+        side: Side,
+        entries: &[(RelPath, String)],
+        now: &str,
+        replace: impl Fn(&str) -> bool,
+    ) -> Result<(), StateError> {
         let db = &self.path;
         let err = |e| StateError::sqlite("record skipped paths", db, e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -131,9 +144,12 @@ impl StateDb {
                 let (path, v) = row.map_err(err)?;
                 old.insert(path, v);
             }
-            tx.prepare_cached("DELETE FROM skipped WHERE side = ?1")
-                .and_then(|mut s| s.execute([side.as_str()]))
+            let mut del = tx
+                .prepare_cached("DELETE FROM skipped WHERE side = ?1 AND path = ?2")
                 .map_err(err)?;
+            for path in old.keys().filter(|p| replace(p)) {
+                del.execute([side.as_str(), path.as_str()]).map_err(err)?;
+            }
             let mut ins = tx
                 .prepare_cached("INSERT OR REPLACE INTO skipped (path, side, reason, since) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(err)?;

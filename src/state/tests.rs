@@ -713,3 +713,38 @@ fn scoped_loads_equal_the_cut_of_the_whole_tree() {
     }
     assert_eq!(db.synced_files().unwrap(), 10);
 }
+
+#[test]
+fn skipped_notes_of_a_part_replace_only_that_part() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    let notes = |v: &[(&str, &str)]| -> Vec<(RelPath, String)> {
+        v.iter().map(|(a, b)| (p(a), (*b).to_owned())).collect()
+    };
+    db.set_skipped(
+        Side::Local,
+        &notes(&[("d/a", "r1"), ("d/b", "r2"), ("e/c", "r3")]),
+        "t1",
+    )
+    .unwrap();
+    // A pass that looked only below d: d/a is gone, d/b stays (keeps its
+    // since), d/n is new, e/c is untouched.
+    db.set_skipped_where(
+        Side::Local,
+        &notes(&[("d/b", "r2"), ("d/n", "r4")]),
+        "t2",
+        |s| s.starts_with("d/"),
+    )
+    .unwrap();
+    let got: Vec<(String, String)> = db
+        .skipped()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.path.as_str().to_owned(), e.since))
+        .collect();
+    let want: Vec<(String, String)> = [("d/b", "t1"), ("d/n", "t2"), ("e/c", "t1")]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    assert_eq!(got, want);
+}
