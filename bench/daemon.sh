@@ -17,6 +17,8 @@
 #   BENCH_DAEMON_LARGE=100000  files in the large tree
 #   BENCH_LAT_N=30             files written one at a time for the latency test
 #   BENCH_LAT_GAP=2            seconds from one write to the next (at least)
+#   BENCH_LAT_DIR=d00000       folder of the tree the latency files go to
+#                              ("." = the top of the synced folder)
 #   BENCH_BASE_N=10            repetitions of each latency baseline
 #   BENCH_BURST=10000          files written in one burst
 #   BENCH_IDLE_SECS=600        length of the idle window
@@ -36,6 +38,10 @@ SMALL=${BENCH_DAEMON_SMALL:-1000}
 LARGE=${BENCH_DAEMON_LARGE:-100000}
 LAT_N=${BENCH_LAT_N:-30}
 LAT_GAP=${BENCH_LAT_GAP:-2}
+LAT_DIR=${BENCH_LAT_DIR:-d00000}
+# Local folder, remote folder and path prefix of the latency files.
+if [[ $LAT_DIR == . ]]; then LAT_SUB="" LAT_REMOTE=/bench LAT_PFX=""
+else LAT_SUB=/$LAT_DIR LAT_REMOTE=/bench/$LAT_DIR LAT_PFX=$LAT_DIR/; fi
 BASE_N=${BENCH_BASE_N:-10}
 BURST=${BENCH_BURST:-10000}
 IDLE_SECS=${BENCH_IDLE_SECS:-600}
@@ -182,7 +188,7 @@ uploaded_at() {
 
 # ---------------------------------------------------------------- latency
 
-# Daemon running: LAT_N new 2 KiB files in d00000, one at a time; for each,
+# Daemon running: LAT_N new 2 KiB files in BENCH_LAT_DIR, one at a time; for each,
 # write → visible in `remote ls` (polled in a tight loop) and write → the
 # daemon's "uploaded" log line. Then the baselines with the daemon stopped.
 bench_latency() {
@@ -195,12 +201,12 @@ bench_latency() {
     for ((i = 1; i <= LAT_N; i++)); do
         name=lat-$i.bin
         t0=$(now)
-        head -c 2048 /dev/urandom >"$TREE/d00000/$name"
-        wait_visible /bench/d00000 "$name"
+        head -c 2048 /dev/urandom >"$TREE$LAT_SUB/$name"
+        wait_visible "$LAT_REMOTE" "$name"
         t1=$SEEN_AT
         sub "$t0" "$t1" >>"$vis"; echo >>"$vis"
         awk -v a="$t0" -v b="$t1" -v c="$LS_CALLS" 'BEGIN { printf "%.4f\n", (b - a) / c }' >>"$gran"
-        u=$(uploaded_at "$dlog" "d00000/$name")
+        u=$(uploaded_at "$dlog" "$LAT_PFX$name")
         [[ -n $u ]] && { sub "$t0" "$u" >>"$upl"; echo >>"$upl"; }
         # keep at least LAT_GAP s between writes
         sleep "$(awk -v a="$t0" -v g="$LAT_GAP" -v n="$(now)" 'BEGIN { d = g - (n - a); print (d > 0 ? d : 0) }')"
@@ -211,7 +217,7 @@ bench_latency() {
     sed -i '/^$/d' "$vis" "$upl"
     local g
     g=$(sort -g "$gran" | awk '{ a[NR] = $1 } END { printf "%.0f", a[int((NR + 1) / 2)] * 1000 }')
-    row "latency, $n files tracked: write → visible in \`remote ls\`" "$(pstats "$vis")" \
+    row "latency, $n files tracked, files in $LAT_REMOTE: write → visible in \`remote ls\`" "$(pstats "$vis")" \
         "polled in a tight loop; one \`remote ls\` ≈ $g ms (granularity)" "target ≈ 1 s + upload time"
     row "latency: write → daemon's \"uploaded\" log line" "$(pstats "$upl")" \
         "no polling error (log timestamp)" "$(wc -l <"$upl") of $LAT_N lines found"

@@ -671,7 +671,8 @@ pub async fn sync(
     report.elapsed = started.elapsed();
     let t = &report.timings;
     let did_something = report.rounds > 1 || !report.errors.is_empty();
-    // Quiet when nothing happened; one line otherwise.
+    // Quiet when nothing happened, and after a one-round pass (its ops
+    // logged a line each); one summary line otherwise.
     if did_something {
         tracing::info!(
             rounds = report.rounds,
@@ -688,7 +689,9 @@ pub async fn sync(
             scan_ms = t.scan_ms,
             listing_ms = t.listing_ms,
             plan_ms = t.plan_ms,
-            "nothing to do"
+            execute_ms = t.execute_ms,
+            focused = focus.is_some(),
+            "pass finished in one round"
         );
     }
     if !req.dry_run {
