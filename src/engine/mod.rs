@@ -80,115 +80,6 @@ pub struct Focus {
     pub paths: Vec<RelPath>,
 }
 
-/// What a focused pass looks at: for each changed path, the subtree of the
-/// nearest folder (itself or an ancestor) the cached tree has; for a path
-/// directly in the synced folder, that folder's direct children (when the
-/// synced folder is not the account root, whose listing also shows trashed
-/// folders). With the folder id to re-list. `None` means a full pass is
-/// needed (the cache has unknown parts, or a change sits where no scope
-/// covers it).
-fn focus_scopes(f: &Focus, root_id: Option<u64>) -> Option<Vec<(Scope, u64)>> {
-    use crate::model::Kind;
-    if !f.remote.unknown.is_empty() || f.paths.is_empty() {
-        return None;
-    }
-    let mut deep: Vec<(RelPath, u64)> = Vec::new();
-    let mut shallow_root = false;
-    for p in &f.paths {
-        let mut cur = Some(p.clone());
-        loop {
-            let c = cur?;
-            if c.is_root() {
-                // Only a direct child of the synced folder is covered by
-                // its one-level listing.
-                if root_id.is_none() || p.depth() != 1 {
-                    return None;
-                }
-                shallow_root = true;
-                break;
-            }
-            if let Some(e) = f.remote.entries.get(&c).filter(|e| e.kind == Kind::Dir) {
-                deep.push((c, e.id));
-                break;
-            }
-            cur = c.parent();
-        }
-    }
-    deep.sort();
-    deep.dedup();
-    // Keep only the outermost folders.
-    let mut out: Vec<(Scope, u64)> = Vec::new();
-    for (p, id) in deep {
-        if !out.iter().any(|(o, _)| p.starts_with(&o.base)) {
-            out.push((
-                Scope {
-                    base: p,
-                    deep: true,
-                },
-                id,
-            ));
-        }
-    }
-    if let (true, Some(id)) = (shallow_root, root_id) {
-        out.push((
-            Scope {
-                base: RelPath::root(),
-                deep: false,
-            },
-            id,
-        ));
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-/// Whether every path an op touches lies inside a scope. In a one-level
-/// scope only file ops count: a folder op there needs what lies below it.
-fn op_inside(op: &Op, scopes: &[(Scope, u64)]) -> bool {
-    use crate::model::Kind;
-    let file_op = match op {
-        Op::Upload { .. } | Op::RemoteCopy { .. } | Op::Download { .. } | Op::Reconcile { .. } => {
-            true
-        }
-        Op::MoveRemote { kind, .. }
-        | Op::MoveLocal { kind, .. }
-        | Op::DeleteRemote { kind, .. }
-        | Op::DeleteLocal { kind, .. } => *kind == Kind::File,
-        _ => false,
-    };
-    let inside = |p: &RelPath| {
-        scopes
-            .iter()
-            .any(|(s, _)| s.contains(p) && (s.deep || file_op))
-    };
-    let mut paths = vec![op.path()];
-    match op {
-        Op::MoveRemote { from, synced, .. } => {
-            paths.push(from);
-            paths.push(synced);
-        }
-        Op::MoveLocal { from, .. } | Op::RecordMove { from, .. } => paths.push(from),
-        _ => {}
-    }
-    paths.into_iter().all(inside)
-}
-
-/// The part of `view` that `scopes` look at, for the planner of a focused
-/// pass: cut like the local side and Synced, with the unknown subtrees that
-/// reach into it.
-fn restrict_remote(view: &crate::model::RemoteView, scopes: &[Scope]) -> crate::model::RemoteView {
-    crate::model::RemoteView {
-        entries: crate::model::restrict(&view.entries, scopes),
-        unknown: view
-            .unknown
-            .iter()
-            .filter(|u| {
-                crate::model::in_scopes(scopes, u) || scopes.iter().any(|s| s.base.starts_with(u))
-            })
-            .cloned()
-            .collect(),
-    }
-}
-
 /// What a pass did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SyncReport {
@@ -469,7 +360,7 @@ pub async fn sync(
     let focus = req
         .focus
         .as_ref()
-        .and_then(|f| focus_scopes(f, remote_root.map(|r| r.0)));
+        .and_then(|f| plan::focus::scopes_for(&f.remote, &f.paths, remote_root.map(|r| r.0)));
     let scopes: Option<Vec<Scope>> = focus
         .as_ref()
         .map(|f| f.iter().map(|(s, _)| s.clone()).collect());
@@ -568,7 +459,7 @@ pub async fn sync(
         let plan = match &scopes {
             Some(s) => plan::plan(
                 &scanned.view,
-                &restrict_remote(&snap.view, s),
+                &plan::focus::restrict_remote(&snap.view, s),
                 &synced,
                 cfg.plan,
             ),
@@ -579,14 +470,12 @@ pub async fn sync(
             tracing::debug!(path = %p, "waits for a later round: {why}");
         }
         let mut plan = plan;
-        if let Some(parts) = &focus {
-            // Act only where all three trees were just looked at; anything
-            // else waits for a full pass.
-            let before = plan.ops.len();
-            plan.ops.retain(|op| op_inside(op, parts));
-            if plan.ops.len() != before {
-                report.needs_full_pass = true;
-            }
+        // An op reaching outside what all three trees were just read for
+        // means none of the plan runs here: a full pass does it.
+        if let Some(s) = &scopes
+            && !plan::focus::confine(&mut plan, s)
+        {
+            report.needs_full_pass = true;
         }
         if plan.ops.is_empty() {
             report.converged = true;

@@ -20,6 +20,7 @@
 //! - both sides changing one file is never resolved by overwriting: the
 //!   executor compares contents and keeps both when they differ.
 
+pub mod focus;
 mod moves;
 #[cfg(test)]
 mod proptest;
