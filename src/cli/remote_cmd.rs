@@ -50,7 +50,13 @@ pub enum RemoteCmd {
         overwrite: bool,
     },
     /// Download a file or folder.
-    Get { path: String, local: PathBuf },
+    Get {
+        /// The remote file or folder (a path, or `id:N` / `file:N` / `folder:N`).
+        path: String,
+        /// Where to put it: an existing local folder (the remote name is
+        /// kept), or a new path.
+        local: PathBuf,
+    },
     /// Move or rename a file or folder.
     Mv { src: String, dst: String },
     /// Copy a file or folder on the host (no download, no upload).
@@ -603,6 +609,11 @@ async fn upload_exact(
 }
 
 async fn get(client: &Client, path: &str, local: &Path, ui: Ui) -> Result<(), CliError> {
+    if local == Path::new("-") {
+        return Err(CliError::Usage(
+            "`remote get` does not write to standard output; give a local file or folder path (e.g. `.`)".into(),
+        ));
+    }
     let entry = remote::resolve(client, path, Want::Any).await?;
     let mut tally = Tally::default();
     match entry {

@@ -190,6 +190,9 @@ async fn errors_read_clearly_with_the_right_exit_codes() {
     r.fails_with(1, "\"/nope\" does not exist");
     let r = host.dcsync(&["remote", "get", "/nope", "x"]).await;
     r.fails_with(1, "does not exist");
+    // `-` is not a file name to create in the working directory.
+    let r = host.dcsync(&["remote", "get", "/nope", "-"]).await;
+    r.fails_with(2, "does not write to standard output");
     let r = host.dcsync(&["remote", "frobnicate"]).await;
     assert_eq!(r.code, 2, "{r:?}");
 
