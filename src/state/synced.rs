@@ -196,18 +196,9 @@ pub(crate) fn apply_changes(
 impl StateDb {
     /// The whole Synced tree.
     pub fn load_synced(&self) -> Result<Tree<SyncedEntry>, StateError> {
-        let db = &self.path;
-        let err = |e| StateError::sqlite("load the Synced tree", db, e);
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM synced"))
-            .map_err(err)?;
-        let mut rows = stmt.query([]).map_err(err)?;
         let mut tree = Tree::new();
-        while let Some(row) = rows.next().map_err(err)? {
-            let (path, entry) = RawRow::from_row(row).map_err(err)?.into_entry(db)?;
-            tree.insert(path, entry);
-        }
+        let sql = format!("SELECT {COLUMNS} FROM synced");
+        self.read_rows("load the Synced tree", &sql, [], &mut tree, |_| true)?;
         Ok(tree)
     }
 
@@ -218,8 +209,6 @@ impl StateDb {
         &self,
         scopes: &[crate::model::Scope],
     ) -> Result<Tree<SyncedEntry>, StateError> {
-        let db = &self.path;
-        let err = |e| StateError::sqlite("load part of the Synced tree", db, e);
         let mut tree = Tree::new();
         for scope in scopes {
             for p in scope.spine() {
@@ -227,53 +216,64 @@ impl StateDb {
                     tree.insert(p, e);
                 }
             }
-            let (sql, arg) = if scope.base.is_root() {
-                let filter = if scope.deep {
-                    "path <> ''"
-                } else {
-                    "instr(path, '/') = 0 AND path <> ''"
-                };
-                (
-                    format!("SELECT {COLUMNS} FROM synced WHERE {filter} AND ?1 = ''"),
-                    "",
-                )
-            } else {
-                (
-                    format!(
-                        "SELECT {COLUMNS} FROM synced WHERE path >= (?1 || '/') AND path < (?1 || '0')"
-                    ),
-                    scope.base.as_str(),
-                )
+            let filter = match (scope.base.is_root(), scope.deep) {
+                (true, true) => "path <> '' AND ?1 = ''",
+                (true, false) => "instr(path, '/') = 0 AND path <> '' AND ?1 = ''",
+                (false, _) => "path >= (?1 || '/') AND path < (?1 || '0')",
             };
-            let mut stmt = self.conn.prepare_cached(&sql).map_err(err)?;
-            let mut rows = stmt.query([arg]).map_err(err)?;
-            while let Some(row) = rows.next().map_err(err)? {
-                let (path, entry) = RawRow::from_row(row).map_err(err)?.into_entry(db)?;
-                if scope.contains(&path) {
-                    tree.insert(path, entry);
-                }
-            }
+            let sql = format!("SELECT {COLUMNS} FROM synced WHERE {filter}");
+            self.read_rows(
+                "load part of the Synced tree",
+                &sql,
+                [scope.base.as_str()],
+                &mut tree,
+                |p| scope.contains(p),
+            )?;
         }
         Ok(tree)
     }
 
+    /// Adds the rows `sql` selects (the [`COLUMNS`]) that `keep` accepts.
+    fn read_rows(
+        &self,
+        what: &'static str,
+        sql: &str,
+        args: impl rusqlite::Params,
+        tree: &mut Tree<SyncedEntry>,
+        keep: impl Fn(&RelPath) -> bool,
+    ) -> Result<(), StateError> {
+        let db = &self.path;
+        let err = |e| StateError::sqlite(what, db, e);
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+        let mut rows = stmt.query(args).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let (path, entry) = RawRow::from_row(row).map_err(err)?.into_entry(db)?;
+            if keep(&path) {
+                tree.insert(path, entry);
+            }
+        }
+        Ok(())
+    }
+
     /// The number of files in the Synced tree.
     pub fn synced_files(&self) -> Result<u64, StateError> {
-        let n: i64 = self
-            .conn
-            .prepare_cached("SELECT count(*) FROM synced WHERE kind = 'file'")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(|e| StateError::sqlite("count the Synced files", &self.path, e))?;
-        Ok(n as u64)
+        self.count(
+            "count the Synced files",
+            "SELECT count(*) FROM synced WHERE kind = 'file'",
+        )
     }
 
     /// The number of entries in the Synced tree.
     pub fn synced_len(&self) -> Result<u64, StateError> {
+        self.count("count the Synced tree", "SELECT count(*) FROM synced")
+    }
+
+    fn count(&self, what: &'static str, sql: &str) -> Result<u64, StateError> {
         let n: i64 = self
             .conn
-            .prepare_cached("SELECT count(*) FROM synced")
+            .prepare_cached(sql)
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(|e| StateError::sqlite("count the Synced tree", &self.path, e))?;
+            .map_err(|e| StateError::sqlite(what, &self.path, e))?;
         Ok(n as u64)
     }
 

@@ -1245,23 +1245,18 @@ async fn deep_trees_big_folders_and_too_long_paths() {
     assert!(!pair.local.join(&rel).join("leaf.txt").exists());
 }
 
-/// The daemon's focused passes, through the library: only the folders
-/// around the changed paths are scanned and listed again, only ops inside
-/// them run, and changes elsewhere wait for a full pass.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn focused_passes_list_and_act_only_around_the_change() {
-    use dcsync::engine::{EngineConfig, Focus, Quiet, SyncRequest, sync};
-    use dcsync::model::RelPath;
-    let host = Host::start().await;
+/// For tests that drive the library: `n` files `d/f{i}.txt` in each folder
+/// `d` of a new local tree, and the engine config that syncs it with `/Sync`.
+fn library_pair(host: &Host, folders: &[(&str, usize)]) -> (PathBuf, dcsync::engine::EngineConfig) {
     let local = host.path("local");
-    for d in ["a", "b", "c"] {
-        for i in 0..5 {
+    for (d, n) in folders {
+        for i in 0..*n {
             let p = local.join(format!("{d}/f{i}.txt"));
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, format!("{d}{i}")).unwrap();
         }
     }
-    let cfg = EngineConfig {
+    let cfg = dcsync::engine::EngineConfig {
         local_root: local.clone(),
         remote_path: "/Sync".into(),
         db_path: host.path("state/pair.db"),
@@ -1271,6 +1266,18 @@ async fn focused_passes_list_and_act_only_around_the_change() {
         max_delete_percent: 50,
         max_delete_count: 1000,
     };
+    (local, cfg)
+}
+
+/// The daemon's focused passes, through the library: only the folders
+/// around the changed paths are scanned and listed again, only ops inside
+/// them run, and changes elsewhere wait for a full pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focused_passes_list_and_act_only_around_the_change() {
+    use dcsync::engine::{Focus, Quiet, SyncRequest, sync};
+    use dcsync::model::RelPath;
+    let host = Host::start().await;
+    let (local, cfg) = library_pair(&host, &[("a", 5), ("b", 5), ("c", 5)]);
     let c = host.client();
     let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
     let full = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
@@ -1337,28 +1344,11 @@ async fn focused_passes_list_and_act_only_around_the_change() {
 /// the part it read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn focused_passes_at_the_top_and_their_delete_share() {
-    use dcsync::engine::{EngineConfig, Focus, Quiet, SyncReport, SyncRequest, sync};
+    use dcsync::engine::{Focus, Quiet, SyncReport, SyncRequest, sync};
     use dcsync::model::RelPath;
     let host = Host::start().await;
-    let local = host.path("local");
-    for (d, n) in [("m", 12), ("a", 10), ("b", 10)] {
-        for i in 0..n {
-            let p = local.join(format!("{d}/f{i}.txt"));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, format!("{d}{i}")).unwrap();
-        }
-    }
+    let (local, cfg) = library_pair(&host, &[("m", 12), ("a", 10), ("b", 10)]);
     std::fs::write(local.join("top.txt"), "top").unwrap();
-    let cfg = EngineConfig {
-        local_root: local.clone(),
-        remote_path: "/Sync".into(),
-        db_path: host.path("state/pair.db"),
-        plan: Default::default(),
-        transfers: 2,
-        listing_concurrency: 2,
-        max_delete_percent: 50,
-        max_delete_count: 1000,
-    };
     let c = host.client();
     let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
     let full = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
