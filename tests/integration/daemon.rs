@@ -18,9 +18,14 @@ struct Daemon {
 
 impl Daemon {
     async fn start(host: &Host) -> Daemon {
+        Daemon::start_with(host, "poll_interval = \"1s\"").await
+    }
+
+    /// With `extra` lines in the config.
+    async fn start_with(host: &Host, extra: &str) -> Daemon {
         let local = host.path("local");
         std::fs::create_dir_all(&local).unwrap();
-        let cfg = host.sync_config("daemon.toml", &local, "/Sync", "poll_interval = \"1s\"");
+        let cfg = host.sync_config("daemon.toml", &local, "/Sync", extra);
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
             .arg("--config")
             .arg(&cfg)
@@ -97,6 +102,40 @@ async fn until_local(p: &Path, want: Option<&[u8]>) -> bool {
         std::fs::read(p).ok().as_deref() == want
     })
     .await
+}
+
+/// Watchers miss events and polls may be far apart: the scheduled full
+/// pass (`full_rescan_interval`) finds what nothing reported. Here polling
+/// is as good as off (1 h), so only that pass can bring the host's change
+/// (in a folder no local event points at); a local edit in between still
+/// goes out at once (a focused pass).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_full_pass_finds_what_nothing_reported() {
+    let host = Host::start().await;
+    let c = host.client();
+    let d = Daemon::start_with(
+        &host,
+        "poll_interval = \"1h\"\nfull_rescan_interval = \"3s\"",
+    )
+    .await;
+    d.write("dir/local.txt", b"local");
+    assert!(until_remote(&c, "dir/local.txt", Some(b"local")).await);
+    let up = host.write("up/unannounced.txt", b"from the host");
+    // In another folder than the local edit, which a focused pass re-lists.
+    d.cli(&["remote", "put", up.to_str().unwrap(), "/Sync/other"])
+        .await
+        .ok();
+    d.write("dir/local.txt", b"edited");
+    assert!(until_remote(&c, "dir/local.txt", Some(b"edited")).await);
+    assert!(
+        until_local(
+            &d.local.join("other/unannounced.txt"),
+            Some(b"from the host")
+        )
+        .await
+    );
+    let status = d.stop().await;
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
