@@ -151,11 +151,79 @@ pub struct LocalMeta {
     pub mtime_ns: i64,
 }
 
-/// Content hashes, lower-case hex. `None` = not computed.
+/// A content digest of `N` bytes, held as bytes (a tree of many files would
+/// spend ~100 bytes of heap per hex string). Its text form — state DB,
+/// journal, logs, `Debug` — is lower-case hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Digest<const N: usize>(pub [u8; N]);
+
+/// SHA-256: what dcsync compares contents by.
+pub type Sha256 = Digest<32>;
+/// MD5: what the host reports for uploads.
+pub type Md5 = Digest<16>;
+
+impl<const N: usize> Digest<N> {
+    /// Parses `2 * N` hex digits (either case); `None` otherwise.
+    pub fn from_hex(s: &str) -> Option<Digest<N>> {
+        let mut b = [0u8; N];
+        hex::decode_to_slice(s, &mut b).ok()?;
+        Some(Digest(b))
+    }
+
+    /// Lower-case hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl<const N: usize> fmt::Display for Digest<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl<const N: usize> fmt::Debug for Digest<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_hex())
+    }
+}
+
+impl<const N: usize> Serialize for Digest<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Digest<N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Digest<N>, D::Error> {
+        let s = String::deserialize(d)?;
+        Digest::from_hex(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected {} hex digits, got {s:?}", 2 * N))
+        })
+    }
+}
+
+/// Content hashes. `None` = not computed (or not known).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct Hashes {
-    pub sha256: Option<String>,
-    pub md5: Option<String>,
+    #[serde(default, deserialize_with = "known_digest")]
+    pub sha256: Option<Sha256>,
+    #[serde(default, deserialize_with = "known_digest")]
+    pub md5: Option<Md5>,
+}
+
+/// Journal entries of earlier versions may hold `""` for a hash the host
+/// did not report: that is "not known", not damage.
+fn known_digest<'de, D: serde::Deserializer<'de>, const N: usize>(
+    d: D,
+) -> Result<Option<Digest<N>>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => Digest::from_hex(&s).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected {} hex digits, got {s:?}", 2 * N))
+        }),
+    }
 }
 
 /// One entry of the Local tree (what the disk holds now).
@@ -394,5 +462,28 @@ mod tests {
         assert_eq!(kept, ["a", "a/b", "a/b/c", "a/b/c/d", "x"]);
         assert!(in_scopes(&scopes, &p("a")) && in_scopes(&scopes, &p("x")));
         assert!(!in_scopes(&scopes, &p("a/x")) && !in_scopes(&scopes, &p("x/y")));
+    }
+
+    #[test]
+    fn digests_read_and_write_hex() {
+        let h = Sha256::from_hex(&"Ab".repeat(32)).unwrap();
+        assert_eq!(h.to_hex(), "ab".repeat(32));
+        assert_eq!(format!("{h}"), "ab".repeat(32));
+        assert!(Sha256::from_hex("ab").is_none());
+        assert!(Md5::from_hex(&"zz".repeat(16)).is_none());
+        let hashes = Hashes {
+            sha256: Some(h),
+            md5: None,
+        };
+        let json = serde_json::to_string(&hashes).unwrap();
+        assert_eq!(
+            json,
+            format!("{{\"sha256\":\"{}\",\"md5\":null}}", "ab".repeat(32))
+        );
+        assert_eq!(serde_json::from_str::<Hashes>(&json).unwrap(), hashes);
+        // Journal entries of earlier versions: "" is "not known".
+        let old = format!("{{\"sha256\":\"{}\",\"md5\":\"\"}}", "ab".repeat(32));
+        assert_eq!(serde_json::from_str::<Hashes>(&old).unwrap(), hashes);
+        assert!(serde_json::from_str::<Hashes>("{\"sha256\":\"xyz\"}").is_err());
     }
 }

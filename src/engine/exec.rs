@@ -749,8 +749,9 @@ impl<'a> Exec<'a> {
             kind: Kind::File,
             local: local.meta,
             hashes: Hashes {
-                sha256: local.hashes.sha256.clone(),
-                md5: Some(up.md5.clone()),
+                sha256: local.hashes.sha256,
+                // Empty or malformed (no hash from the host): not known.
+                md5: crate::model::Md5::from_hex(&up.md5),
             },
             remote_id: up.id.0,
             remote_parent: parent,
@@ -851,8 +852,8 @@ impl<'a> Exec<'a> {
             kind: Kind::File,
             local: local.meta,
             hashes: Hashes {
-                sha256: local.hashes.sha256.clone(),
-                md5: source_hashes.md5.clone(),
+                sha256: local.hashes.sha256,
+                md5: source_hashes.md5,
             },
             remote_id: copy.id.0,
             remote_parent: parent,
@@ -914,7 +915,7 @@ impl<'a> Exec<'a> {
             tmp,
             Hashes {
                 sha256: Some(sha),
-                md5: Some(got.md5),
+                md5: crate::model::Md5::from_hex(&got.md5),
             },
         ))
     }
@@ -988,15 +989,15 @@ impl<'a> Exec<'a> {
     ) -> Result<Done, OpError> {
         self.still(path, &local.meta, Kind::File)?;
         let (tmp, hashes) = self.fetch(path, remote).await?;
-        let local_sha = match &local.hashes.sha256 {
-            Some(s) => s.clone(),
+        let local_sha = match local.hashes.sha256 {
+            Some(s) => s,
             None => {
                 crate::scan::sha256_file(&self.abs(path))
                     .map_err(io(&self.abs(path)))?
                     .0
             }
         };
-        if hashes.sha256.as_deref() == Some(local_sha.as_str()) {
+        if hashes.sha256 == Some(local_sha) {
             // Same content on both sides: just record it.
             let _ = std::fs::remove_file(&tmp);
             self.still(path, &local.meta, Kind::File)?;

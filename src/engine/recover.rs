@@ -138,7 +138,7 @@ async fn recover_upload(
             kind: Kind::File,
             local: local.meta,
             hashes: Hashes {
-                sha256: local.hashes.sha256.clone(),
+                sha256: local.hashes.sha256,
                 md5: None,
             },
             remote_id: f.id.0,

@@ -729,7 +729,7 @@ fn both_changed(mode: Mode, path: &RelPath, l: &LocalEntry, r: &RemoteEntry) -> 
 /// Entries on one side that Synced does not know.
 fn plan_new(cx: &mut Ctx<'_>) {
     // Content index of live remote files, for server-side copies.
-    let mut by_sha: HashMap<&str, (&RelPath, &SyncedEntry)> = HashMap::new();
+    let mut by_sha: HashMap<&Sha256, (&RelPath, &SyncedEntry)> = HashMap::new();
     for (p, s) in cx.synced {
         if s.kind == Kind::File
             && let Some(sha) = &s.hashes.sha256
@@ -739,7 +739,7 @@ fn plan_new(cx: &mut Ctx<'_>) {
                 .get(p)
                 .is_some_and(|r| r.id == s.remote_id)
         {
-            by_sha.entry(sha.as_str()).or_insert((p, s));
+            by_sha.entry(sha).or_insert((p, s));
         }
     }
 
@@ -810,7 +810,7 @@ fn plan_new(cx: &mut Ctx<'_>) {
                         let source = l
                             .hashes
                             .sha256
-                            .as_deref()
+                            .as_ref()
                             .and_then(|sha| by_sha.get(sha))
                             .filter(|(_, s)| s.size == l.meta.size);
                         match source {

@@ -54,11 +54,17 @@ struct World {
 fn size_of(content: u64) -> u64 {
     content % 7 + 1
 }
-fn sha(content: u64) -> String {
-    format!("sha{content}")
+/// A stand-in digest that identifies `content` (the model has no bytes).
+fn digest<const N: usize>(content: u64) -> Digest<N> {
+    let mut b = [0u8; N];
+    b[..8].copy_from_slice(&content.to_le_bytes());
+    Digest(b)
 }
-fn md5(content: u64) -> String {
-    format!("md5{content}")
+fn sha(content: u64) -> Sha256 {
+    digest(content)
+}
+fn md5(content: u64) -> Md5 {
+    digest(content)
 }
 
 impl World {

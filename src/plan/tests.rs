@@ -90,11 +90,18 @@ impl W {
     }
 }
 
+/// A stand-in digest that identifies content `c`.
+fn digest<const N: usize>(c: u64) -> Digest<N> {
+    let mut b = [0u8; N];
+    b[..8].copy_from_slice(&c.to_le_bytes());
+    Digest(b)
+}
+
 fn hashes(kind: Kind, c: u64) -> Hashes {
     match kind {
         Kind::File => Hashes {
-            sha256: Some(format!("sha{c}")),
-            md5: Some(format!("md5{c}")),
+            sha256: Some(digest(c)),
+            md5: Some(digest(c)),
         },
         Kind::Dir => Hashes::default(),
     }

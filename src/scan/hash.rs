@@ -1,4 +1,4 @@
-//! Streaming content hashes of local files (lower-case hex).
+//! Streaming content hashes of local files.
 //!
 //! One large buffer per call, no memory mapping: the file may change or
 //! vanish while it is read, and the caller decides what that means.
@@ -38,18 +38,18 @@ fn stream(path: &Path, mut feed: impl FnMut(&[u8])) -> io::Result<u64> {
     }
 }
 
-/// SHA-256 of the file's content (hex) and the number of bytes hashed.
-pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+/// SHA-256 of the file's content and the number of bytes hashed.
+pub fn sha256_file(path: &Path) -> io::Result<(crate::model::Sha256, u64)> {
     let mut h = Sha256::new();
     let n = stream(path, |b| h.update(b))?;
-    Ok((hex::encode(h.finalize()), n))
+    Ok((crate::model::Digest(h.finalize().into()), n))
 }
 
-/// MD5 of the file's content (hex), the hash the host reports for uploads.
-pub fn md5_file(path: &Path) -> io::Result<String> {
+/// MD5 of the file's content, the hash the host reports for uploads.
+pub fn md5_file(path: &Path) -> io::Result<crate::model::Md5> {
     let mut h = Md5::new();
     stream(path, |b| h.update(b))?;
-    Ok(hex::encode(h.finalize()))
+    Ok(crate::model::Digest(h.finalize().into()))
 }
 
 #[cfg(test)]
@@ -64,17 +64,23 @@ mod tests {
         let (sha, n) = sha256_file(&p).unwrap();
         assert_eq!(n, 3);
         assert_eq!(
-            sha,
+            sha.to_hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(md5_file(&p).unwrap(), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            md5_file(&p).unwrap().to_hex(),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
         // Larger than one buffer.
         let big: Vec<u8> = (0..(BUF_LEN * 2 + 17)).map(|i| (i % 251) as u8).collect();
         std::fs::write(&p, &big).unwrap();
         let (sha, n) = sha256_file(&p).unwrap();
         assert_eq!(n, big.len() as u64);
-        assert_eq!(sha, hex::encode(Sha256::digest(&big)));
-        assert_eq!(md5_file(&p).unwrap(), hex::encode(Md5::digest(&big)));
+        assert_eq!(sha.to_hex(), hex::encode(Sha256::digest(&big)));
+        assert_eq!(
+            md5_file(&p).unwrap().to_hex(),
+            hex::encode(Md5::digest(&big))
+        );
         assert!(sha256_file(&dir.path().join("missing")).is_err());
     }
 }

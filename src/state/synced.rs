@@ -92,8 +92,8 @@ impl RawRow {
                 mtime_ns: self.mtime_ns,
             },
             hashes: Hashes {
-                sha256: self.sha256,
-                md5: self.md5,
+                sha256: digest(db, &path, self.sha256)?,
+                md5: digest(db, &path, self.md5)?,
             },
             remote_id: self.remote_id as u64,
             remote_parent: self.remote_parent.map(|p| p as u64),
@@ -101,6 +101,28 @@ impl RawRow {
             size: self.size as u64,
         };
         Ok((path, entry))
+    }
+}
+
+/// A stored hash (hex) as a digest; anything else is damage.
+fn digest<const N: usize>(
+    db: &Path,
+    path: &RelPath,
+    hex: Option<String>,
+) -> Result<Option<crate::model::Digest<N>>, StateError> {
+    match hex {
+        // Earlier versions stored "" when the host reported no hash.
+        None => Ok(None),
+        Some(h) if h.is_empty() => Ok(None),
+        Some(h) => crate::model::Digest::from_hex(&h).map(Some).ok_or_else(|| {
+            StateError::corrupt(
+                db,
+                format!(
+                    "hash {h:?} of {path} in the Synced tree is not {} hex digits",
+                    2 * N
+                ),
+            )
+        }),
     }
 }
 
@@ -124,8 +146,8 @@ fn put(conn: &Connection, path: &RelPath, e: &SyncedEntry) -> rusqlite::Result<(
         e.size as i64,
         e.local.size as i64,
         e.local.mtime_ns,
-        e.hashes.sha256,
-        e.hashes.md5,
+        e.hashes.sha256.map(|h| h.to_hex()),
+        e.hashes.md5.map(|h| h.to_hex()),
         e.remote_id as i64,
         e.remote_parent.map(|p| p as i64),
         e.remote_name,

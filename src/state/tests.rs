@@ -17,8 +17,8 @@ fn file(id: u64) -> SyncedEntry {
             mtime_ns: 1_700_000_000_000_000_000,
         },
         hashes: Hashes {
-            sha256: Some("ab".repeat(32)),
-            md5: Some("cd".repeat(16)),
+            sha256: crate::model::Sha256::from_hex(&"ab".repeat(32)),
+            md5: crate::model::Md5::from_hex(&"cd".repeat(16)),
         },
         remote_id: id,
         remote_parent: Some(1),
@@ -112,7 +112,7 @@ fn round_trip_every_field() {
             mtime_ns: -5,
         },
         hashes: Hashes {
-            sha256: Some("00ff".repeat(16)),
+            sha256: crate::model::Sha256::from_hex(&"00ff".repeat(16)),
             md5: None,
         },
         remote_id: u64::MAX - 2,
@@ -520,7 +520,7 @@ fn make_v1(path: &std::path::Path) {
     c.execute_batch(V1_SCHEMA).unwrap();
     c.execute_batch(
         "INSERT INTO synced VALUES ('a', 'dir', 0, 0, 0, 0, 0, NULL, NULL, 5, NULL, 'a');
-         INSERT INTO synced VALUES ('a/f', 'file', 1, 2, 3, 3, 4, 'aa', 'bb', 6, 5, 'f');
+         INSERT INTO synced VALUES ('a/f', 'file', 1, 2, 3, 3, 4, 'AA' || printf('%.62c', 'a'), printf('%.32c', 'b'), 6, 5, 'f');
          INSERT INTO journal (op, state, created_at, updated_at) VALUES ('{}', 'intent', 't', 't');
          PRAGMA user_version = 1;",
     )
@@ -545,6 +545,9 @@ fn upgrade_from_v1() {
         ),
         (1, 2, 3, 4, Some(5))
     );
+    // Stored as text, read as digests (either case), written back lower-case.
+    assert_eq!(f.hashes.sha256.map(|h| h.to_hex()), Some("a".repeat(64)));
+    assert_eq!(f.hashes.md5.map(|h| h.to_hex()), Some("b".repeat(32)));
     assert_eq!(db.journal_pending().unwrap().len(), 1);
     drop(db);
 
@@ -747,4 +750,19 @@ fn skipped_notes_of_a_part_replace_only_that_part() {
         .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
         .collect();
     assert_eq!(got, want);
+}
+
+#[test]
+fn a_damaged_hash_is_reported_not_guessed() {
+    let (_d, path) = tmp();
+    make_v1(&path);
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute("UPDATE synced SET sha256 = 'zz' WHERE path = 'a/f'", [])
+            .unwrap();
+    }
+    let db = StateDb::open(&path).unwrap();
+    let err = db.load_synced().unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("a/f"), "{err}");
 }
