@@ -330,17 +330,29 @@ async fn import_url_waits_for_completion() {
 }
 
 /// Peak RSS of a child process in kB, sampled until it exits.
-async fn run_measuring_rss(host: &Host, args: &[&str]) -> (Run, u64) {
-    let cfg = host.config_file();
+async fn run_measuring_rss(cfg: &std::path::Path, args: &[&str]) -> (Run, u64) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
         .arg("--config")
-        .arg(&cfg)
+        .arg(cfg)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
+    // Read the output while it runs: a full pipe would block the child.
+    let drain = |r: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                r.read_to_end(&mut buf).await.unwrap();
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
     let mut peak = 0u64;
     let status = loop {
         if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -356,12 +368,12 @@ async fn run_measuring_rss(host: &Host, args: &[&str]) -> (Run, u64) {
             Err(_) => continue,
         }
     };
-    let out = child.wait_with_output().await.unwrap();
+    let (out, err) = (out.await.unwrap(), err.await.unwrap());
     (
         Run {
             code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
         },
         peak,
     )
@@ -374,11 +386,15 @@ async fn transfers_stream_with_bounded_memory() {
     let size = 96 * 1024 * 1024;
     let data = bytes(size, 8);
     let p = host.write("large.bin", &data);
-    let (r, up_kb) = run_measuring_rss(&host, &["remote", "put", p.to_str().unwrap(), "/"]).await;
+    let (r, up_kb) = run_measuring_rss(
+        &host.config_file(),
+        &["remote", "put", p.to_str().unwrap(), "/"],
+    )
+    .await;
     r.ok();
     let out = host.path("large.out");
     let (r, down_kb) = run_measuring_rss(
-        &host,
+        &host.config_file(),
         &["remote", "get", "/large.bin", out.to_str().unwrap()],
     )
     .await;
@@ -441,11 +457,18 @@ async fn one_gib_streams_with_bounded_memory() {
         use md5::Digest;
         hex::encode(want.finalize())
     };
-    let (r, up_kb) = run_measuring_rss(&host, &["remote", "put", src.to_str().unwrap(), "/"]).await;
+    let (r, up_kb) = run_measuring_rss(
+        &host.config_file(),
+        &["remote", "put", src.to_str().unwrap(), "/"],
+    )
+    .await;
     r.ok();
     let out = host.path("big.out");
-    let (r, down_kb) =
-        run_measuring_rss(&host, &["remote", "get", "/big.bin", out.to_str().unwrap()]).await;
+    let (r, down_kb) = run_measuring_rss(
+        &host.config_file(),
+        &["remote", "get", "/big.bin", out.to_str().unwrap()],
+    )
+    .await;
     r.ok();
     let got = dcsync::scan::md5_file(&out).unwrap().to_hex();
     assert_eq!(got, want, "downloaded bytes differ");
