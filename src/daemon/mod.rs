@@ -283,6 +283,11 @@ impl PairLoop {
                 };
                 changed.clear();
                 need_full = false;
+                if focus.is_none() {
+                    // A full pass lists everything again: the old tree need
+                    // not stay in memory beside the new one.
+                    cached = None;
+                }
                 let request = SyncRequest {
                     focus,
                     ..SyncRequest::default()
