@@ -143,7 +143,8 @@ pub struct Timings {
 async fn refresh_parts(
     client: &Client,
     f: &Focus,
-    scopes: &[(Scope, u64)],
+    scopes: &[(Scope, Option<u64>)],
+    trashed: &std::collections::BTreeSet<u64>,
     concurrency: usize,
 ) -> (snapshot::SnapshotOutcome, bool) {
     use crate::model::Kind;
@@ -156,9 +157,15 @@ async fn refresh_parts(
         let base = &scope.base;
         let part = if scope.deep {
             out.view.entries.retain(|k, _| !k.is_below(base));
-            snapshot::snapshot_from(client, Some(FolderId(*id)), base.clone(), concurrency).await
+            snapshot::snapshot_from(client, id.map(FolderId), base.clone(), concurrency).await
         } else {
-            let part = snapshot::snapshot_level(client, Some(FolderId(*id)), base.clone()).await;
+            let mut part = snapshot::snapshot_level(client, id.map(FolderId), base.clone()).await;
+            // The account root's listing shows folders in the host's trash
+            // too; those a full pass found are left out (a new one makes
+            // the folders differ: a full pass sorts it out).
+            part.view
+                .entries
+                .retain(|_, e| !(e.kind == Kind::Dir && trashed.contains(&e.id)));
             let dirs = |t: &crate::model::Tree<crate::model::RemoteEntry>| -> Vec<(RelPath, u64)> {
                 t.iter()
                     .filter(|(k, e)| e.kind == Kind::Dir && scope.contains(k))
@@ -364,6 +371,12 @@ pub async fn sync(
     let scopes: Option<Vec<Scope>> = focus
         .as_ref()
         .map(|f| f.iter().map(|(s, _)| s.clone()).collect());
+    // A focused pass that lists the account root again leaves out the
+    // trashed folders a full pass found there.
+    let trashed = match (&focus, remote_root) {
+        (Some(_), None) => trashed_folders(&db)?,
+        _ => Default::default(),
+    };
     for round in 0..MAX_ROUNDS {
         report.rounds = round + 1;
         if !req.dry_run {
@@ -392,7 +405,7 @@ pub async fn sync(
             let snap = match (&focus, &req.focus) {
                 (Some(parts), Some(f)) => {
                     let (snap, stale) =
-                        refresh_parts(client, f, parts, cfg.listing_concurrency).await;
+                        refresh_parts(client, f, parts, &trashed, cfg.listing_concurrency).await;
                     report.needs_full_pass |= stale;
                     snap
                 }
@@ -406,8 +419,9 @@ pub async fn sync(
             report.timings.scan_ms += scan_time.as_millis() as u64;
             (scanned, snap)
         };
-        // A focused pass does not list the account root again: the cached
-        // tree has its trashed folders dropped already.
+        // A focused pass takes the root's folders from the cached tree
+        // (trashed ones dropped already) and leaves out known trashed ones
+        // when it lists the account root again (`refresh_parts`).
         if remote_root.is_none() && scopes.is_none() {
             drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
         }
@@ -538,7 +552,8 @@ pub async fn sync(
             && final_ops
             && plan.deferred.is_empty()
         {
-            let (mut after, stale) = refresh_parts(client, f, parts, cfg.listing_concurrency).await;
+            let (mut after, stale) =
+                refresh_parts(client, f, parts, &trashed, cfg.listing_concurrency).await;
             report.needs_full_pass |= stale;
             if case_insensitive {
                 separate_case_twins(&mut after.view, &mut after.mapped);
@@ -603,6 +618,16 @@ pub async fn sync(
 /// The meta key holding ids of folders known to be in the host's trash.
 pub(crate) const TRASHED_FOLDERS: &str = "trashed_folders";
 
+/// Ids of the folders known to be in the host's trash.
+fn trashed_folders(db: &StateDb) -> Result<std::collections::BTreeSet<u64>, EngineError> {
+    Ok(db
+        .get_meta(TRASHED_FOLDERS)?
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|v| v.parse().ok())
+        .collect())
+}
+
 /// When syncing the account root: the host lists trashed folders in the
 /// root (detached, without their files, looking like any folder). Such a
 /// folder must not count as new, nor as a move into the root. Folders dcsync
@@ -615,12 +640,7 @@ async fn drop_trashed_root_folders(
     synced: &crate::model::Tree<crate::model::SyncedEntry>,
 ) -> Result<(), EngineError> {
     use crate::model::Kind;
-    let mut trashed: std::collections::BTreeSet<u64> = db
-        .get_meta(TRASHED_FOLDERS)?
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|v| v.parse().ok())
-        .collect();
+    let mut trashed = trashed_folders(db)?;
     let before = trashed.len();
     let root_dirs: Vec<(RelPath, u64)> = view
         .entries

@@ -11,16 +11,15 @@ use crate::model::*;
 
 /// What a focused pass looks at: for each changed path, the subtree of the
 /// nearest folder (itself or an ancestor) the cached tree has; for a path
-/// directly in the synced folder, that folder's direct children (when the
-/// synced folder is not the account root, whose listing also shows trashed
-/// folders). With the folder id to re-list. `None` means a full pass is
-/// needed (the cache has unknown parts, or a change sits where no scope
-/// covers it).
+/// directly in the synced folder, that folder's direct children. With the
+/// folder id to list again (`root_id` for the synced folder itself: `None`
+/// is the account root). `None` means a full pass is needed (the cache has
+/// unknown parts, or a change sits where no scope covers it).
 pub fn scopes_for(
     cached: &RemoteView,
     paths: &[RelPath],
     root_id: Option<u64>,
-) -> Option<Vec<(Scope, u64)>> {
+) -> Option<Vec<(Scope, Option<u64>)>> {
     if !cached.unknown.is_empty() || paths.is_empty() {
         return None;
     }
@@ -33,7 +32,7 @@ pub fn scopes_for(
             if c.is_root() {
                 // Only a direct child of the synced folder is covered by
                 // its one-level listing.
-                if root_id.is_none() || p.depth() != 1 {
+                if p.depth() != 1 {
                     return None;
                 }
                 shallow_root = true;
@@ -49,7 +48,7 @@ pub fn scopes_for(
     deep.sort();
     deep.dedup();
     // Keep only the outermost folders.
-    let mut out: Vec<(Scope, u64)> = Vec::new();
+    let mut out: Vec<(Scope, Option<u64>)> = Vec::new();
     for (p, id) in deep {
         if !out.iter().any(|(o, _)| p.starts_with(&o.base)) {
             out.push((
@@ -57,17 +56,17 @@ pub fn scopes_for(
                     base: p,
                     deep: true,
                 },
-                id,
+                Some(id),
             ));
         }
     }
-    if let (true, Some(id)) = (shallow_root, root_id) {
+    if shallow_root {
         out.push((
             Scope {
                 base: RelPath::root(),
                 deep: false,
             },
-            id,
+            root_id,
         ));
     }
     (!out.is_empty()).then_some(out)

@@ -1457,3 +1457,67 @@ async fn focused_passes_at_the_top_and_their_delete_share() {
     .unwrap_err();
     assert!(err.is_safety_stop(), "{err}");
 }
+
+/// Syncing the whole account: a file saved at the top is a one-level
+/// focused pass too, although the account root's listing also shows the
+/// folders in the host's trash; those a full pass found are left out, and
+/// a folder that is really new asks for a full pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn focused_passes_at_the_top_of_the_account() {
+    use dcsync::engine::{Focus, Quiet, SyncReport, SyncRequest, sync};
+    use dcsync::model::RelPath;
+    let host = Host::start().await;
+    let (local, mut cfg) = library_pair(&host, &[("proj", 3), ("a", 3)]);
+    cfg.remote_path = "/".into();
+    std::fs::write(local.join("top.txt"), "top").unwrap();
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    let full = || sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet);
+    full().await.unwrap();
+    // dcsync trashes a folder; the host keeps listing it in the root.
+    std::fs::remove_dir_all(local.join("proj")).unwrap();
+    assert_eq!(full().await.unwrap().deleted_remote, 1);
+    let root = c.folder_listing(None).await.unwrap();
+    assert!(
+        root.folders.iter().any(|f| f.name == "proj"),
+        "the host quirk"
+    );
+    let r = full().await.unwrap();
+    assert!(r.converged, "{r:?}");
+    let focused = |last: &SyncReport, paths: &[&str]| SyncRequest {
+        focus: Some(Focus {
+            remote: last
+                .remote_view
+                .clone()
+                .expect("a converged pass returns its view"),
+            paths: paths.iter().map(|p| RelPath::new(p).unwrap()).collect(),
+        }),
+        ..SyncRequest::default()
+    };
+
+    std::fs::write(local.join("top.txt"), "top, edited").unwrap();
+    let r2 = sync(&c, &cfg, focused(&r, &["top.txt"]), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!((r2.uploaded, r2.downloaded), (1, 0), "{r2:?}");
+    assert!(!r2.needs_full_pass, "the trashed folder is not new: {r2:?}");
+    assert!(!local.join("proj").exists());
+
+    // A folder made on the site in the meantime: the one-level listing
+    // does not know its content (unknown, so nothing is done about it);
+    // the file still goes out, and a full pass brings the folder.
+    c.folder_create("from-site", None, &Default::default())
+        .await
+        .unwrap();
+    std::fs::write(local.join("top.txt"), "top, edited again").unwrap();
+    let r3 = sync(&c, &cfg, focused(&r2, &["top.txt"]), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r3.needs_full_pass, "{r3:?}");
+    assert_eq!((r3.uploaded, r3.created_dirs), (1, 0), "{r3:?}");
+    assert!(!local.join("from-site").exists());
+    let r4 = full().await.unwrap();
+    assert_eq!((r4.uploaded, r4.created_dirs), (0, 1), "{r4:?}");
+    assert!(local.join("from-site").is_dir());
+    assert!(!local.join("proj").exists());
+}
