@@ -65,9 +65,10 @@ pub struct SyncRequest {
     pub dry_run: bool,
     /// Go ahead even when the pass deletes more than the limits.
     pub allow_mass_delete: bool,
-    /// A focused pass (the daemon after local events): re-list only the
-    /// remote folders around these paths, take the rest from `remote`,
-    /// and act only inside the re-listed folders.
+    /// A focused pass (the daemon after local events): read the state DB,
+    /// the disk and the host only in the scopes around these paths
+    /// (`plan::focus::scopes_for`), take the rest of the remote tree from
+    /// `remote`, and run the plan only if it stays inside them.
     pub focus: Option<Focus>,
 }
 
