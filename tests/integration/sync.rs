@@ -1245,6 +1245,27 @@ async fn deep_trees_big_folders_and_too_long_paths() {
     assert!(!pair.local.join(&rel).join("leaf.txt").exists());
 }
 
+/// The daemon's request after local events at `paths`, from the view of
+/// the pass `last`.
+fn focused_request(
+    last: &dcsync::engine::SyncReport,
+    paths: &[&str],
+) -> dcsync::engine::SyncRequest {
+    dcsync::engine::SyncRequest {
+        focus: Some(dcsync::engine::Focus {
+            remote: last
+                .remote_view
+                .clone()
+                .expect("a converged pass returns its view"),
+            paths: paths
+                .iter()
+                .map(|p| dcsync::model::RelPath::new(p).unwrap())
+                .collect(),
+        }),
+        ..Default::default()
+    }
+}
+
 /// For tests that drive the library: `n` files `d/f{i}.txt` in each folder
 /// `d` of a new local tree, and the engine config that syncs it with `/Sync`.
 fn library_pair(host: &Host, folders: &[(&str, usize)]) -> (PathBuf, dcsync::engine::EngineConfig) {
@@ -1344,8 +1365,7 @@ async fn focused_passes_list_and_act_only_around_the_change() {
 /// the part it read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn focused_passes_at_the_top_and_their_delete_share() {
-    use dcsync::engine::{Focus, Quiet, SyncReport, SyncRequest, sync};
-    use dcsync::model::RelPath;
+    use dcsync::engine::{Quiet, SyncRequest, sync};
     let host = Host::start().await;
     let (local, cfg) = library_pair(&host, &[("m", 12), ("a", 10), ("b", 10)]);
     std::fs::write(local.join("top.txt"), "top").unwrap();
@@ -1355,16 +1375,6 @@ async fn focused_passes_at_the_top_and_their_delete_share() {
         .await
         .unwrap();
     assert!(full.converged);
-    let focused = |last: &SyncReport, paths: &[&str]| SyncRequest {
-        focus: Some(Focus {
-            remote: last
-                .remote_view
-                .clone()
-                .expect("a converged pass returns its view"),
-            paths: paths.iter().map(|p| RelPath::new(p).unwrap()).collect(),
-        }),
-        ..SyncRequest::default()
-    };
 
     // A file saved and a file added at the top: one-level scope, no full pass.
     std::fs::write(local.join("top.txt"), "top, edited").unwrap();
@@ -1372,7 +1382,7 @@ async fn focused_passes_at_the_top_and_their_delete_share() {
     let r = sync(
         &c,
         &cfg,
-        focused(&full, &["top.txt", "new-top.txt"]),
+        focused_request(&full, &["top.txt", "new-top.txt"]),
         clock.clone(),
         &Quiet,
     )
@@ -1385,9 +1395,15 @@ async fn focused_passes_at_the_top_and_their_delete_share() {
     // A new folder at the top cannot be handled from one level: full pass.
     std::fs::create_dir(local.join("newdir")).unwrap();
     std::fs::write(local.join("newdir/x.txt"), "x").unwrap();
-    let r2 = sync(&c, &cfg, focused(&r, &["newdir"]), clock.clone(), &Quiet)
-        .await
-        .unwrap();
+    let r2 = sync(
+        &c,
+        &cfg,
+        focused_request(&r, &["newdir"]),
+        clock.clone(),
+        &Quiet,
+    )
+    .await
+    .unwrap();
     assert_eq!(r2.uploaded, 0, "{r2:?}");
     assert!(r2.needs_full_pass, "{r2:?}");
     let r3 = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
@@ -1405,7 +1421,7 @@ async fn focused_passes_at_the_top_and_their_delete_share() {
     let rb = sync(
         &c,
         &cfg,
-        focused(&r3, &["b", "b-renamed"]),
+        focused_request(&r3, &["b", "b-renamed"]),
         clock.clone(),
         &Quiet,
     )
@@ -1436,9 +1452,15 @@ async fn focused_passes_at_the_top_and_their_delete_share() {
     for i in 0..12 {
         std::fs::remove_file(local.join(format!("m/f{i}.txt"))).unwrap();
     }
-    let r4 = sync(&c, &cfg, focused(&r3, &["m/f0.txt"]), clock.clone(), &Quiet)
-        .await
-        .unwrap();
+    let r4 = sync(
+        &c,
+        &cfg,
+        focused_request(&r3, &["m/f0.txt"]),
+        clock.clone(),
+        &Quiet,
+    )
+    .await
+    .unwrap();
     assert_eq!(r4.deleted_remote, 12, "{r4:?}");
     // Whereas 10 + 9 of the remaining 22 are.
     for d in ["a", "b"] {
@@ -1449,7 +1471,7 @@ async fn focused_passes_at_the_top_and_their_delete_share() {
     let err = sync(
         &c,
         &cfg,
-        focused(&r4, &["a/f0.txt", "b/f0.txt"]),
+        focused_request(&r4, &["a/f0.txt", "b/f0.txt"]),
         clock,
         &Quiet,
     )
@@ -1464,8 +1486,7 @@ async fn focused_passes_at_the_top_and_their_delete_share() {
 /// a folder that is really new asks for a full pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn focused_passes_at_the_top_of_the_account() {
-    use dcsync::engine::{Focus, Quiet, SyncReport, SyncRequest, sync};
-    use dcsync::model::RelPath;
+    use dcsync::engine::{Quiet, SyncRequest, sync};
     let host = Host::start().await;
     let (local, mut cfg) = library_pair(&host, &[("proj", 3), ("a", 3)]);
     cfg.remote_path = "/".into();
@@ -1484,21 +1505,17 @@ async fn focused_passes_at_the_top_of_the_account() {
     );
     let r = full().await.unwrap();
     assert!(r.converged, "{r:?}");
-    let focused = |last: &SyncReport, paths: &[&str]| SyncRequest {
-        focus: Some(Focus {
-            remote: last
-                .remote_view
-                .clone()
-                .expect("a converged pass returns its view"),
-            paths: paths.iter().map(|p| RelPath::new(p).unwrap()).collect(),
-        }),
-        ..SyncRequest::default()
-    };
 
     std::fs::write(local.join("top.txt"), "top, edited").unwrap();
-    let r2 = sync(&c, &cfg, focused(&r, &["top.txt"]), clock.clone(), &Quiet)
-        .await
-        .unwrap();
+    let r2 = sync(
+        &c,
+        &cfg,
+        focused_request(&r, &["top.txt"]),
+        clock.clone(),
+        &Quiet,
+    )
+    .await
+    .unwrap();
     assert_eq!((r2.uploaded, r2.downloaded), (1, 0), "{r2:?}");
     assert!(!r2.needs_full_pass, "the trashed folder is not new: {r2:?}");
     assert!(!local.join("proj").exists());
@@ -1510,9 +1527,15 @@ async fn focused_passes_at_the_top_of_the_account() {
         .await
         .unwrap();
     std::fs::write(local.join("top.txt"), "top, edited again").unwrap();
-    let r3 = sync(&c, &cfg, focused(&r2, &["top.txt"]), clock.clone(), &Quiet)
-        .await
-        .unwrap();
+    let r3 = sync(
+        &c,
+        &cfg,
+        focused_request(&r2, &["top.txt"]),
+        clock.clone(),
+        &Quiet,
+    )
+    .await
+    .unwrap();
     assert!(r3.needs_full_pass, "{r3:?}");
     assert_eq!((r3.uploaded, r3.created_dirs), (1, 0), "{r3:?}");
     assert!(!local.join("from-site").exists());
