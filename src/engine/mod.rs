@@ -199,6 +199,28 @@ async fn refresh_parts(
     (out, stale)
 }
 
+/// Remote names as the local side sees them: case twins apart on a disk
+/// that ignores case, Unicode forms aligned with the local names.
+fn match_local_names(
+    snap: &mut snapshot::SnapshotOutcome,
+    local: &crate::model::LocalView,
+    case_insensitive: bool,
+) {
+    if case_insensitive {
+        separate_case_twins(&mut snap.view, &mut snap.mapped);
+    }
+    align_unicode_forms(local, &mut snap.view, &mut snap.mapped, case_insensitive);
+}
+
+/// A converged pass hands its Remote tree to the daemon (for polls and
+/// focused passes), unless parts of it are unknown.
+fn remember_view(report: &mut SyncReport, view: crate::model::RemoteView) {
+    if view.unknown.is_empty() {
+        report.remote_fingerprint = Some(remote_fingerprint(&view));
+        report.remote_view = Some(Arc::new(view));
+    }
+}
+
 /// A cheap fingerprint of a Remote tree: paths, kinds, ids and sizes.
 pub fn remote_fingerprint(view: &crate::model::RemoteView) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -426,15 +448,7 @@ pub async fn sync(
         if remote_root.is_none() && scopes.is_none() {
             drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
         }
-        if case_insensitive {
-            separate_case_twins(&mut snap.view, &mut snap.mapped);
-        }
-        align_unicode_forms(
-            &scanned.view,
-            &mut snap.view,
-            &mut snap.mapped,
-            case_insensitive,
-        );
+        match_local_names(&mut snap, &scanned.view, case_insensitive);
         hold_back_empty_files(&mut scanned);
         if let Some(limit) = upload_limit {
             hold_back_large_files(&mut scanned, *limit);
@@ -494,10 +508,7 @@ pub async fn sync(
         }
         if plan.ops.is_empty() {
             report.converged = true;
-            if snap.view.unknown.is_empty() {
-                report.remote_fingerprint = Some(remote_fingerprint(&snap.view));
-                report.remote_view = Some(Arc::new(snap.view));
-            }
+            remember_view(&mut report, snap.view);
             break;
         }
         // The share of deleted files is of everything tracked, also when
@@ -556,20 +567,9 @@ pub async fn sync(
             let (mut after, stale) =
                 refresh_parts(client, f, parts, &trashed, cfg.listing_concurrency).await;
             report.needs_full_pass |= stale;
-            if case_insensitive {
-                separate_case_twins(&mut after.view, &mut after.mapped);
-            }
-            align_unicode_forms(
-                &scanned.view,
-                &mut after.view,
-                &mut after.mapped,
-                case_insensitive,
-            );
+            match_local_names(&mut after, &scanned.view, case_insensitive);
             report.converged = true;
-            if after.view.unknown.is_empty() {
-                report.remote_fingerprint = Some(remote_fingerprint(&after.view));
-                report.remote_view = Some(Arc::new(after.view));
-            }
+            remember_view(&mut report, after.view);
             break;
         }
     }
