@@ -37,6 +37,11 @@ impl RelPath {
         self.0.is_empty()
     }
 
+    fn root_ref() -> &'static RelPath {
+        static ROOT: RelPath = RelPath(String::new());
+        &ROOT
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -363,6 +368,12 @@ pub struct LocalView {
     pub entries: Tree<LocalEntry>,
     /// Subtrees the scan could not read: nothing in them counts as deleted.
     pub unknown: Vec<RelPath>,
+    /// Top-most paths that exist on disk but are not synced: matched by the
+    /// ignore rules, symbolic links, special files. Never uploaded, written
+    /// over, moved or trashed, and not deletions either: the planner treats
+    /// them like `unknown` (see [`LocalView::is_unknown`]), but they are not
+    /// a failure to look.
+    pub ignored: std::collections::BTreeSet<RelPath>,
 }
 
 /// The Remote tree plus where the listing failed.
@@ -371,17 +382,56 @@ pub struct RemoteView {
     pub entries: Tree<RemoteEntry>,
     /// Subtrees whose listing failed: nothing in them counts as deleted.
     pub unknown: Vec<RelPath>,
+    /// Top-most remote paths the ignore rules match: never downloaded,
+    /// moved, trashed or written over; left out of `entries`.
+    pub ignored: std::collections::BTreeSet<RelPath>,
+}
+
+/// Whether `p` or a folder above it is in `set`.
+pub fn under_any(set: &std::collections::BTreeSet<RelPath>, p: &RelPath) -> bool {
+    if set.is_empty() {
+        return false;
+    }
+    if set.contains(RelPath::root_ref()) {
+        return true;
+    }
+    let s = p.as_str();
+    // Every prefix of `p` that ends at a component boundary.
+    s.match_indices('/')
+        .map(|(i, _)| &s[..i])
+        .chain(std::iter::once(s))
+        .any(|prefix| set.contains(&RelPath(prefix.to_owned())))
+}
+
+/// Whether anything in `set` lies strictly below `dir`.
+pub fn any_below(set: &std::collections::BTreeSet<RelPath>, dir: &RelPath) -> bool {
+    use std::ops::Bound;
+    if set.is_empty() {
+        return false;
+    }
+    if dir.is_root() {
+        return set.iter().any(|p| !p.is_root());
+    }
+    let lower = RelPath(format!("{}/", dir.0));
+    let upper = RelPath(format!("{}0", dir.0));
+    set.range((Bound::Included(lower), Bound::Excluded(upper)))
+        .next()
+        .is_some()
 }
 
 impl LocalView {
+    /// Whether the planner must leave `p` alone: it lies in a subtree the
+    /// scan could not read, or is (below) an entry that is not synced.
     pub fn is_unknown(&self, p: &RelPath) -> bool {
-        self.unknown.iter().any(|u| p.starts_with(u))
+        self.unknown.iter().any(|u| p.starts_with(u)) || under_any(&self.ignored, p)
     }
 }
 
 impl RemoteView {
+    /// Whether the planner must leave `p` alone: its listing failed, or it
+    /// is (below) an ignored entry.
     pub fn is_unknown(&self, p: &RelPath) -> bool {
-        self.unknown.iter().any(|u| p.starts_with(u))
+        self.unknown.iter().any(|u| p.starts_with(u)) || under_any(&self.ignored, p)
     }
 }
 
@@ -391,6 +441,27 @@ mod tests {
 
     fn p(s: &str) -> RelPath {
         RelPath::new(s).unwrap()
+    }
+
+    #[test]
+    fn ignored_sets_cover_their_subtrees_exactly() {
+        let set: std::collections::BTreeSet<RelPath> = [p("d"), p("x/.env")].into();
+        assert!(under_any(&set, &p("d")));
+        assert!(under_any(&set, &p("d/e/f")));
+        assert!(!under_any(&set, &p("d.txt")));
+        assert!(!under_any(&set, &p("dd/e")));
+        assert!(under_any(&set, &p("x/.env")));
+        assert!(!under_any(&set, &p("x")));
+        assert!(any_below(&set, &p("x")));
+        assert!(any_below(&set, &RelPath::root()));
+        assert!(!any_below(&set, &p("d")), "strictly below");
+        assert!(!any_below(&set, &p("x/.env")));
+        assert!(!under_any(&Default::default(), &p("a")));
+        let view = LocalView {
+            ignored: set,
+            ..Default::default()
+        };
+        assert!(view.is_unknown(&p("d/e")) && !view.is_unknown(&p("e")));
     }
 
     #[test]

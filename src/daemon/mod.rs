@@ -477,7 +477,7 @@ impl PairLoop {
         if !snap.view.unknown.is_empty() {
             return false; // cannot tell now; the next poll looks again
         }
-        engine::remote_fingerprint(&snap.view) != last
+        engine::poll_fingerprint(snap, &self.pair.engine.local_root) != last
     }
 
     fn on_error(

@@ -199,6 +199,63 @@ async fn refresh_parts(
     (out, stale)
 }
 
+/// Removes from `synced` the entries the ignore rules match now (with
+/// everything below them) and returns the top-most of them.
+fn forget_ignored(
+    synced: &mut crate::model::Tree<crate::model::SyncedEntry>,
+    rules: &IgnoreRules,
+) -> Vec<RelPath> {
+    let mut top: std::collections::BTreeSet<RelPath> = std::collections::BTreeSet::new();
+    for (p, e) in synced.iter() {
+        if p.is_root() || crate::model::under_any(&top, p) {
+            continue;
+        }
+        // Parents were looked at first (path order), so the entry alone decides.
+        if rules.ignores_entry(p, e.kind) {
+            top.insert(p.clone());
+        }
+    }
+    for t in &top {
+        synced.retain(|k, _| !k.starts_with(t));
+    }
+    top.into_iter().collect()
+}
+
+/// Why a remote entry is not synced when the ignore rules match it.
+const IGNORED_REMOTE: &str = "matches the ignore rules; left alone on the host";
+
+/// The ignore rules hold on the host's side too: a remote entry they match
+/// (and everything below it) leaves the view, is recorded in
+/// `view.ignored` (so nothing is downloaded over, moved or trashed there)
+/// and is noted once for `dcsync status`.
+fn leave_out_ignored_remote(snap: &mut snapshot::SnapshotOutcome, rules: &IgnoreRules) {
+    let view = &mut snap.view;
+    let mut found: std::collections::BTreeSet<RelPath> = std::collections::BTreeSet::new();
+    for (p, e) in &view.entries {
+        if p.is_root()
+            || crate::model::under_any(&view.ignored, p)
+            || crate::model::under_any(&found, p)
+        {
+            continue;
+        }
+        // Parents were looked at first (path order), so the entry alone decides.
+        if rules.ignores_entry(p, e.kind) {
+            found.insert(p.clone());
+        }
+    }
+    if found.is_empty() && view.ignored.is_empty() {
+        return;
+    }
+    for f in &found {
+        snap.skipped
+            .push((f.as_str().to_owned(), IGNORED_REMOTE.to_owned()));
+    }
+    view.ignored.extend(found);
+    let ignored = &view.ignored;
+    view.entries
+        .retain(|k, _| k.is_root() || !crate::model::under_any(ignored, k));
+}
+
 /// Remote names as the local side sees them: case twins apart on a disk
 /// that ignores case, Unicode forms aligned with the local names.
 fn match_local_names(
@@ -219,6 +276,15 @@ fn remember_view(report: &mut SyncReport, view: crate::model::RemoteView) {
         report.remote_fingerprint = Some(remote_fingerprint(&view));
         report.remote_view = Some(Arc::new(view));
     }
+}
+
+/// The fingerprint a poller compares with [`SyncReport::remote_fingerprint`]:
+/// a fresh listing with what the pair's ignore rules leave out removed, as
+/// a pass does (a host file that is ignored is no change to sync).
+pub fn poll_fingerprint(mut snap: snapshot::SnapshotOutcome, local_root: &Path) -> u64 {
+    let rules = IgnoreRules::load(local_root).unwrap_or_else(|_| IgnoreRules::defaults());
+    leave_out_ignored_remote(&mut snap, &rules);
+    remote_fingerprint(&snap.view)
 }
 
 /// A cheap fingerprint of a Remote tree: paths, kinds, ids and sizes.
@@ -407,10 +473,24 @@ pub async fn sync(
         }
         let t_load = Instant::now();
         // A focused pass reads, scans and plans only its scopes.
-        let synced = Arc::new(match &scopes {
+        let mut synced = match &scopes {
             Some(s) => db.load_synced_scoped(s)?,
             None => db.load_synced()?,
-        });
+        };
+        // What the rules ignore now is no longer synced: its Synced entries
+        // are forgotten (never turned into deletes on either side).
+        let forgotten = forget_ignored(&mut synced, &rules);
+        if !forgotten.is_empty() && !req.dry_run {
+            let changes: Vec<_> = forgotten
+                .iter()
+                .map(|p| crate::state::Change::RemoveTree(p.clone()))
+                .collect();
+            db.apply(&changes)?;
+            for p in &forgotten {
+                tracing::info!(path = %p, "now ignored: no longer synced (left as it is on both sides)");
+            }
+        }
+        let synced = Arc::new(synced);
         report.timings.load_ms += t_load.elapsed().as_millis() as u64;
         let (mut scanned, mut snap) = {
             // Shared with the scanner thread, not copied.
@@ -448,6 +528,7 @@ pub async fn sync(
         if remote_root.is_none() && scopes.is_none() {
             drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
         }
+        leave_out_ignored_remote(&mut snap, &rules);
         match_local_names(&mut snap, &scanned.view, case_insensitive);
         hold_back_empty_files(&mut scanned);
         if let Some(limit) = upload_limit {
@@ -476,7 +557,11 @@ pub async fn sync(
         }
         if round == 0 {
             for (p, why) in scanned.skipped.iter().chain(snap.skipped.iter()) {
-                tracing::warn!(path = %p, "skipped: {why}");
+                if why == IGNORED_REMOTE {
+                    tracing::debug!(path = %p, "skipped: {why}");
+                } else {
+                    tracing::warn!(path = %p, "skipped: {why}");
+                }
             }
             for (p, why) in &snap.mapped {
                 tracing::info!(path = %p, "{why}");
@@ -567,6 +652,7 @@ pub async fn sync(
             let (mut after, stale) =
                 refresh_parts(client, f, parts, &trashed, cfg.listing_concurrency).await;
             report.needs_full_pass |= stale;
+            leave_out_ignored_remote(&mut after, &rules);
             match_local_names(&mut after, &scanned.view, case_insensitive);
             report.converged = true;
             remember_view(&mut report, after.view);

@@ -110,6 +110,7 @@ pub fn restrict_remote(view: &RemoteView, scopes: &[Scope]) -> RemoteView {
             .filter(|u| in_scopes(scopes, u) || scopes.iter().any(|s| s.base.starts_with(u)))
             .cloned()
             .collect(),
+        ignored: view.ignored.clone(),
     }
 }
 

@@ -697,12 +697,17 @@ impl Ctx<'_> {
     }
 
     /// Whether any unknown subtree lies below `dir` on either side.
+    /// Whether any unknown subtree, or any entry that is not synced
+    /// (ignored, a symlink), lies in `dir` on either side: the folder
+    /// holds more than what Synced explains, so it is never removed whole.
     fn unknown_below(&self, dir: &RelPath) -> bool {
         self.local
             .unknown
             .iter()
             .chain(self.remote.unknown.iter())
             .any(|u| u.starts_with(dir))
+            || crate::model::any_below(&self.local.ignored, dir)
+            || crate::model::any_below(&self.remote.ignored, dir)
     }
 }
 

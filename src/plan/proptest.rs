@@ -142,7 +142,7 @@ impl World {
             .collect();
         LocalView {
             entries,
-            unknown: vec![],
+            ..Default::default()
         }
     }
 
@@ -167,7 +167,7 @@ impl World {
         }
         RemoteView {
             entries,
-            unknown: vec![],
+            ..Default::default()
         }
     }
 
@@ -910,6 +910,7 @@ fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, 
                 let local = LocalView {
                     entries: restrict(&local.entries, &scopes),
                     unknown: local.unknown,
+                    ignored: local.ignored,
                 };
                 let remote = super::focus::restrict_remote(&w.remote_view(), &scopes);
                 let mut p = plan(&local, &remote, &restrict(&w.synced, &scopes), mode);

@@ -145,14 +145,19 @@ pub fn scan_scoped(
             let ft = md.file_type();
             let kind = if ft.is_dir() { Kind::Dir } else { Kind::File };
             if rules.ignores_entry(&p, kind) {
+                if !is_state_dir(&p) {
+                    out.view.ignored.insert(p);
+                }
                 continue 'scopes;
             }
             if ft.is_symlink() {
                 out.skipped.push(skip(&p, SYMLINK_REASON));
+                out.view.ignored.insert(p);
                 continue 'scopes;
             }
             if !ft.is_dir() && !ft.is_file() {
                 out.skipped.push(skip(&p, special_reason(&ft)));
+                out.view.ignored.insert(p);
                 continue 'scopes;
             }
             if ft.is_file() {
@@ -215,6 +220,7 @@ fn run(walk: &walk::Walk<'_>, mut out: ScanOutcome) -> ScanOutcome {
         out.stats.hashed_files += p.stats.hashed_files;
         out.stats.hashed_bytes += p.stats.hashed_bytes;
         out.view.unknown.append(&mut p.unknown);
+        out.view.ignored.extend(p.ignored.drain(..));
         out.skipped.append(&mut p.skipped);
         // Disjoint keys: a merge of two sorted trees.
         out.view.entries.append(&mut p.entries);
@@ -251,6 +257,11 @@ fn check_root(root: &Path) -> Result<(), ScanError> {
         source,
     })?;
     Ok(())
+}
+
+/// The `.dcsync` folder at the root: ours, not an ignored user entry.
+fn is_state_dir(rel: &RelPath) -> bool {
+    rel.depth() == 1 && rel.name() == STATE_DIR
 }
 
 fn skip(rel: &RelPath, reason: &str) -> (String, String) {

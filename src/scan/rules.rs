@@ -125,7 +125,7 @@ impl IgnoreRules {
 
     /// Whether this entry itself is excluded, its parents assumed included
     /// (what a top-down walk needs).
-    pub(crate) fn ignores_entry(&self, rel: &RelPath, kind: Kind) -> bool {
+    pub fn ignores_entry(&self, rel: &RelPath, kind: Kind) -> bool {
         if rel.is_root() {
             return false;
         }

@@ -24,6 +24,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 pub(super) struct Part {
     pub entries: Tree<LocalEntry>,
     pub unknown: Vec<RelPath>,
+    /// Entries present but not synced (ignore rules, symlinks, special files).
+    pub ignored: Vec<RelPath>,
     pub skipped: Vec<(String, String)>,
     pub stats: ScanStats,
 }
@@ -230,14 +232,19 @@ impl<'a> Walk<'a> {
         };
         let kind = if ft.is_dir() { Kind::Dir } else { Kind::File };
         if self.rules.ignores_entry(&rel, kind) {
+            if !super::is_state_dir(&rel) {
+                part.ignored.push(rel);
+            }
             return;
         }
         if ft.is_symlink() {
             part.skipped.push(skip(&rel, SYMLINK_REASON));
+            part.ignored.push(rel);
             return;
         }
         if !ft.is_dir() && !ft.is_file() {
             part.skipped.push(skip(&rel, special_reason(&ft)));
+            part.ignored.push(rel);
             return;
         }
         // lstat relative to the open folder.

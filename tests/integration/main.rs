@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod packaging;
+mod safety;
 mod scan;
 mod snapshot;
 mod sync;

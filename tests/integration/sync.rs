@@ -9,29 +9,29 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Path → `None` for a folder, `Some(bytes)` for a file.
-type Snapshot = BTreeMap<String, Option<Vec<u8>>>;
+pub(crate) type Snapshot = BTreeMap<String, Option<Vec<u8>>>;
 
 /// A sync pair: a local folder and `/Sync` on the host.
-struct Pair {
+pub(crate) struct Pair {
     /// A client of the same host (the port survives emulator restarts).
-    client: Client,
+    pub(crate) client: Client,
     /// The test's scratch directory.
-    scratch: PathBuf,
-    local: PathBuf,
-    cfg: PathBuf,
+    pub(crate) scratch: PathBuf,
+    pub(crate) local: PathBuf,
+    pub(crate) cfg: PathBuf,
 }
 
 impl Pair {
-    fn new(host: &Host) -> Pair {
+    pub(crate) fn new(host: &Host) -> Pair {
         Pair::with(host, "")
     }
 
     /// `extra`: more config lines (mode, limits, ...).
-    fn with(host: &Host, extra: &str) -> Pair {
+    pub(crate) fn with(host: &Host, extra: &str) -> Pair {
         Pair::with_remote(host, "/Sync", extra)
     }
 
-    fn with_remote(host: &Host, remote: &str, extra: &str) -> Pair {
+    pub(crate) fn with_remote(host: &Host, remote: &str, extra: &str) -> Pair {
         let local = host.path("local");
         std::fs::create_dir_all(&local).unwrap();
         let cfg = host.sync_config("sync.toml", &local, remote, extra);
@@ -43,34 +43,34 @@ impl Pair {
         }
     }
 
-    async fn sync(&self, args: &[&str]) -> Run {
+    pub(crate) async fn sync(&self, args: &[&str]) -> Run {
         let mut a = vec!["sync"];
         a.extend_from_slice(args);
         run_dcsync(&self.cfg, &a, &[]).await
     }
 
-    async fn dcsync(&self, args: &[&str]) -> Run {
+    pub(crate) async fn dcsync(&self, args: &[&str]) -> Run {
         run_dcsync(&self.cfg, args, &[]).await
     }
 
-    fn lp(&self, rel: &str) -> PathBuf {
+    pub(crate) fn lp(&self, rel: &str) -> PathBuf {
         self.local.join(rel)
     }
 
-    fn write(&self, rel: &str, content: &[u8]) {
+    pub(crate) fn write(&self, rel: &str, content: &[u8]) {
         let p = self.lp(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
     }
 
-    fn local_tree(&self) -> Snapshot {
+    pub(crate) fn local_tree(&self) -> Snapshot {
         let mut out = Snapshot::new();
         walk(&self.local, &self.local, &mut out);
         out
     }
 
     /// The remote `/Sync` tree with contents.
-    async fn remote_tree(&self) -> Snapshot {
+    pub(crate) async fn remote_tree(&self) -> Snapshot {
         let c = &self.client;
         let mut out = Snapshot::new();
         let Some(root) = find_folder(c, None, "Sync").await else {
@@ -97,7 +97,7 @@ impl Pair {
     }
 
     /// Asserts both sides are identical and returns the tree.
-    async fn converged(&self) -> Snapshot {
+    pub(crate) async fn converged(&self) -> Snapshot {
         let l = self.local_tree();
         let r = self.remote_tree().await;
         assert_eq!(l, r, "local and remote differ");
@@ -105,7 +105,7 @@ impl Pair {
     }
 
     /// The remote id of a file at `rel` below /Sync.
-    async fn remote_id(&self, rel: &str) -> Option<FileId> {
+    pub(crate) async fn remote_id(&self, rel: &str) -> Option<FileId> {
         let c = &self.client;
         let mut parent = find_folder(c, None, "Sync").await?;
         let parts: Vec<&str> = rel.split('/').collect();
@@ -118,13 +118,13 @@ impl Pair {
     }
 
     /// Runs the CLI's remote commands on the pair's host.
-    async fn remote(&self, args: &[&str]) -> Run {
+    pub(crate) async fn remote(&self, args: &[&str]) -> Run {
         let mut a = vec!["remote"];
         a.extend_from_slice(args);
         self.dcsync(&a).await
     }
 
-    fn trash_has(&self, content: &[u8]) -> bool {
+    pub(crate) fn trash_has(&self, content: &[u8]) -> bool {
         let mut t = Snapshot::new();
         let trash = self.local.join(".dcsync/trash");
         if trash.exists() {
@@ -134,12 +134,16 @@ impl Pair {
     }
 }
 
-async fn find_folder(c: &Client, parent: Option<FolderId>, name: &str) -> Option<FolderId> {
+pub(crate) async fn find_folder(
+    c: &Client,
+    parent: Option<FolderId>,
+    name: &str,
+) -> Option<FolderId> {
     let l = c.folder_listing(parent).await.ok()?;
     l.folders.into_iter().find(|f| f.name == name).map(|f| f.id)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Snapshot) {
+pub(crate) fn walk(root: &Path, dir: &Path, out: &mut Snapshot) {
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         let rel = e

@@ -1,0 +1,161 @@
+//! Regression tests for the data-safety rules (issue 9): each reproduces a
+//! way an earlier dcsync lost, leaked or duplicated data, through the real
+//! binary against the emulator, and states what must hold instead.
+
+use crate::sync::Pair;
+use crate::util::*;
+use dcsync::api::FileStatus;
+
+/// Puts a file on the host at `/Sync/<dir>` as another device or the
+/// website would (the pair's own state knows nothing of it).
+async fn host_put(host: &Host, name: &str, content: &[u8], dir: &str) {
+    let f = host.write(&format!("hostside/{name}"), content);
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), dir])
+        .await
+        .ok();
+}
+
+// ---------------------------------------------------------------- rule 1
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newly_ignored_folder_is_forgotten_not_trashed() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("logs/a.log", b"first log");
+    pair.write("logs/deep/b.log", b"second log");
+    pair.write("keep.txt", b"keep");
+    pair.sync(&[]).await.ok();
+    assert!(pair.remote_tree().await.contains_key("logs/a.log"));
+
+    pair.write(".dcsyncignore", b"logs/\n");
+    let r = pair.sync(&[]).await;
+    r.ok();
+    assert!(!r.stdout.contains("trash"), "nothing is trashed: {r:?}");
+    let remote = pair.remote_tree().await;
+    assert_eq!(
+        remote.get("logs/a.log").cloned().flatten().as_deref(),
+        Some(&b"first log"[..]),
+        "the host keeps the ignored folder: {remote:?}"
+    );
+    assert!(remote.contains_key("logs/deep/b.log"));
+    assert_eq!(read(&pair.lp("logs/a.log")), b"first log");
+
+    // A second machine syncing the same folder keeps its copy too.
+    let other = host.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let cfg2 = host.sync_config("other.toml", &other, "/Sync", "");
+    std::fs::create_dir_all(other.join(".dcsync")).unwrap();
+    run_dcsync(&cfg2, &["sync"], &[]).await.ok();
+    assert_eq!(read(&other.join("logs/a.log")), b"first log");
+
+    // Ignored means untouched: local edits stay local, host edits stay there.
+    pair.write("logs/a.log", b"edited locally, still private");
+    pair.sync(&[]).await.ok();
+    assert_eq!(
+        pair.remote_tree().await["logs/a.log"].as_deref(),
+        Some(&b"first log"[..])
+    );
+
+    // Lifting the rule again: both sides have the folder; nothing is lost
+    // and nothing is duplicated (the differing file is kept both ways).
+    std::fs::remove_file(pair.lp(".dcsyncignore")).unwrap();
+    pair.sync(&[]).await.ok();
+    let tree = pair.converged().await;
+    assert!(
+        tree.values()
+            .any(|v| v.as_deref() == Some(&b"first log"[..]))
+    );
+    assert!(
+        tree.values()
+            .any(|v| v.as_deref() == Some(&b"edited locally, still private"[..]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_file_matching_a_default_pattern_is_left_alone() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("notes.txt", b"notes");
+    pair.sync(&[]).await.ok();
+    host_put(
+        &host,
+        "notes.txt~",
+        b"editor backup made on the website",
+        "/Sync",
+    )
+    .await;
+    let id = pair.remote_id("notes.txt~").await.expect("uploaded");
+
+    for _ in 0..2 {
+        pair.sync(&[]).await.ok();
+    }
+    assert!(
+        !pair.lp("notes.txt~").exists(),
+        "an ignored host file is not downloaded"
+    );
+    let info = pair.client.file_info(id).await.unwrap();
+    assert_eq!(info.status, FileStatus::Active, "and never trashed");
+
+    // `status` names it once.
+    let st = pair.dcsync(&["status"]).await;
+    st.ok();
+    assert_eq!(
+        st.stdout.matches("notes.txt~").count(),
+        1,
+        "listed once: {}",
+        st.stdout
+    );
+    assert!(st.stdout.contains("ignore rules"), "{}", st.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignored_local_file_is_never_renamed_or_uploaded() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write(".dcsyncignore", b".env\n");
+    pair.write(".env", b"SECRET=local-only");
+    pair.write("app.py", b"print()");
+    host_put(&host, ".env", b"SECRET=the host's own", "/Sync").await;
+
+    for _ in 0..2 {
+        pair.sync(&[]).await.ok();
+    }
+    assert_eq!(read(&pair.lp(".env")), b"SECRET=local-only");
+    let local = pair.local_tree();
+    assert!(
+        local.keys().all(|k| !k.contains("conflicted copy")),
+        "no conflicted copy: {local:?}"
+    );
+    let remote = pair.remote_tree().await;
+    assert!(
+        remote
+            .values()
+            .all(|v| v.as_deref() != Some(&b"SECRET=local-only"[..])),
+        "the private file never reaches the host: {remote:?}"
+    );
+    assert_eq!(
+        remote[".env"].as_deref(),
+        Some(&b"SECRET=the host's own"[..])
+    );
+    assert!(remote.contains_key("app.py"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_file_replaced_by_a_symlink_is_not_trashed_on_the_host() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("data.bin", b"the only copy");
+    pair.sync(&[]).await.ok();
+    let id = pair.remote_id("data.bin").await.unwrap();
+    std::fs::remove_file(pair.lp("data.bin")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", pair.lp("data.bin")).unwrap();
+    pair.sync(&[]).await;
+    let info = pair.client.file_info(id).await.unwrap();
+    assert_eq!(info.status, FileStatus::Active);
+    assert!(
+        std::fs::symlink_metadata(pair.lp("data.bin"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
