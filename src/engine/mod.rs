@@ -339,8 +339,8 @@ pub enum EngineError {
     #[error("another dcsync process is syncing {} right now; try again when it is done", .0.display())]
     Busy(PathBuf),
     #[error(
-        "remote folder {path:?} is gone, but dcsync has synced it before; refusing to re-upload \
-         or delete anything. Restore it from the host's trash, or point remote_path elsewhere."
+        "remote folder {path:?} is gone or in the host's trash, but dcsync has synced it before; \
+         refusing to re-upload or delete anything. Restore it from the host's trash, or point remote_path elsewhere."
     )]
     RemoteRootGone { path: String },
     #[error(
@@ -596,6 +596,11 @@ pub async fn sync(
             remember_view(&mut report, snap.view);
             break;
         }
+        // A remote root in the host's trash is still listed (same id, no
+        // files): what vanished from it must not be taken for deletions.
+        if let Some(root_id) = remote_root {
+            check_root_not_trashed(client, cfg, root_id, &snap.view, &synced).await?;
+        }
         // The share of deleted files is of everything tracked, also when
         // this pass read only a part.
         let tracked_files = match &scopes {
@@ -742,11 +747,21 @@ async fn drop_trashed_root_folders(
             let was = synced
                 .iter()
                 .find(|(sp, e)| e.kind == Kind::Dir && e.remote_id == id && **sp != path);
-            if let Some((sp, _)) = was {
+            // A folder whose listing shows active files is not in the trash
+            // (a trashed folder is listed without its files): it moved here.
+            let has_files =
+                crate::model::below(&view.entries, &path).any(|(_, e)| e.kind == Kind::File);
+            if let Some((sp, _)) = was.filter(|_| !has_files) {
                 let probe = crate::model::below(synced, sp).find(|(_, e)| e.kind == Kind::File);
                 if let Some((_, f)) = probe {
+                    // Trashed with its folder: the file keeps its folder id.
+                    // Trashed on its own: detached (no folder), which says
+                    // nothing about the folder.
                     drop = match client.file_info(crate::api::FileId(f.remote_id)).await {
-                        Ok(info) => info.status != crate::api::FileStatus::Active,
+                        Ok(info) => {
+                            info.status != crate::api::FileStatus::Active
+                                && info.folder_id.is_some()
+                        }
                         Err(e) if e.is_not_found() => true,
                         Err(e) => return Err(e.into()),
                     };
@@ -766,6 +781,66 @@ async fn drop_trashed_root_folders(
             .map(u64::to_string)
             .collect();
         db.set_meta(TRASHED_FOLDERS, &list.join(","))?;
+    }
+    Ok(())
+}
+
+/// How many tracked files that vanished from the listing are looked up
+/// with `file/info` before a pass acts on a named remote folder.
+const ROOT_PROBES: usize = 3;
+
+/// The host lists a trashed folder as before (same id, same place when it
+/// is at the account root, or below a trashed ancestor) but without its
+/// files, and folders have no status. A tracked file that vanished from
+/// the listing tells: trashed together with its folder, it keeps its folder
+/// id, and when that folder is one the listing still shows, the synced
+/// folder (or a folder above it) is in the trash. Then nothing is touched.
+async fn check_root_not_trashed(
+    client: &Client,
+    cfg: &EngineConfig,
+    root_id: FolderId,
+    view: &crate::model::RemoteView,
+    synced: &crate::model::Tree<crate::model::SyncedEntry>,
+) -> Result<(), EngineError> {
+    use crate::model::Kind;
+    let vanished: Vec<u64> = synced
+        .iter()
+        .filter(|(p, e)| {
+            e.kind == Kind::File
+                && !view.is_unknown(p)
+                && !view.entries.get(*p).is_some_and(|r| r.id == e.remote_id)
+        })
+        .map(|(_, e)| e.remote_id)
+        .take(ROOT_PROBES)
+        .collect();
+    if vanished.is_empty() {
+        return Ok(());
+    }
+    let listed: std::collections::HashSet<u64> = view
+        .entries
+        .values()
+        .filter(|e| e.kind == Kind::Dir)
+        .map(|e| e.id)
+        .chain(std::iter::once(root_id.0))
+        .collect();
+    for id in vanished {
+        let info = match client.file_info(crate::api::FileId(id)).await {
+            Ok(info) => info,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if info.status != crate::api::FileStatus::Active
+            && info.folder_id.is_some_and(|f| listed.contains(&f.0))
+        {
+            tracing::warn!(
+                remote = %cfg.remote_path,
+                file_id = id,
+                "a tracked file is in the host's trash together with a folder that is still listed: the synced folder is in the trash"
+            );
+            return Err(EngineError::RemoteRootGone {
+                path: cfg.remote_path.clone(),
+            });
+        }
     }
     Ok(())
 }

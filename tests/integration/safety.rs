@@ -159,3 +159,114 @@ async fn a_synced_file_replaced_by_a_symlink_is_not_trashed_on_the_host() {
             .is_symlink()
     );
 }
+
+// ---------------------------------------------------------------- rule 2
+
+/// Syncs three files into `remote`, trashes the folder `trash` on the host
+/// (the synced folder or one above it), and checks that the next pass
+/// stops with exit 3 and touches nothing.
+async fn trashed_remote_root_stops_the_pass(remote: &str, trash: &[&str]) {
+    let host = Host::start().await;
+    let pair = Pair::with_remote(&host, remote, "");
+    pair.write("a.txt", b"a");
+    pair.write("sub/b.txt", b"b");
+    pair.write("sub/deeper/c.txt", b"c");
+    pair.sync(&[]).await.ok();
+    let before = pair.local_tree();
+
+    // Find the folder to trash by walking the path from the account root.
+    let c = &pair.client;
+    let mut id = None;
+    for name in trash {
+        id = crate::sync::find_folder(c, id, name).await;
+        assert!(id.is_some(), "{name} exists");
+    }
+    c.folder_delete(id.unwrap()).await.unwrap();
+
+    for _ in 0..2 {
+        let r = pair.sync(&[]).await;
+        r.fails_with(3, "trash");
+        assert!(!r.stdout.contains("trash local"), "{r:?}");
+    }
+    assert_eq!(pair.local_tree(), before, "nothing changed locally");
+    assert!(
+        !pair.lp(".dcsync/trash").exists()
+            || std::fs::read_dir(pair.lp(".dcsync/trash"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "nothing moved into the local trash"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_root_in_the_hosts_trash_is_gone() {
+    trashed_remote_root_stops_the_pass("/Top", &["Top"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trashed_ancestor_of_the_remote_root_makes_it_gone() {
+    trashed_remote_root_stops_the_pass("/Outer/Inner", &["Outer"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_trashed_one_by_one_are_ordinary_deletes() {
+    // The contrast: the user trashes a file and a subfolder on the website;
+    // the synced folder itself is fine, so the deletes are carried over.
+    let host = Host::start().await;
+    let pair = Pair::with_remote(&host, "/Top", "");
+    pair.write("a.txt", b"a");
+    pair.write("keep.txt", b"keep");
+    pair.write("sub/b.txt", b"b");
+    pair.sync(&[]).await.ok();
+    let c = &pair.client;
+    let id = pair.remote_id("a.txt").await;
+    assert!(id.is_none(), "remote_id looks below /Sync only");
+    let top = crate::sync::find_folder(c, None, "Top").await.unwrap();
+    let l = c.folder_listing(Some(top)).await.unwrap();
+    let a = l.files.iter().find(|f| f.name == "a.txt").unwrap().id;
+    let sub = l.folders.iter().find(|f| f.name == "sub").unwrap().id;
+    c.file_delete(a).await.unwrap();
+    c.folder_delete(sub).await.unwrap();
+    pair.sync(&[]).await.ok();
+    assert!(!pair.lp("a.txt").exists());
+    assert!(!pair.lp("sub").exists());
+    assert_eq!(read(&pair.lp("keep.txt")), b"keep");
+    assert!(pair.trash_has(b"a") && pair.trash_has(b"b"));
+}
+
+// ---------------------------------------------------------------- rule 3
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_moved_to_the_account_root_is_not_taken_for_a_trashed_one() {
+    let host = Host::start().await;
+    let pair = Pair::with_remote(&host, "/", "");
+    pair.write("work/proj/a.txt", b"first, trashed on its own");
+    pair.write("work/proj/b.txt", b"second");
+    pair.write("work/proj/c.txt", b"third");
+    pair.sync(&[]).await.ok();
+
+    // On the website: the folder's first file is trashed, then the folder
+    // is moved to the account root.
+    let c = &pair.client;
+    let work = crate::sync::find_folder(c, None, "work").await.unwrap();
+    let proj = crate::sync::find_folder(c, Some(work), "proj")
+        .await
+        .unwrap();
+    let l = c.folder_listing(Some(proj)).await.unwrap();
+    let a = l.files.iter().find(|f| f.name == "a.txt").unwrap().id;
+    c.file_delete(a).await.unwrap();
+    c.folder_move(proj, None).await.unwrap();
+
+    pair.sync(&[]).await.ok();
+    assert_eq!(read(&pair.lp("proj/b.txt")), b"second");
+    assert_eq!(read(&pair.lp("proj/c.txt")), b"third");
+    assert!(!pair.lp("work/proj").exists());
+    assert!(!pair.lp("proj/a.txt").exists());
+    assert!(!pair.trash_has(b"second") && !pair.trash_has(b"third"));
+
+    // And it stays: the next passes keep it and do nothing.
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("0 uploaded, 0 downloaded"), "{r:?}");
+    assert_eq!(read(&pair.lp("proj/b.txt")), b"second");
+}
