@@ -808,7 +808,7 @@ async fn check_root_not_trashed(
         .filter(|(p, e)| {
             e.kind == Kind::File
                 && !view.is_unknown(p)
-                && !view.entries.get(*p).is_some_and(|r| r.id == e.remote_id)
+                && view.entries.get(*p).is_none_or(|r| r.id != e.remote_id)
         })
         .map(|(_, e)| e.remote_id)
         .take(ROOT_PROBES)
