@@ -143,6 +143,8 @@ max_requests_per_second = 100000
 transfers = 8
 EOF
     chmod 600 "$1"
+    # What `dcsync init` does for the folder: make it a sync root.
+    mkdir -p "$2/.dcsync"
 }
 
 # ---------------------------------------------------------------- timing

@@ -35,7 +35,9 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
         None => std::env::temp_dir().join(format!("dcsync-demo-{}", std::process::id())),
     };
     let local = dir.join("Demo");
-    std::fs::create_dir_all(&local).map_err(io(&local))?;
+    // What `dcsync init` does: the folder and its marker.
+    let marker = local.join(crate::engine::MARKER);
+    std::fs::create_dir_all(&marker).map_err(io(&marker))?;
     let (key1, key2) = (random_key(), random_key());
 
     let emu_cfg = dcsync_emulator::Config::new(dir.join("host"), key1.clone(), key2.clone());

@@ -358,6 +358,16 @@ pub fn client_for(config: &Config) -> Result<Client, CliError> {
 }
 
 fn init(path: &std::path::Path, a: InitArgs) -> Result<(), CliError> {
+    let new_settings = a.key1.is_some()
+        || a.key2.is_some()
+        || a.username.is_some()
+        || a.password.is_some()
+        || a.local_path.is_some()
+        || a.remote_path.is_some()
+        || a.state_dir.is_some();
+    if path.exists() && !a.force && !new_settings {
+        return mark_roots(path);
+    }
     let config = Config {
         api_url: a.api_url,
         key1: a.key1,
@@ -380,13 +390,42 @@ fn init(path: &std::path::Path, a: InitArgs) -> Result<(), CliError> {
         )));
     }
     config.write_new(path, a.force)?;
-    if let Some(local) = &a.local_path {
-        let marker = local.join(".dcsync");
-        std::fs::create_dir_all(&marker).map_err(|source| CliError::Io {
-            path: marker.clone(),
-            source,
-        })?;
-    }
     out!("wrote {}", path.display());
+    if let Some(local) = &a.local_path {
+        mark_root(local)?;
+    }
+    Ok(())
+}
+
+/// `dcsync init` on an existing config: makes every configured local
+/// folder a sync root (creates it and its `.dcsync/` marker). This is the
+/// only place a sync root is created.
+fn mark_roots(path: &std::path::Path) -> Result<(), CliError> {
+    let config = Config::load(path, &EnvOverrides::from_env())?;
+    let pairs = sync_cmd::pairs(&config, path)?;
+    if pairs.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} names no local folder: set local_path (or add [[pair]] tables), then run `dcsync init` again",
+            path.display()
+        )));
+    }
+    for p in &pairs {
+        mark_root(&p.engine.local_root)?;
+    }
+    Ok(())
+}
+
+/// Creates `local/.dcsync/` (and `local` if needed).
+fn mark_root(local: &std::path::Path) -> Result<(), CliError> {
+    let marker = local.join(crate::engine::MARKER);
+    if std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_dir()) {
+        out!("{} is already a sync root", local.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(&marker).map_err(|source| CliError::Io {
+        path: marker.clone(),
+        source,
+    })?;
+    out!("{} is now a sync root", local.display());
     Ok(())
 }

@@ -491,13 +491,18 @@ impl PairLoop {
     ) {
         let msg = e.to_string();
         match &e {
-            EngineError::NoMarker(_) | EngineError::NoRoot(_) => {
+            EngineError::NoMarker(_) | EngineError::NoRoot(_) | EngineError::NotARoot(_) => {
                 tracing::warn!(pair = %self.pair.name, "{msg}; waiting until the folder is back");
                 *waiting_root = true;
                 *retry_at = Some(Instant::now() + Duration::from_secs(10));
+                let detail = if matches!(e, EngineError::NotARoot(_)) {
+                    "the sync folder is not initialised: run `dcsync init`"
+                } else {
+                    "the sync folder is missing (unmounted?)"
+                };
                 self.shared.update(self.idx, |s| {
                     s.state = "waiting".into();
-                    s.detail = Some("the sync folder is missing (unmounted?)".into());
+                    s.detail = Some(detail.into());
                     s.last_error = Some(msg.clone());
                 });
             }

@@ -334,6 +334,12 @@ pub enum EngineError {
         .0.display()
     )]
     NoMarker(PathBuf),
+    #[error(
+        "{} is not a dcsync sync root yet (no {MARKER}/ folder in it); refusing to fill or empty it. \
+         If this is the right folder, run `dcsync init` (with your --config) to make it one.",
+        .0.display()
+    )]
+    NotARoot(PathBuf),
     #[error("local folder {} does not exist or is not a folder; check local_path", .0.display())]
     NoRoot(PathBuf),
     #[error("another dcsync process is syncing {} right now; try again when it is done", .0.display())]
@@ -381,6 +387,7 @@ impl EngineError {
         matches!(
             self,
             EngineError::NoMarker(_)
+                | EngineError::NotARoot(_)
                 | EngineError::RemoteRootGone { .. }
                 | EngineError::RemoteRootChanged { .. }
                 | EngineError::MassDelete { .. }
@@ -397,6 +404,23 @@ impl EngineError {
             _ => false,
         }
     }
+}
+
+/// The sync root must exist and hold the `.dcsync/` marker folder (a real
+/// folder, not a symlink).
+fn check_marker(root: &Path, tracked: u64) -> Result<(), EngineError> {
+    if !std::fs::metadata(root).is_ok_and(|m| m.is_dir()) {
+        return Err(EngineError::NoRoot(root.to_path_buf()));
+    }
+    let marker = root.join(MARKER);
+    if std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    Err(if tracked > 0 {
+        EngineError::NoMarker(root.to_path_buf())
+    } else {
+        EngineError::NotARoot(root.to_path_buf())
+    })
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
@@ -419,15 +443,9 @@ pub async fn sync(
     let tracked = db.synced_len()?;
     let root = &cfg.local_root;
     let marker = root.join(MARKER);
-    if !marker.is_dir() {
-        if tracked > 0 {
-            return Err(EngineError::NoMarker(root.clone()));
-        }
-        std::fs::create_dir_all(&marker).map_err(io(&marker))?;
-    }
-    if !root.is_dir() {
-        return Err(EngineError::NoRoot(root.clone()));
-    }
+    // Only `dcsync init` makes a folder a sync root: an empty folder without
+    // the marker may be an unmounted volume or a mistyped path.
+    check_marker(root, tracked)?;
     let lock_path = marker.join("lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -468,6 +486,11 @@ pub async fn sync(
     };
     for round in 0..MAX_ROUNDS {
         report.rounds = round + 1;
+        // Checked before every round: a volume unmounted during the pass
+        // must not look like everything was deleted.
+        if round > 0 {
+            check_marker(root, tracked)?;
+        }
         if !req.dry_run {
             recover::run(client, &mut db, root, &*clock).await?;
         }

@@ -279,8 +279,8 @@ async fn one_daemon_serves_several_pairs_with_json_logs() {
     let host = Host::start().await;
     let c = host.client();
     let (a, b) = (host.path("pair-a"), host.path("pair-b"));
-    std::fs::create_dir_all(&a).unwrap();
-    std::fs::create_dir_all(&b).unwrap();
+    std::fs::create_dir_all(a.join(".dcsync")).unwrap();
+    std::fs::create_dir_all(b.join(".dcsync")).unwrap();
     let cfg = host.path("pairs.toml");
     std::fs::write(
         &cfg,

@@ -270,3 +270,42 @@ async fn a_folder_moved_to_the_account_root_is_not_taken_for_a_trashed_one() {
     assert!(r.ok().stdout.contains("0 uploaded, 0 downloaded"), "{r:?}");
     assert_eq!(read(&pair.lp("proj/b.txt")), b"second");
 }
+
+// --------------------------------------------------------------- rule 10
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_without_the_marker_is_refused_until_init() {
+    let host = Host::start().await;
+    host_put(&host, "from-host.txt", b"on the host", "/Sync").await;
+    let local = host.path("fresh");
+    std::fs::create_dir_all(&local).unwrap();
+    let cfg = host.sync_config("fresh.toml", &local, "/Sync", "");
+    // As a user who wrote the config by hand: no marker.
+    std::fs::remove_dir(local.join(".dcsync")).unwrap();
+
+    for args in [&["sync", "--dry-run"][..], &["sync"][..]] {
+        run_dcsync(&cfg, args, &[])
+            .await
+            .fails_with(3, "dcsync init");
+        assert_eq!(
+            std::fs::read_dir(&local).unwrap().count(),
+            0,
+            "nothing written into an uninitialised folder ({args:?})"
+        );
+    }
+
+    // `dcsync init` on the existing config makes it a sync root.
+    let r = run_dcsync(&cfg, &["init"], &[]).await;
+    assert!(r.ok().stdout.contains("is now a sync root"), "{r:?}");
+    run_dcsync(&cfg, &["sync"], &[]).await.ok();
+    assert_eq!(read(&local.join("from-host.txt")), b"on the host");
+
+    // A marker that is a symlink to a real folder does not count.
+    std::fs::remove_dir_all(local.join(".dcsync")).unwrap();
+    let elsewhere = host.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, local.join(".dcsync")).unwrap();
+    run_dcsync(&cfg, &["sync"], &[])
+        .await
+        .fails_with(3, "marker");
+}

@@ -1274,6 +1274,7 @@ fn focused_request(
 /// `d` of a new local tree, and the engine config that syncs it with `/Sync`.
 fn library_pair(host: &Host, folders: &[(&str, usize)]) -> (PathBuf, dcsync::engine::EngineConfig) {
     let local = host.path("local");
+    std::fs::create_dir_all(local.join(".dcsync")).unwrap();
     for (d, n) in folders {
         for i in 0..*n {
             let p = local.join(format!("{d}/f{i}.txt"));

@@ -106,8 +106,10 @@ impl Host {
 
     /// Writes a config for syncing `local` with `remote` on this host
     /// (state in the test dir, no request-rate bound to speak of), plus
-    /// `extra` TOML lines; returns its path (mode 0600).
+    /// `extra` TOML lines; returns its path (mode 0600). Makes `local` a
+    /// sync root, as `dcsync init` does.
     pub fn sync_config(&self, name: &str, local: &Path, remote: &str, extra: &str) -> PathBuf {
+        std::fs::create_dir_all(local.join(".dcsync")).unwrap();
         let p = self.path(name);
         let text = format!(
             "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n\
