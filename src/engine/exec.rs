@@ -906,7 +906,7 @@ impl<'a> Exec<'a> {
         {
             Ok(g) => g,
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
+                discard_tmp(&tmp);
                 return Err(OpError::Api {
                     path: path.clone(),
                     source: e,
@@ -920,9 +920,15 @@ impl<'a> Exec<'a> {
             .map_err(|e| OpError::Io {
                 path: tmp.clone(),
                 source: std::io::Error::other(e.to_string()),
-            })?
-            .map_err(io(&tmp))?
-            .0;
+            })
+            .and_then(|r| r.map_err(io(&tmp)));
+        let sha = match sha {
+            Ok(s) => s.0,
+            Err(e) => {
+                discard_tmp(&tmp);
+                return Err(e);
+            }
+        };
         Ok((
             tmp,
             Hashes {
@@ -968,6 +974,31 @@ impl<'a> Exec<'a> {
             return Err(changed(path, "its local folder is not there"));
         }
         let (tmp, hashes) = self.fetch(path, remote).await?;
+        let placed = self.put_in_place(path, replaces, &tmp, hashes, remote);
+        if placed.is_err() {
+            discard_tmp(&tmp);
+        }
+        let target_ok = placed?;
+        tracing::info!(%path, bytes = remote.size, "downloaded");
+        Ok(Done {
+            downloaded: 1,
+            bytes_down: remote.size,
+            conflicts: u64::from(!target_ok),
+            ..Done::default()
+        })
+    }
+
+    /// The second half of a download: keeps what is at `path` now if it is
+    /// not what the plan saw, then renames the temp file into place.
+    /// Returns whether the target was as planned.
+    fn put_in_place(
+        &self,
+        path: &RelPath,
+        replaces: Option<&LocalMeta>,
+        tmp: &Path,
+        hashes: Hashes,
+        remote: &RemoteEntry,
+    ) -> Result<bool, OpError> {
         // The target must still be what the plan saw; else keep both.
         let target_ok = match (replaces, self.stat(path)?) {
             (None, None) => true,
@@ -983,14 +1014,8 @@ impl<'a> Exec<'a> {
         } else if replaces.is_some() {
             self.to_trash(path)?;
         }
-        self.place(path, &tmp, hashes, remote)?;
-        tracing::info!(%path, bytes = remote.size, "downloaded");
-        Ok(Done {
-            downloaded: 1,
-            bytes_down: remote.size,
-            conflicts: u64::from(!target_ok),
-            ..Done::default()
-        })
+        self.place(path, tmp, hashes, remote)?;
+        Ok(target_ok)
     }
 
     async fn reconcile(
@@ -1011,7 +1036,7 @@ impl<'a> Exec<'a> {
         };
         if hashes.sha256 == Some(local_sha) {
             // Same content on both sides: just record it.
-            let _ = std::fs::remove_file(&tmp);
+            discard_tmp(&tmp);
             self.still(path, &local.meta, Kind::File)?;
             let entry = SyncedEntry {
                 kind: Kind::File,
@@ -1026,14 +1051,16 @@ impl<'a> Exec<'a> {
             tracing::info!(%path, "same content on both sides; recorded");
             return Ok(Done::default());
         }
-        if let Err(e) = self.still(path, &local.meta, Kind::File) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
         // Different: keep both. The local version becomes the conflicted
         // copy (uploaded next round); the remote version takes the name.
-        self.conflict_copy(path)?;
-        self.place(path, &tmp, hashes, remote)?;
+        let kept = self
+            .still(path, &local.meta, Kind::File)
+            .and_then(|()| self.conflict_copy(path))
+            .and_then(|_| self.place(path, &tmp, hashes, remote));
+        if kept.is_err() {
+            discard_tmp(&tmp);
+        }
+        kept?;
         Ok(Done {
             downloaded: 1,
             bytes_down: remote.size,
@@ -1100,6 +1127,44 @@ impl<'a> Exec<'a> {
             ..Done::default()
         })
     }
+}
+
+/// Removes a download's temp file that will not be placed (absent is fine).
+fn discard_tmp(tmp: &Path) {
+    match std::fs::remove_file(tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %tmp.display(), error = %e, "could not remove a temp file; the next pass removes it")
+        }
+    }
+}
+
+/// Removes what earlier runs left in `.dcsync/tmp/` (killed downloads).
+/// Only regular files and symlinks are removed (a symlink itself, never
+/// what it points to); the caller holds the pair's lock, so no other
+/// process of this pair is using them. Returns how many were removed.
+pub(crate) fn clear_tmp(root: &Path) -> u64 {
+    let dir = root.join(MARKER).join("tmp");
+    if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        return 0;
+    }
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| !t.is_dir()) {
+            let p = e.path();
+            match std::fs::remove_file(&p) {
+                Ok(()) => n += 1,
+                Err(err) => {
+                    tracing::warn!(path = %p.display(), error = %err, "could not remove a leftover temp file")
+                }
+            }
+        }
+    }
+    n
 }
 
 fn poisoned() -> OpError {

@@ -456,6 +456,12 @@ pub async fn sync(
     if lock.try_lock().is_err() {
         return Err(EngineError::Busy(root.clone()));
     }
+    if !req.dry_run {
+        let n = exec::clear_tmp(root);
+        if n > 0 {
+            tracing::debug!(files = n, "removed temp files an earlier run left behind");
+        }
+    }
 
     let remote_root = remote_root(client, cfg, &mut db, tracked, &*clock).await?;
     let (cfg, upload_limit, storage_limit) = &apply_package_limits(client, cfg).await;

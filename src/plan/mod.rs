@@ -913,14 +913,33 @@ fn finish(cx: Ctx<'_>) -> Plan {
 /// The name of a conflicted copy: `name (conflicted copy 2024-09-19 044819).ext`,
 /// with ` 2`, ` 3`, ... appended inside the parentheses for `n` > 1.
 /// `stamp` is the caller's clock reading, already formatted.
+///
+/// The result is at most [`MAX_NAME_BYTES`] long: a long stem is cut (at a
+/// character boundary) so that the copy can exist on the disk and the host.
 pub fn conflict_name(name: &str, stamp: &str, n: u32) -> String {
-    let (stem, ext) = match name.rfind('.') {
+    let (mut stem, mut ext) = match name.rfind('.') {
         Some(i) if i > 0 => (&name[..i], &name[i..]),
         _ => (name, ""),
     };
-    if n <= 1 {
-        format!("{stem} (conflicted copy {stamp}){ext}")
+    let tag = if n <= 1 {
+        format!(" (conflicted copy {stamp})")
     } else {
-        format!("{stem} (conflicted copy {stamp} {n}){ext}")
+        format!(" (conflicted copy {stamp} {n})")
+    };
+    if ext.len() + tag.len() >= MAX_NAME_BYTES / 2 {
+        // An absurdly long "extension": treat the whole name as the stem.
+        (stem, ext) = (name, "");
     }
+    let room = MAX_NAME_BYTES.saturating_sub(tag.len() + ext.len());
+    if stem.len() > room {
+        let mut cut = room;
+        while !stem.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        stem = &stem[..cut];
+    }
+    format!("{stem}{tag}{ext}")
 }
+
+/// The longest file name (in bytes) that Linux filesystems and the host take.
+pub const MAX_NAME_BYTES: usize = 255;

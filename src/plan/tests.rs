@@ -331,6 +331,18 @@ fn conflict_names() {
         conflict_name(".bashrc", "2024-09-19 044819", 1),
         ".bashrc (conflicted copy 2024-09-19 044819)"
     );
+    // Long names are cut to fit 255 bytes, at a character boundary, and
+    // keep their extension.
+    let long = format!("{}.txt", "é".repeat(124));
+    let c = conflict_name(&long, "2024-09-19 044819", 12);
+    assert!(c.len() <= 255, "{}", c.len());
+    assert!(
+        c.ends_with(" (conflicted copy 2024-09-19 044819 12).txt"),
+        "{c}"
+    );
+    assert!(c.starts_with("éé"));
+    let odd = format!("a.{}", "x".repeat(300));
+    assert!(conflict_name(&odd, "2024-09-19 044819", 1).len() <= 255);
 }
 
 #[test]

@@ -309,3 +309,38 @@ async fn a_folder_without_the_marker_is_refused_until_init() {
         .await
         .fails_with(3, "marker");
 }
+
+// ---------------------------------------------------------------- rule 8
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temp_files_of_earlier_runs_are_removed_and_long_names_conflict_cleanly() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("a.txt", b"a");
+    let tmp = pair.lp(".dcsync/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("0123456789abcdef.dcsync-part"), b"killed download").unwrap();
+    pair.sync(&[]).await.ok();
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "leftover removed"
+    );
+
+    // Both sides made a file with a 250-byte name: the conflicted copy's
+    // name is cut to fit, and no temp file is left behind.
+    let name = format!("{}.txt", "n".repeat(246));
+    pair.write(&name, b"local version");
+    host_put(&host, &name, b"host version", "/Sync").await;
+    pair.sync(&[]).await.ok();
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    let tree = pair.converged().await;
+    assert_eq!(tree[&name].as_deref(), Some(&b"host version"[..]));
+    assert!(
+        tree.iter().any(|(k, v)| k.contains("(conflicted copy")
+            && k.len() <= 255
+            && v.as_deref() == Some(&b"local version"[..])),
+        "{:?}",
+        tree.keys().collect::<Vec<_>>()
+    );
+}

@@ -1175,6 +1175,11 @@ async fn permission_denied_on_read_and_write_is_reported_and_the_rest_goes_on() 
     assert!(r.stderr.contains("not permitted"), "and says why: {r:?}");
     assert_eq!(read(&pair.lp("ok.txt")), b"readable", "left intact");
     assert_eq!(read(&pair.lp("new.txt")), b"new file");
+    // The refused download left no temp file behind (#9 rule 8).
+    let tmp: Vec<_> = std::fs::read_dir(pair.lp(".dcsync/tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(tmp.is_empty(), "temp files left: {tmp:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
