@@ -144,6 +144,8 @@ pub(crate) struct RoundOutcome {
     pub progressed: bool,
     /// Every op succeeded, with no conflict created.
     pub all_ok: bool,
+    /// Some op found its precondition gone (the next round looks again).
+    pub changed: bool,
 }
 
 pub(crate) struct Exec<'a> {
@@ -197,6 +199,7 @@ impl<'a> Exec<'a> {
     pub(crate) async fn run(&self, ops: &[Op], report: &mut SyncReport) -> RoundOutcome {
         let mut progressed = false;
         let mut all_ok = true;
+        let mut changed = false;
         let mut stages: Vec<(Stage, Vec<&Op>)> = Vec::new();
         for op in ops {
             match stages.last_mut() {
@@ -253,6 +256,7 @@ impl<'a> Exec<'a> {
                         tracing::info!(%path, "changed since planning ({what}); looking again");
                         report.deferred += 1;
                         all_ok = false;
+                        changed = true;
                     }
                     Err(OpError::Held { .. }) => {
                         report.skipped += 1;
@@ -268,7 +272,11 @@ impl<'a> Exec<'a> {
                 }
             }
         }
-        RoundOutcome { progressed, all_ok }
+        RoundOutcome {
+            progressed,
+            all_ok,
+            changed,
+        }
     }
 
     async fn one_tagged<'o>(&self, op: &'o Op) -> (&'o Op, Result<Done, OpError>) {
@@ -1076,6 +1084,9 @@ impl<'a> Exec<'a> {
         path: &RelPath,
         id: u64,
     ) -> Result<Done, OpError> {
+        if kind == Kind::Dir {
+            self.remote_dir_holds_only_synced(path, id).await?;
+        }
         let intent = self.journal(op, None)?;
         let r = match kind {
             Kind::File => self.client.file_delete(FileId(id)).await,
@@ -1105,9 +1116,151 @@ impl<'a> Exec<'a> {
         })
     }
 
-    fn delete_local(&self, path: &RelPath, expect: &LocalMeta) -> Result<Done, OpError> {
+    /// A remote folder is trashed whole only when a fresh listing of it
+    /// holds nothing but Synced entries (by id): anything else (another
+    /// device's upload since the plan, an ignored or skipped entry) makes
+    /// the op a precondition failure, and the next round plans the folder's
+    /// content one by one.
+    async fn remote_dir_holds_only_synced(&self, path: &RelPath, id: u64) -> Result<(), OpError> {
+        let listed = crate::snapshot::snapshot_from(
+            self.client,
+            Some(FolderId(id)),
+            path.clone(),
+            LISTING_CONCURRENCY,
+        )
+        .await;
+        if !listed.view.unknown.is_empty() || !listed.skipped.is_empty() {
+            return Err(changed(
+                path,
+                "the remote folder could not be listed completely just before trashing it",
+            ));
+        }
+        let synced = self.synced_below(path)?;
+        let ids: std::collections::HashSet<(Kind, u64)> =
+            synced.values().map(|e| (e.kind, e.remote_id)).collect();
+        let extra = crate::model::below(&listed.view.entries, path)
+            .find(|(_, e)| !ids.contains(&(e.kind, e.id)));
+        if let Some((p, _)) = extra {
+            tracing::info!(folder = %path, entry = %p, "not trashing the remote folder: it holds an entry that was never synced");
+            return Err(changed(
+                path,
+                "the remote folder holds entries that were never synced",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The Synced entries strictly below `path`.
+    fn synced_below(&self, path: &RelPath) -> Result<crate::model::Tree<SyncedEntry>, OpError> {
+        let db = self.db.lock().map_err(|_| poisoned())?;
+        let mut t = db.load_synced_scoped(&[crate::model::Scope {
+            base: path.clone(),
+            deep: true,
+        }])?;
+        t.retain(|k, _| k.is_below(path));
+        Ok(t)
+    }
+
+    /// Deletes a local folder that the other side deleted: each Synced
+    /// entry below it that is still exactly what was synced goes to the
+    /// trash on its own, folders are removed only when that leaves them
+    /// empty. Anything else (never synced, ignored, a symlink, a name that
+    /// is not UTF-8, made or changed since the scan) stays where it is, and
+    /// is reported; the next round sees it.
+    fn delete_local_dir(&self, path: &RelPath, expect: &LocalMeta) -> Result<Done, OpError> {
         match self.stat(path)? {
             Some((Kind::Dir, m)) if m.ino == expect.ino => {}
+            None => {
+                self.commit(None, vec![Change::RemoveTree(path.clone())])?;
+                return Ok(Done::default());
+            }
+            _ => return Err(changed(path, "the local entry is not what the plan saw")),
+        }
+        let synced = self.synced_below(path)?;
+        let mut sweep = Sweep::default();
+        let walked = self.sweep_dir(path, &synced, &mut sweep);
+        let removed = walked.is_ok() && {
+            match std::fs::remove_dir(self.abs(path)) {
+                Ok(()) => {
+                    sweep.changes.push(Change::RemoveTree(path.clone()));
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        // What went to the trash is recorded even when the walk failed.
+        self.commit(None, std::mem::take(&mut sweep.changes))?;
+        walked?;
+        if removed {
+            tracing::info!(%path, files = sweep.trashed, "moved to the local trash");
+        } else {
+            let shown: Vec<&str> = sweep.kept.iter().take(5).map(String::as_str).collect();
+            tracing::warn!(
+                %path,
+                trashed = sweep.trashed,
+                kept = sweep.kept.len(),
+                "the other side deleted this folder; kept what was not synced or changed since: {}{}",
+                shown.join(", "),
+                if sweep.kept.len() > shown.len() { ", ..." } else { "" }
+            );
+        }
+        Ok(Done {
+            deleted_local: u64::from(removed).max(u64::from(sweep.trashed > 0)),
+            ..Done::default()
+        })
+    }
+
+    /// One folder of [`Exec::delete_local_dir`], children first.
+    fn sweep_dir(
+        &self,
+        dir: &RelPath,
+        synced: &crate::model::Tree<SyncedEntry>,
+        sweep: &mut Sweep,
+    ) -> Result<(), OpError> {
+        let abs = self.abs(dir);
+        let entries = std::fs::read_dir(&abs).map_err(io(&abs))?;
+        for e in entries {
+            let e = e.map_err(io(&abs))?;
+            let name = e.file_name();
+            let Some(rel) = name.to_str().and_then(|n| dir.join(n)) else {
+                sweep.kept.push(format!("{dir}/{}", name.to_string_lossy()));
+                continue;
+            };
+            let ft = e.file_type().map_err(io(&e.path()))?;
+            let s = synced.get(&rel);
+            if ft.is_dir() && s.is_some_and(|s| s.kind == Kind::Dir) {
+                self.sweep_dir(&rel, synced, sweep)?;
+                if std::fs::remove_dir(e.path()).is_ok() {
+                    sweep.changes.push(Change::RemoveTree(rel));
+                }
+                continue;
+            }
+            let unchanged = ft.is_file()
+                && s.is_some_and(|s| {
+                    s.kind == Kind::File
+                        && self.stat(&rel).ok().flatten().is_some_and(|(k, m)| {
+                            k == Kind::File
+                                && m.ino == s.local.ino
+                                && m.size == s.local.size
+                                && m.mtime_ns == s.local.mtime_ns
+                        })
+                });
+            if unchanged {
+                self.to_trash(&rel)?;
+                sweep.changes.push(Change::RemoveTree(rel));
+                sweep.trashed += 1;
+            } else {
+                sweep.kept.push(rel.as_str().to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_local(&self, path: &RelPath, expect: &LocalMeta) -> Result<Done, OpError> {
+        if matches!(self.stat(path)?, Some((Kind::Dir, _))) {
+            return self.delete_local_dir(path, expect);
+        }
+        match self.stat(path)? {
             Some((Kind::File, m))
                 if m.ino == expect.ino
                     && m.size == expect.size
@@ -1127,6 +1280,20 @@ impl<'a> Exec<'a> {
             ..Done::default()
         })
     }
+}
+
+/// Folder listings at once when a folder is checked before trashing it.
+const LISTING_CONCURRENCY: usize = 4;
+
+/// What [`Exec::delete_local_dir`] did so far.
+#[derive(Default)]
+struct Sweep {
+    /// Synced changes for what left the disk.
+    changes: Vec<Change>,
+    /// Files moved to the trash.
+    trashed: u64,
+    /// Entries left in place (relative paths, lossy).
+    kept: Vec<String>,
 }
 
 /// Removes a download's temp file that will not be placed (absent is fine).

@@ -490,6 +490,8 @@ pub async fn sync(
         (Some(_), None) => trashed_folders(&db)?,
         _ => Default::default(),
     };
+    // The last round made no progress (only found things changed).
+    let mut stalled = false;
     for round in 0..MAX_ROUNDS {
         report.rounds = round + 1;
         // Checked before every round: a volume unmounted during the pass
@@ -666,9 +668,13 @@ pub async fn sync(
         let t_exec = Instant::now();
         let outcome = ctx.run(&plan.ops, &mut report).await;
         report.timings.execute_ms += t_exec.elapsed().as_millis() as u64;
-        if !outcome.progressed {
-            break; // nothing could be done: stop instead of spinning
+        // Nothing could be done: stop instead of spinning. A round whose
+        // ops found things changed since the plan gets one more look.
+        let look_again = outcome.changed && !stalled;
+        if !outcome.progressed && !look_again {
+            break;
         }
+        stalled = !outcome.progressed;
         // A focused pass whose round fully succeeded with ops that leave
         // nothing behind needs no confirming round over the whole tree:
         // re-listing its folders gives the view to remember.

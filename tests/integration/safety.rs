@@ -344,3 +344,154 @@ async fn temp_files_of_earlier_runs_are_removed_and_long_names_conflict_cleanly(
         tree.keys().collect::<Vec<_>>()
     );
 }
+
+// ---------------------------------------------------------------- rule 4
+
+/// A reporter that runs `act` once, right after the first round that
+/// plans a delete is planned: what another program or device does between
+/// the plan and the delete stage.
+struct BetweenPlanAndDeletes {
+    act: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl dcsync::engine::Reporter for BetweenPlanAndDeletes {
+    fn planned(&self, _round: usize, ops: &[dcsync::plan::Op]) {
+        if ops.iter().any(|o| o.is_delete())
+            && let Some(act) = self.act.lock().unwrap().take()
+        {
+            act();
+        }
+    }
+}
+
+fn between(act: impl FnOnce() + Send + 'static) -> BetweenPlanAndDeletes {
+    BetweenPlanAndDeletes {
+        act: std::sync::Mutex::new(Some(Box::new(act))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_deleted_on_the_host_never_sweeps_up_what_was_not_synced() {
+    use dcsync::engine::{SyncRequest, sync};
+    use std::os::unix::ffi::OsStrExt;
+    let host = Host::start().await;
+    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 3), ("d/sub", 2), ("e", 1)]);
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    sync(
+        &c,
+        &cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &dcsync::engine::Quiet,
+    )
+    .await
+    .unwrap();
+    // Never synced, and invisible to the planner: a name that is not UTF-8.
+    let odd = local
+        .join("d")
+        .join(std::ffi::OsStr::from_bytes(b"odd-\xff.bin"));
+    std::fs::write(&odd, b"not UTF-8").unwrap();
+    // The host's side: the folder is trashed by another device.
+    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
+    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
+        .await
+        .unwrap();
+    c.folder_delete(d).await.unwrap();
+
+    // Between the plan and the delete stage, a file is saved into d/sub.
+    let late = local.join("d/sub/saved-just-now.txt");
+    let late2 = late.clone();
+    let r = sync(
+        &c,
+        &cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &between(move || std::fs::write(&late2, b"new work").unwrap()),
+    )
+    .await
+    .unwrap();
+    assert!(r.deleted_local >= 1, "{r:?}");
+    assert_eq!(read(&odd), b"not UTF-8", "the unsynced file stays");
+    assert_eq!(read(&late), b"new work", "the file saved meanwhile stays");
+    assert!(
+        !local.join("d/f0.txt").exists(),
+        "synced files went to the trash"
+    );
+    assert!(!local.join("d/sub/f0.txt").exists());
+    assert!(local.join("e/f0.txt").exists());
+    let trash = local.join(".dcsync/trash");
+    let mut in_trash = crate::sync::Snapshot::new();
+    crate::sync::walk(&trash, &trash, &mut in_trash);
+    for name in [
+        "d/f0.txt",
+        "d/f1.txt",
+        "d/f2.txt",
+        "d/sub/f0.txt",
+        "d/sub/f1.txt",
+    ] {
+        assert!(
+            in_trash.keys().any(|k| k.ends_with(name)),
+            "{name} in the trash: {:?}",
+            in_trash.keys().collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        !in_trash
+            .keys()
+            .any(|k| k.contains("saved-just-now") || k.contains("odd-"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_deleted_locally_is_not_trashed_on_the_host_over_a_new_upload() {
+    use dcsync::engine::{SyncRequest, sync};
+    let host = Host::start().await;
+    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 3), ("e", 1)]);
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    sync(
+        &c,
+        &cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &dcsync::engine::Quiet,
+    )
+    .await
+    .unwrap();
+    std::fs::remove_dir_all(local.join("d")).unwrap();
+
+    // Between the plan and the delete stage, another device uploads into d.
+    let upload = host.write("other-device/new.txt", b"uploaded meanwhile");
+    let cfg_file = host.config_file();
+    let r = sync(
+        &c,
+        &cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &between(move || {
+            let ok = std::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+                .arg("--config")
+                .arg(&cfg_file)
+                .args(["remote", "put", upload.to_str().unwrap(), "/Sync/d"])
+                .env("DCSYNC_LOG", "warn")
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(r.converged, "{r:?}");
+    // The host's folder was not trashed with the new file in it: the file
+    // came down, the synced ones went to the host's trash one by one.
+    assert_eq!(read(&local.join("d/new.txt")), b"uploaded meanwhile");
+    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
+    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
+        .await
+        .unwrap();
+    let l = c.folder_listing(Some(d)).await.unwrap();
+    let names: Vec<&str> = l.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["new.txt"]);
+}

@@ -1277,7 +1277,10 @@ fn focused_request(
 
 /// For tests that drive the library: `n` files `d/f{i}.txt` in each folder
 /// `d` of a new local tree, and the engine config that syncs it with `/Sync`.
-fn library_pair(host: &Host, folders: &[(&str, usize)]) -> (PathBuf, dcsync::engine::EngineConfig) {
+pub(crate) fn library_pair(
+    host: &Host,
+    folders: &[(&str, usize)],
+) -> (PathBuf, dcsync::engine::EngineConfig) {
     let local = host.path("local");
     std::fs::create_dir_all(local.join(".dcsync")).unwrap();
     for (d, n) in folders {
