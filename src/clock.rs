@@ -64,6 +64,12 @@ fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
+/// Whole seconds since the Unix epoch (0 before it).
+pub fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// `2024-09-19 04:48:19` (UTC), for the state database and status output.
 pub fn datetime(t: SystemTime) -> String {
     let (y, mo, d, h, mi, s) = civil(t);

@@ -638,7 +638,12 @@ pub async fn sync(
             Some(_) => Some(db.synced_files()?),
             None => None,
         };
-        check_mass_delete(cfg, &plan, &synced, tracked_files, req.allow_mass_delete)?;
+        let deletes = delete_count(&plan, &synced, &scanned.view, &snap.view, tracked_files);
+        let now_secs = clock::unix_secs(clock.now());
+        let window = DeleteWindow::load(&db, now_secs)?;
+        if !req.allow_mass_delete {
+            check_mass_delete(cfg, window.with(deletes))?;
+        }
         reporter.planned(round, &plan.ops);
         if req.dry_run {
             report.planned = plan.ops;
@@ -668,6 +673,16 @@ pub async fn sync(
         let t_exec = Instant::now();
         let outcome = ctx.run(&plan.ops, &mut report).await;
         report.timings.execute_ms += t_exec.elapsed().as_millis() as u64;
+        // Deletions add up over the window (confirmed ones start it anew),
+        // so a trickle of small passes cannot empty a folder unguarded.
+        if deletes.local_files + deletes.remote_files > 0 && outcome.progressed {
+            let window = if req.allow_mass_delete {
+                DeleteWindow::default()
+            } else {
+                window.add(now_secs, deletes)
+            };
+            window.save(&mut db)?;
+        }
         // Nothing could be done: stop instead of spinning. A round whose
         // ops found things changed since the plan gets one more look.
         let look_again = outcome.changed && !stalled;
@@ -1228,20 +1243,99 @@ async fn remote_root(
     Ok(resolved)
 }
 
-fn check_mass_delete(
-    cfg: &EngineConfig,
+/// Files a plan removes, per side: for each delete op the larger of the
+/// tracked files below it (Synced) and the files the side's view holds
+/// there, so content that was never synced counts too.
+fn delete_count(
     plan: &plan::Plan,
     synced: &crate::model::Tree<crate::model::SyncedEntry>,
+    local: &crate::model::LocalView,
+    remote: &crate::model::RemoteView,
     tracked_files: Option<u64>,
-    allowed: bool,
-) -> Result<(), EngineError> {
-    if allowed {
-        return Ok(());
+) -> plan::DeleteCount {
+    use crate::model::Kind;
+    fn files_at<E>(t: &crate::model::Tree<E>, p: &RelPath, kind: impl Fn(&E) -> Kind) -> u64 {
+        std::iter::once(p)
+            .filter_map(|p| t.get_key_value(p))
+            .chain(crate::model::below(t, p))
+            .filter(|(_, e)| kind(e) == Kind::File)
+            .count() as u64
     }
     let mut c = plan.delete_count(synced);
+    let (mut l, mut r) = (0, 0);
+    for op in &plan.ops {
+        match op {
+            Op::DeleteLocal { path, .. } => l += files_at(&local.entries, path, |e| e.kind),
+            Op::DeleteRemote { path, .. } => r += files_at(&remote.entries, path, |e| e.kind),
+            _ => {}
+        }
+    }
+    c.local_files = c.local_files.max(l);
+    c.remote_files = c.remote_files.max(r);
     if let Some(n) = tracked_files {
         c.tracked_files = n;
     }
+    c
+}
+
+/// The meta key of the recent-deletions window.
+const RECENT_DELETES: &str = "recent_deletes";
+/// How long deletions add up in the mass-delete guard.
+const DELETE_WINDOW_SECS: i64 = 3600;
+
+/// Files deleted per side by the passes of the last [`DELETE_WINDOW_SECS`]
+/// (kept in the state DB as `secs:local:remote` items).
+#[derive(Debug, Clone, Default)]
+struct DeleteWindow {
+    items: Vec<(i64, u64, u64)>,
+}
+
+impl DeleteWindow {
+    fn load(db: &StateDb, now: i64) -> Result<DeleteWindow, EngineError> {
+        let text = db.get_meta(RECENT_DELETES)?.unwrap_or_default();
+        let items = text
+            .split(',')
+            .filter_map(|item| {
+                let mut it = item.split(':').map(str::parse::<i64>);
+                match (it.next(), it.next(), it.next()) {
+                    (Some(Ok(t)), Some(Ok(l)), Some(Ok(r))) => {
+                        Some((t, u64::try_from(l).ok()?, u64::try_from(r).ok()?))
+                    }
+                    _ => None,
+                }
+            })
+            .filter(|(t, _, _)| now - t < DELETE_WINDOW_SECS && *t <= now)
+            .collect();
+        Ok(DeleteWindow { items })
+    }
+
+    /// This plan's counts plus the window's (the share is of what was
+    /// tracked when the window began).
+    fn with(&self, mut c: plan::DeleteCount) -> plan::DeleteCount {
+        for (_, l, r) in &self.items {
+            c.local_files += l;
+            c.remote_files += r;
+            c.tracked_files += l + r;
+        }
+        c
+    }
+
+    fn add(mut self, now: i64, c: plan::DeleteCount) -> DeleteWindow {
+        self.items.push((now, c.local_files, c.remote_files));
+        self
+    }
+
+    fn save(&self, db: &mut StateDb) -> Result<(), EngineError> {
+        let text: Vec<String> = self
+            .items
+            .iter()
+            .map(|(t, l, r)| format!("{t}:{l}:{r}"))
+            .collect();
+        Ok(db.set_meta(RECENT_DELETES, &text.join(","))?)
+    }
+}
+
+fn check_mass_delete(cfg: &EngineConfig, c: plan::DeleteCount) -> Result<(), EngineError> {
     for (count, side) in [(c.local_files, "locally"), (c.remote_files, "on the host")] {
         // The share applies from a handful of files on: deleting 3 of 4
         // files is ordinary work, deleting 300 of 400 is not.

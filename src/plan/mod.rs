@@ -352,6 +352,11 @@ pub(crate) fn local_changed(s: &SyncedEntry, l: &LocalEntry) -> bool {
     }
 }
 
+/// Why a backup leaves a path alone: the host has an entry of another kind
+/// there that was never synced, and backup mode never removes such a thing.
+pub const BACKUP_IN_THE_WAY: &str = "the host has a file or folder here that was never synced; \
+     backup mode does not remove it: move it away on the host";
+
 /// Plans one round. See the module docs.
 pub fn plan(
     local: &LocalView,
@@ -488,12 +493,9 @@ fn plan_synced(cx: &mut Ctx<'_>) {
                     });
                 } else if cx.can_change_remote() {
                     match r_other {
-                        Some(ro) if cx.opts.mode == Mode::UploadOnly => {
-                            cx.ops.push(Op::DeleteRemote {
-                                kind: ro.kind,
-                                path: path.clone(),
-                                id: ro.id,
-                            });
+                        // Backup never removes what it did not upload.
+                        Some(_) if cx.opts.mode == Mode::UploadOnly => {
+                            cx.defer(path, BACKUP_IN_THE_WAY);
                             cx.covered.push(path.clone());
                         }
                         Some(_) => cx.ops.push(Op::SetAside {
@@ -585,12 +587,10 @@ fn plan_synced(cx: &mut Ctx<'_>) {
                     cx.covered.push(path.clone());
                 } else if cx.can_change_remote() {
                     match r_other {
-                        Some(ro) if cx.opts.mode == Mode::UploadOnly => {
-                            cx.ops.push(Op::DeleteRemote {
-                                kind: ro.kind,
-                                path: path.clone(),
-                                id: ro.id,
-                            });
+                        // Backup never removes what it did not upload.
+                        Some(_) if cx.opts.mode == Mode::UploadOnly => {
+                            cx.defer(path, BACKUP_IN_THE_WAY);
+                            cx.covered.push(path.clone());
                         }
                         Some(_) => {
                             cx.ops.push(Op::SetAside {
@@ -785,11 +785,8 @@ fn plan_new(cx: &mut Ctx<'_>) {
                             expect: l.meta,
                         });
                     } else {
-                        cx.ops.push(Op::DeleteRemote {
-                            kind: r.kind,
-                            path: path.clone(),
-                            id: r.id,
-                        });
+                        // Backup never removes what it did not upload.
+                        cx.defer(path, BACKUP_IN_THE_WAY);
                         cx.covered.push(path.clone());
                     }
                 }
@@ -858,17 +855,9 @@ fn plan_new(cx: &mut Ctx<'_>) {
             continue;
         }
         if !cx.can_change_local() {
-            if cx.opts.propagate_deletes {
-                // Backup with deletes: the remote mirrors local exactly.
-                if !cx.is_covered(path) {
-                    cx.ops.push(Op::DeleteRemote {
-                        kind: r.kind,
-                        path: path.clone(),
-                        id: r.id,
-                    });
-                    cx.covered.push(path.clone());
-                }
-            }
+            // Backup: what the host has that was never synced is left
+            // alone, also with `propagate_deletes` (which carries over the
+            // deletion of what was synced, nothing more).
             continue;
         }
         if !cx.local_dir_ready_for(path) {

@@ -375,6 +375,43 @@ fn one_way_modes() {
         .ops
         .is_empty()
     );
+    // Backup, with or without propagated deletes: what the host has that
+    // was never synced is never removed (#9 rule 5): a remote-only folder,
+    // a remote folder where a local file is, a remote folder or file where
+    // a synced entry of the other kind was.
+    let untracked = W::default()
+        .local("keep", File, 1, 3)
+        .remote("r", Dir, 10, 0)
+        .remote("r/a", File, 11, 5)
+        .local("x", File, 2, 4)
+        .remote("x", Dir, 12, 0)
+        .remote("x/b", File, 13, 6)
+        .both("f", File, 3, 14, 7)
+        .no_remote("f")
+        .remote("f", Dir, 15, 0)
+        .both("d", Dir, 4, 16, 0)
+        .no_remote("d")
+        .remote("d", File, 17, 8);
+    for propagate in [false, true] {
+        let plan = plan(
+            &untracked.local,
+            &untracked.remote,
+            &untracked.synced,
+            opts(Mode::UploadOnly, propagate),
+        );
+        assert!(
+            !plan.ops.iter().any(|o| o.is_delete()),
+            "propagate {propagate}: {:#?}",
+            plan.ops
+        );
+        for held in ["x", "f", "d"] {
+            assert!(
+                plan.deferred.contains(&(p(held), BACKUP_IN_THE_WAY)),
+                "{held}: {:?}",
+                plan.deferred
+            );
+        }
+    }
     // Mirror: a local edit is kept as a conflicted copy, never overwritten.
     let w = W::default()
         .both("f", File, 2, 11, 5)

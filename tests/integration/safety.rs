@@ -495,3 +495,69 @@ async fn a_folder_deleted_locally_is_not_trashed_on_the_host_over_a_new_upload()
     let names: Vec<&str> = l.files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["new.txt"]);
 }
+
+// ---------------------------------------------------------------- rule 5
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_mode_never_removes_what_it_did_not_upload() {
+    for propagate in [false, true] {
+        let host = Host::start().await;
+        let extra = format!("mode = \"upload-only\"\npropagate_deletes = {propagate}");
+        let pair = Pair::with(&host, &extra);
+        pair.write("keep.txt", b"local");
+        pair.write("gone.txt", b"synced, then deleted locally");
+        pair.sync(&[]).await.ok();
+        // On the host, never synced: a folder of 40 files where a local
+        // file is, and another folder of 40 files next to them.
+        for dir in ["clash", "extra"] {
+            for i in 0..40 {
+                host.write(&format!("hostside/{dir}/{i}.txt"), b"never synced");
+            }
+            let d = host.path(&format!("hostside/{dir}"));
+            host.dcsync(&["remote", "put", d.to_str().unwrap(), "/Sync"])
+                .await
+                .ok();
+        }
+        pair.write("clash", b"a local file named like the host's folder");
+        std::fs::remove_file(pair.lp("gone.txt")).unwrap();
+        for _ in 0..2 {
+            let r = pair.sync(&[]).await;
+            assert!(!r.stdout.contains("trash remote  clash"), "{r:?}");
+            assert!(!r.stdout.contains("trash remote  extra"), "{r:?}");
+        }
+        let remote = pair.remote_tree().await;
+        let count = |prefix: &str| remote.keys().filter(|k| k.starts_with(prefix)).count();
+        assert_eq!(count("clash/"), 40, "propagate {propagate}: {remote:?}");
+        assert_eq!(count("extra/"), 40, "propagate {propagate}");
+        // What was synced follows the setting.
+        assert_eq!(remote.contains_key("gone.txt"), !propagate);
+        assert!(remote.contains_key("keep.txt"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_of_consecutive_passes_add_up_in_the_guard() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    for i in 0..30 {
+        pair.write(&format!("f{i:02}.txt"), format!("file {i}").as_bytes());
+    }
+    pair.sync(&[]).await.ok();
+    // 8 of 30: ordinary work.
+    for i in 0..8 {
+        std::fs::remove_file(pair.lp(&format!("f{i:02}.txt"))).unwrap();
+    }
+    pair.sync(&[]).await.ok();
+    // 8 more: alone under the limits (8 files of 22), but 16 of the 30
+    // tracked an hour ago is more than half.
+    for i in 8..16 {
+        std::fs::remove_file(pair.lp(&format!("f{i:02}.txt"))).unwrap();
+    }
+    pair.sync(&[]).await.fails_with(3, "16 of 30");
+    assert_eq!(pair.remote_tree().await.len(), 22, "nothing deleted");
+    pair.sync(&["--allow-mass-delete"]).await.ok();
+    assert_eq!(pair.remote_tree().await.len(), 14);
+    // Confirmed: the window starts anew.
+    std::fs::remove_file(pair.lp("f16.txt")).unwrap();
+    pair.sync(&[]).await.ok();
+}
