@@ -70,6 +70,12 @@ pub fn unix_secs(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Nanoseconds since the Unix epoch (0 before it), as file mtimes count.
+pub fn unix_nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// `2024-09-19 04:48:19` (UTC), for the state database and status output.
 pub fn datetime(t: SystemTime) -> String {
     let (y, mo, d, h, mi, s) = civil(t);

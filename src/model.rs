@@ -156,6 +156,48 @@ pub struct LocalMeta {
     pub mtime_ns: i64,
 }
 
+impl LocalMeta {
+    /// The modification time recorded for a file that was *racily clean*
+    /// when it was recorded: its mtime was within one tick
+    /// ([`racy_window_ns`]) of the moment dcsync read it, so a change in the same timestamp tick would
+    /// leave size and mtime as they were. No real file has this mtime, so
+    /// the fast check fails and the file is hashed again (git's rule).
+    pub const RACY_MTIME: i64 = i64::MIN;
+
+    /// This identity as Synced should record it when its content was read
+    /// at `read_ns` (ns since the epoch): with [`LocalMeta::RACY_MTIME`]
+    /// when it is racily clean.
+    pub fn settled(self, read_ns: i64) -> LocalMeta {
+        if self.is_racy_at(read_ns) {
+            LocalMeta {
+                mtime_ns: Self::RACY_MTIME,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
+    /// Whether a change at or after `read_ns` could have kept this mtime:
+    /// the mtime is not older than one timestamp tick before the read.
+    pub fn is_racy_at(&self, read_ns: i64) -> bool {
+        self.mtime_ns != Self::RACY_MTIME
+            && self.mtime_ns >= read_ns.saturating_sub(racy_window_ns(self.mtime_ns))
+    }
+}
+
+/// How long one timestamp tick may be for a file with this mtime: 2 s when
+/// the mtime has no sub-second part (FAT, some network shares, older
+/// filesystems give every write in such a span the same mtime), else 20 ms
+/// (a kernel clock tick, with room).
+pub fn racy_window_ns(mtime_ns: i64) -> i64 {
+    if mtime_ns.rem_euclid(1_000_000_000) == 0 {
+        2_000_000_000
+    } else {
+        20_000_000
+    }
+}
+
 /// A content digest of `N` bytes, held as bytes (a tree of many files would
 /// spend ~100 bytes of heap per hex string). Its text form — state DB,
 /// journal, logs, `Debug` — is lower-case hex.
@@ -462,6 +504,32 @@ mod tests {
             ..Default::default()
         };
         assert!(view.is_unknown(&p("d/e")) && !view.is_unknown(&p("e")));
+    }
+
+    #[test]
+    fn racily_clean_identities() {
+        let sec = 1_700_000_000_i64 * 1_000_000_000;
+        let m = |mtime_ns| LocalMeta {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns,
+        };
+        // Whole-second mtimes: a 2 s tick.
+        assert!(m(sec).is_racy_at(sec + 1_500_000_000));
+        assert!(!m(sec).is_racy_at(sec + 2_500_000_000));
+        assert!(
+            m(sec + 5_000_000_000).is_racy_at(sec),
+            "changed after the read"
+        );
+        // Fine-grained mtimes: a 20 ms tick.
+        assert!(m(sec + 7).is_racy_at(sec + 10_000_007));
+        assert!(!m(sec + 7).is_racy_at(sec + 30_000_007));
+        let settled = m(sec).settled(sec);
+        assert_eq!(settled.mtime_ns, LocalMeta::RACY_MTIME);
+        assert_eq!((settled.ino, settled.size), (2, 3));
+        assert!(!settled.is_racy_at(sec), "already marked");
+        assert_eq!(m(sec).settled(sec + 60_000_000_000), m(sec));
     }
 
     #[test]

@@ -161,6 +161,9 @@ pub(crate) struct Exec<'a> {
     /// Set when the host refused an upload for lack of storage: the rest
     /// of the pass uploads nothing (reported once, not once per file).
     quota: &'a Quota,
+    /// When this round's scan started (ns since the epoch): files whose
+    /// mtime is not a tick older are recorded as racily clean.
+    scan_ns: i64,
 }
 
 impl<'a> Exec<'a> {
@@ -175,6 +178,7 @@ impl<'a> Exec<'a> {
         reporter: &'a dyn Reporter,
         transfers: usize,
         quota: &'a Quota,
+        scan_ns: i64,
     ) -> Exec<'a> {
         let mut dirs: HashMap<RelPath, Option<u64>> = remote
             .entries
@@ -192,6 +196,7 @@ impl<'a> Exec<'a> {
             reporter,
             transfers: transfers.max(1),
             quota,
+            scan_ns,
         }
     }
 
@@ -384,6 +389,13 @@ impl<'a> Exec<'a> {
         } else {
             self.root.join(p.as_str())
         }
+    }
+
+    /// A scanned file's identity as Synced records it: racily clean ones
+    /// (changed within a tick of the scan) with [`LocalMeta::RACY_MTIME`],
+    /// so the next scan hashes them again.
+    fn settle(&self, meta: LocalMeta) -> LocalMeta {
+        meta.settled(self.scan_ns)
     }
 
     fn now(&self) -> String {
@@ -767,7 +779,7 @@ impl<'a> Exec<'a> {
         }
         let entry = SyncedEntry {
             kind: Kind::File,
-            local: local.meta,
+            local: self.settle(local.meta),
             hashes: Hashes {
                 sha256: local.hashes.sha256,
                 // Empty or malformed (no hash from the host): not known.
@@ -870,7 +882,7 @@ impl<'a> Exec<'a> {
         }
         let entry = SyncedEntry {
             kind: Kind::File,
-            local: local.meta,
+            local: self.settle(local.meta),
             hashes: Hashes {
                 sha256: local.hashes.sha256,
                 md5: source_hashes.md5,
@@ -961,7 +973,7 @@ impl<'a> Exec<'a> {
         };
         let entry = SyncedEntry {
             kind: Kind::File,
-            local: meta,
+            local: meta.settled(clock::unix_nanos(self.clock.now())),
             hashes,
             remote_id: remote.id,
             remote_parent: remote.parent,
@@ -1048,7 +1060,7 @@ impl<'a> Exec<'a> {
             self.still(path, &local.meta, Kind::File)?;
             let entry = SyncedEntry {
                 kind: Kind::File,
-                local: local.meta,
+                local: self.settle(local.meta),
                 hashes,
                 remote_id: remote.id,
                 remote_parent: remote.parent,

@@ -256,6 +256,47 @@ fn leave_out_ignored_remote(snap: &mut snapshot::SnapshotOutcome, rules: &Ignore
         .retain(|k, _| k.is_root() || !crate::model::under_any(ignored, k));
 }
 
+/// Files whose content is what Synced recorded but whose identity (mtime)
+/// differs - touched, or recorded as racily clean - get their identity
+/// recorded anew (settled against this scan), so the next scan's fast
+/// check holds again instead of hashing them every time.
+fn record_settled_files(
+    db: &mut StateDb,
+    synced: &crate::model::Tree<crate::model::SyncedEntry>,
+    local: &crate::model::LocalView,
+    scan_ns: i64,
+) -> Result<(), EngineError> {
+    use crate::model::Kind;
+    let mut changes = Vec::new();
+    for (p, l) in &local.entries {
+        let Some(s) = synced.get(p) else { continue };
+        if l.kind != Kind::File
+            || s.kind != Kind::File
+            || l.meta == s.local
+            || l.meta.ino != s.local.ino
+            || l.meta.size != s.size
+            || l.hashes.sha256.is_none()
+            || l.hashes.sha256 != s.hashes.sha256
+        {
+            continue;
+        }
+        let settled = l.meta.settled(scan_ns);
+        if settled != s.local {
+            changes.push(crate::state::Change::Put(
+                p.clone(),
+                crate::model::SyncedEntry {
+                    local: settled,
+                    ..s.clone()
+                },
+            ));
+        }
+    }
+    if !changes.is_empty() {
+        db.apply(&changes)?;
+    }
+    Ok(())
+}
+
 /// Remote names as the local side sees them: case twins apart on a disk
 /// that ignores case, Unicode forms aligned with the local names.
 fn match_local_names(
@@ -523,6 +564,7 @@ pub async fn sync(
         }
         let synced = Arc::new(synced);
         report.timings.load_ms += t_load.elapsed().as_millis() as u64;
+        let scan_ns = clock::unix_nanos(clock.now());
         let (mut scanned, mut snap) = {
             // Shared with the scanner thread, not copied.
             let (root2, synced2, rules2) = (root.clone(), Arc::clone(&synced), rules.clone());
@@ -600,6 +642,9 @@ pub async fn sync(
         }
         report.skipped = (scanned.skipped.len() + snap.skipped.len()) as u64;
 
+        if !req.dry_run {
+            record_settled_files(&mut db, &synced, &scanned.view, scan_ns)?;
+        }
         let t_plan = Instant::now();
         let plan = match &scopes {
             Some(s) => plan::plan(
@@ -659,6 +704,7 @@ pub async fn sync(
             reporter,
             cfg.transfers,
             &quota,
+            scan_ns,
         );
         if let Some(limit) = storage_limit
             && !quota.measured()

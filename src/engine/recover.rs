@@ -136,7 +136,11 @@ async fn recover_upload(
         path.clone(),
         SyncedEntry {
             kind: Kind::File,
-            local: local.meta,
+            // Read by a run that was interrupted: hashed again next scan.
+            local: crate::model::LocalMeta {
+                mtime_ns: crate::model::LocalMeta::RACY_MTIME,
+                ..local.meta
+            },
             hashes: Hashes {
                 sha256: local.hashes.sha256,
                 md5: None,

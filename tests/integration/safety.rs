@@ -561,3 +561,46 @@ async fn deletions_of_consecutive_passes_add_up_in_the_guard() {
     std::fs::remove_file(pair.lp("f16.txt")).unwrap();
     pair.sync(&[]).await.ok();
 }
+
+// ---------------------------------------------------------------- rule 7
+
+/// Sets a file's mtime (what a filesystem with a coarse timestamp tick
+/// does to two writes in the same tick: both get the same mtime).
+fn set_mtime(p: &std::path::Path, t: std::time::SystemTime) {
+    let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+    f.set_modified(t).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_in_the_same_timestamp_tick_as_the_scan_is_seen() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    // A filesystem with whole-second timestamps: the file's mtime is the
+    // current second, and the next write in that second keeps it.
+    let tick = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+    let tick = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(
+            tick.duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs(),
+        );
+    pair.write("doc.txt", b"version 1");
+    set_mtime(&pair.lp("doc.txt"), tick);
+    pair.sync(&[]).await.ok();
+    // Same size, same inode, same mtime: only the content tells.
+    std::fs::write(pair.lp("doc.txt"), b"version 2").unwrap();
+    set_mtime(&pair.lp("doc.txt"), tick);
+    pair.sync(&[]).await.ok();
+    assert_eq!(
+        pair.remote_tree().await["doc.txt"].as_deref(),
+        Some(&b"version 2"[..]),
+        "the racily clean file was hashed again and uploaded"
+    );
+    // Once the file is older than a tick, the fast check holds again: a
+    // pass records its identity, and the next does nothing.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    set_mtime(&pair.lp("doc.txt"), old);
+    pair.sync(&[]).await.ok();
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("0 uploaded, 0 downloaded"), "{r:?}");
+}
