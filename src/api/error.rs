@@ -92,6 +92,20 @@ pub enum ApiError {
     #[error("{what}: integrity check failed: {detail}; the transfer will be retried")]
     Integrity { what: String, detail: String },
 
+    /// A transfer went wrong after the host stored a file that must not
+    /// stay (the local file changed while it was sent, or the host stored
+    /// other bytes), and trashing that file failed too: `id` is left on
+    /// the host for the caller to deal with.
+    #[error(
+        "{what}: {detail}; the file it left on the host (file:{id}) could not be trashed: {cause}"
+    )]
+    LeftOnHost {
+        what: String,
+        detail: String,
+        id: super::FileId,
+        cause: String,
+    },
+
     /// A local file could not be read or written during a transfer.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -115,6 +129,7 @@ impl ApiError {
             | ApiError::Transport { .. }
             | ApiError::TokenRejected { .. }
             | ApiError::Integrity { .. }
+            | ApiError::LeftOnHost { .. }
             | ApiError::OutcomeUnknown { .. } => true,
             ApiError::Protocol { .. } => true,
             ApiError::BadCredentials { .. }

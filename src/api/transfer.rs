@@ -174,24 +174,31 @@ impl Client {
             url: raw.url,
         };
         let what = format!("upload of {}", path.display());
-        if sent_len != len {
-            return Err(ApiError::Integrity {
-                what,
-                detail: format!(
-                    "the file changed while it was read ({len} bytes expected, {sent_len} sent)"
-                ),
-            });
-        }
-        if uploaded.size != len || (!uploaded.md5.is_empty() && uploaded.md5 != sent_md5) {
-            // What the host stored is not what was sent: do not leave it there.
-            let detail = format!(
+        let detail = if sent_len != len {
+            Some(format!(
+                "the file changed while it was read ({len} bytes expected, {sent_len} sent)"
+            ))
+        } else if uploaded.size != len || (!uploaded.md5.is_empty() && uploaded.md5 != sent_md5) {
+            Some(format!(
                 "host stored {} bytes with MD5 {}, sent {len} bytes with MD5 {sent_md5}",
                 uploaded.size, uploaded.md5
-            );
-            if let Err(e) = self.file_delete(uploaded.id).await {
-                tracing::warn!(file_id = %uploaded.id, error = %e, "could not trash a corrupted upload");
-            }
-            return Err(ApiError::Integrity { what, detail });
+            ))
+        } else {
+            None
+        };
+        if let Some(detail) = detail {
+            // What the host stored is not what the caller meant to send:
+            // it must not stay there.
+            return Err(match self.file_delete(uploaded.id).await {
+                Ok(()) => ApiError::Integrity { what, detail },
+                Err(e) if e.is_not_found() => ApiError::Integrity { what, detail },
+                Err(e) => ApiError::LeftOnHost {
+                    what,
+                    detail,
+                    id: uploaded.id,
+                    cause: e.to_string(),
+                },
+            });
         }
         Ok(uploaded)
     }

@@ -9,6 +9,7 @@
 //! one transaction after. Local deletes and replaced files go to
 //! `.dcsync/trash/`; downloads go to `.dcsync/tmp/` first.
 
+use super::recover::Named;
 use super::{MARKER, Reporter, SyncReport};
 use crate::api::{ApiError, Client, Expected, FileId, FolderId, FolderOptions};
 use crate::clock::{self, Clock};
@@ -442,6 +443,8 @@ impl<'a> Exec<'a> {
         let intent = super::recover::Intent {
             op: op.clone(),
             parent,
+            placed: None,
+            discard: None,
         };
         let json = serde_json::to_string(&intent).map_err(|e| OpError::Io {
             path: self.root.to_path_buf(),
@@ -450,6 +453,136 @@ impl<'a> Exec<'a> {
         let now = self.now();
         let mut db = self.db.lock().map_err(|_| poisoned())?;
         Ok(db.journal_begin(&json, &now)?)
+    }
+
+    /// Records in the open intent the file an upload or copy made, as soon
+    /// as its answer arrived: from here on recovery knows which file is
+    /// ours. A failure is reported, not fatal (recovery then compares
+    /// contents instead).
+    fn journal_placed(&self, intent: i64, op: &Op, parent: Option<u64>, placed: FileId) {
+        self.journal_made(intent, op, parent, Some(placed), None);
+    }
+
+    /// Records in the open intent the file an op made that must not stay
+    /// (trashing it failed): recovery trashes it.
+    fn journal_discard(&self, intent: i64, op: &Op, parent: Option<u64>, bad: FileId) {
+        self.journal_made(intent, op, parent, None, Some(bad));
+    }
+
+    fn journal_made(
+        &self,
+        intent: i64,
+        op: &Op,
+        parent: Option<u64>,
+        placed: Option<FileId>,
+        discard: Option<FileId>,
+    ) {
+        let file = placed.or(discard).map_or(0, |f| f.0);
+        let json = serde_json::to_string(&super::recover::Intent {
+            op: op.clone(),
+            parent,
+            placed: placed.map(|f| f.0),
+            discard: discard.map(|f| f.0),
+        });
+        let now = self.now();
+        let r = match (json, self.db.lock()) {
+            (Ok(json), Ok(mut db)) => db
+                .journal_update(intent, &json, &now)
+                .map_err(|e| e.to_string()),
+            (Err(e), _) => Err(e.to_string()),
+            (_, Err(_)) => Err("state database lock poisoned".to_owned()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(file, error = %e, "could not record which file an upload made");
+        }
+    }
+
+    /// Closes an intent whose op did nothing that needs recording.
+    fn abandon(&self, intent: i64) {
+        let now = self.now();
+        let r = match self.db.lock() {
+            Ok(mut db) => db.journal_abandon(intent, &now).map_err(|e| e.to_string()),
+            Err(_) => Err("state database lock poisoned".to_owned()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(intent, error = %e, "could not close a journal entry; recovery looks at it again");
+        }
+    }
+
+    /// Trashes a file this op made that must not stay (the local file
+    /// changed while it was sent, a copy of the wrong content). Only when
+    /// that worked is the intent closed; otherwise it stays open and
+    /// recovery trashes the file (its id is in the intent).
+    async fn trash_placed(&self, intent: i64, path: &RelPath, id: FileId) -> Result<(), OpError> {
+        match self.client.file_delete(id).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                tracing::warn!(%path, file = %id, error = %e, "could not trash an unfinished upload; the next round tries again");
+                return Err(OpError::Api {
+                    path: path.clone(),
+                    source: e,
+                });
+            }
+        }
+        self.abandon(intent);
+        Ok(())
+    }
+
+    /// A failed call after this op's file reached the host (its id is in
+    /// the intent): the intent stays open, recovery settles it.
+    fn fail_placed(&self, path: &RelPath, e: ApiError) -> OpError {
+        OpError::Api {
+            path: path.clone(),
+            source: e,
+        }
+    }
+
+    /// Gives a file this op just made (`id`, stored as `stored`) its place
+    /// (see [`super::recover::claim_name`]): the exact name, or a
+    /// conflicted-copy name when another version took the name meanwhile.
+    /// Returns the name the file ends with.
+    async fn give_name(
+        &self,
+        intent: i64,
+        path: &RelPath,
+        parent: Option<u64>,
+        id: FileId,
+        stored: &str,
+        replaces: Option<u64>,
+    ) -> Result<String, OpError> {
+        let stamp = clock::conflict_stamp(self.clock.now());
+        let named =
+            super::recover::claim_name(self.client, parent, path, id, stored, replaces, &stamp)
+                .await
+                .map_err(|e| self.fail_placed(path, e))?;
+        match named {
+            Named::Exact => Ok(path.name().to_owned()),
+            Named::Conflict(name) => {
+                let copy = path.parent().unwrap_or_default().join(&name);
+                if let (Some(copy), Ok(mut db)) = (copy, self.db.lock())
+                    && let Err(e) = db.add_conflict(path, &copy, &self.now())
+                {
+                    tracing::warn!(%path, error = %e, "could not record a conflict for `dcsync status`");
+                }
+                tracing::warn!(%path, copy = %name, "conflict: another version took this name on the host while ours was sent; kept both, ours as a conflicted copy");
+                Ok(name)
+            }
+            Named::Refused(stored) => {
+                // A name the host stores differently would come back as
+                // another file next pass: the upload is undone.
+                self.trash_placed(intent, path, id).await?;
+                Err(OpError::Api {
+                    path: path.clone(),
+                    source: ApiError::Api {
+                        endpoint: "file/edit",
+                        message: format!(
+                            "the host stores this name as {stored:?}; the file is left out"
+                        ),
+                    },
+                })
+            }
+        }
     }
 
     /// Records Synced changes (and closes the journal intent, if any) in
@@ -531,8 +664,10 @@ impl<'a> Exec<'a> {
                 let (from, to) = (self.abs(p), self.abs(&c));
                 rename_noreplace(&from, &to)?;
                 let now = self.now();
-                if let Ok(mut db) = self.db.lock() {
-                    let _ = db.add_conflict(p, &c, &now);
+                if let Ok(mut db) = self.db.lock()
+                    && let Err(e) = db.add_conflict(p, &c, &now)
+                {
+                    tracing::warn!(path = %p, error = %e, "could not record a conflict for `dcsync status`");
                 }
                 tracing::info!(path = %p, copy = %c, "conflict: kept the local version as a copy");
                 return Ok(c);
@@ -753,30 +888,42 @@ impl<'a> Exec<'a> {
             .await
         {
             Ok(u) => u,
+            Err(ApiError::LeftOnHost {
+                what,
+                detail,
+                id,
+                cause,
+            }) => {
+                // The intent stays open with the file's id: recovery
+                // trashes it.
+                self.journal_discard(intent, op, parent, id);
+                return Err(self.fail_placed(
+                    path,
+                    ApiError::LeftOnHost {
+                        what,
+                        detail,
+                        id,
+                        cause,
+                    },
+                ));
+            }
             Err(e) => {
                 self.note_quota(&e);
                 return Err(self.fail(intent, path, e));
             }
         };
         self.reporter.bytes(up.size);
+        self.journal_placed(intent, op, parent, up.id);
         // Changed while it was read? Then what arrived is not what the
         // scan hashed: remove it and let the next round upload again.
         if self.still(path, &local.meta, Kind::File).is_err() {
-            let _ = self.client.file_delete(up.id).await;
-            if let Ok(mut db) = self.db.lock() {
-                let _ = db.journal_abandon(intent, &self.now());
-            }
+            self.trash_placed(intent, path, up.id).await?;
             return Err(changed(path, "it changed while it was uploaded"));
         }
-        if let Some(old) = replaces
-            && let Err(e) = self.client.file_delete(FileId(old)).await
-            && !e.is_not_found()
-        {
-            return Err(self.fail(intent, path, e));
-        }
-        if up.name != path.name() {
-            self.restore_name(intent, path, up.id).await?;
-        }
+        let name = self
+            .give_name(intent, path, parent, up.id, &up.name, replaces)
+            .await?;
+        let conflict = name != path.name();
         let entry = SyncedEntry {
             kind: Kind::File,
             local: self.settle(local.meta),
@@ -787,7 +934,7 @@ impl<'a> Exec<'a> {
             },
             remote_id: up.id.0,
             remote_parent: parent,
-            remote_name: path.name().to_owned(),
+            remote_name: name,
             size: up.size,
         };
         self.commit(Some(intent), vec![Change::Put(path.clone(), entry)])?;
@@ -795,6 +942,7 @@ impl<'a> Exec<'a> {
         Ok(Done {
             uploaded: 1,
             bytes_up: up.size,
+            conflicts: u64::from(conflict),
             ..Done::default()
         })
     }
@@ -813,30 +961,6 @@ impl<'a> Exec<'a> {
             && message.to_ascii_lowercase().contains("storage")
         {
             self.quota.refused();
-        }
-    }
-
-    /// Renames a new remote file to the exact local name and checks what
-    /// the host answers (read back): a name it stores differently would
-    /// come back as another file next pass, so that upload is undone.
-    async fn restore_name(&self, intent: i64, path: &RelPath, id: FileId) -> Result<(), OpError> {
-        match self.client.file_rename(id, path.name()).await {
-            Ok(f) if f.name == path.name() => Ok(()),
-            Ok(f) => {
-                let _ = self.client.file_delete(id).await;
-                Err(self.fail(
-                    intent,
-                    path,
-                    ApiError::Api {
-                        endpoint: "file/edit",
-                        message: format!(
-                            "the host stores this name as {:?}; the file is left out",
-                            f.name
-                        ),
-                    },
-                ))
-            }
-            Err(e) => Err(self.fail(intent, path, e)),
         }
     }
 
@@ -864,22 +988,15 @@ impl<'a> Exec<'a> {
                 return Err(self.fail(intent, path, e));
             }
         };
+        self.journal_placed(intent, op, parent, copy.id);
         if copy.size != local.meta.size {
-            let _ = self.client.file_delete(copy.id).await;
-            if let Ok(mut db) = self.db.lock() {
-                let _ = db.journal_abandon(intent, &self.now());
-            }
+            self.trash_placed(intent, path, copy.id).await?;
             return Err(changed(path, "the copy source is not the same content"));
         }
-        if copy.name != path.name() {
-            self.restore_name(intent, path, copy.id).await?;
-        }
-        if let Some(old) = replaces
-            && let Err(e) = self.client.file_delete(FileId(old)).await
-            && !e.is_not_found()
-        {
-            return Err(self.fail(intent, path, e));
-        }
+        let name = self
+            .give_name(intent, path, parent, copy.id, &copy.name, replaces)
+            .await?;
+        let conflict = name != path.name();
         let entry = SyncedEntry {
             kind: Kind::File,
             local: self.settle(local.meta),
@@ -889,13 +1006,14 @@ impl<'a> Exec<'a> {
             },
             remote_id: copy.id.0,
             remote_parent: parent,
-            remote_name: path.name().to_owned(),
+            remote_name: name,
             size: copy.size,
         };
         self.commit(Some(intent), vec![Change::Put(path.clone(), entry)])?;
         tracing::info!(%path, source, "copied on the host instead of uploading");
         Ok(Done {
             copied: 1,
+            conflicts: u64::from(conflict),
             ..Done::default()
         })
     }

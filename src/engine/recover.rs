@@ -11,7 +11,7 @@
 
 use super::EngineError;
 use crate::api::names::is_upload_variant;
-use crate::api::{ApiError, Client, FileId, FolderId, RemoteFolder};
+use crate::api::{ApiError, Client, FileId, FileStatus, FolderId, RemoteFolder};
 use crate::clock::{self, Clock};
 use crate::model::*;
 use crate::plan::Op;
@@ -25,6 +25,14 @@ pub(crate) struct Intent {
     pub op: Op,
     /// The remote folder the op worked in (for uploads, copies, creates).
     pub parent: Option<u64>,
+    /// The file an upload or copy made, recorded as soon as its answer
+    /// arrived: recovery then knows for certain which file is ours.
+    #[serde(default)]
+    pub placed: Option<u64>,
+    /// A file the op made that must not stay (the host stored something
+    /// else than was meant) and that could not be trashed yet.
+    #[serde(default)]
+    pub discard: Option<u64>,
 }
 
 pub(crate) async fn run(
@@ -53,21 +61,35 @@ pub(crate) async fn run(
                 path,
                 local,
                 replaces,
+            } => {
+                let stamp = clock::conflict_stamp(clock.now());
+                let changes = recover_upload(
+                    client, root, &tracked, &intent, path, local, *replaces, None, &stamp,
+                )
+                .await?;
+                match changes {
+                    Some(c) => db.journal_done(id, &c, &now)?,
+                    None => db.journal_abandon(id, &now)?,
+                }
             }
-            | Op::RemoteCopy {
+            Op::RemoteCopy {
                 path,
                 local,
                 replaces,
+                source,
                 ..
             } => {
+                let stamp = clock::conflict_stamp(clock.now());
                 let changes = recover_upload(
                     client,
                     root,
                     &tracked,
-                    intent.parent,
+                    &intent,
                     path,
                     local,
                     *replaces,
+                    Some(*source),
+                    &stamp,
                 )
                 .await?;
                 match changes {
@@ -81,31 +103,98 @@ pub(crate) async fn run(
     Ok(())
 }
 
-/// Finds uploads of `path` that reached the host but were never recorded.
-/// Adopts one when the local file is unchanged; trashes the others.
+/// How a file this client made ended up named.
+pub(crate) enum Named {
+    /// The exact name of its path.
+    Exact,
+    /// Another version holds the name: ours took this conflicted-copy name.
+    Conflict(String),
+    /// The host stores the exact name differently (read back): this name.
+    Refused(String),
+}
+
+/// Gives file `id` (stored as `stored`, in `parent`) the name of `path`:
+/// when the name may be taken (the host renamed it, or `replaces` is
+/// replaced), the folder is listed first, and anything holding the name
+/// other than `replaces` (another device's version) makes it a conflict:
+/// ours is renamed to a free conflicted-copy name (`stamp`), never given
+/// the same name as theirs, and `replaces` is left alone. Otherwise
+/// `replaces` goes to the host's trash and the file takes the exact name,
+/// read back.
+pub(crate) async fn claim_name(
+    client: &Client,
+    parent: Option<u64>,
+    path: &RelPath,
+    id: FileId,
+    stored: &str,
+    replaces: Option<u64>,
+    stamp: &str,
+) -> Result<Named, ApiError> {
+    if replaces.is_some() || stored != path.name() {
+        let listing = client.folder_listing(parent.map(FolderId)).await?;
+        let foreign = listing
+            .files
+            .iter()
+            .any(|f| f.name == path.name() && f.id != id && Some(f.id.0) != replaces);
+        if foreign {
+            let taken: HashSet<&str> = listing
+                .files
+                .iter()
+                .map(|f| f.name.as_str())
+                .chain(listing.folders.iter().map(|f| f.name.as_str()))
+                .collect();
+            let Some(name) = (1..1000)
+                .map(|n| crate::plan::conflict_name(path.name(), stamp, n))
+                .find(|c| !taken.contains(c.as_str()))
+            else {
+                return Err(ApiError::Api {
+                    endpoint: "file/edit",
+                    message: format!("no free conflicted-copy name for {path} on the host"),
+                });
+            };
+            let f = client.file_rename(id, &name).await?;
+            return Ok(Named::Conflict(f.name));
+        }
+    }
+    if let Some(old) = replaces {
+        match client.file_delete(FileId(old)).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if stored != path.name() {
+        let f = client.file_rename(id, path.name()).await?;
+        if f.name != path.name() {
+            return Ok(Named::Refused(f.name));
+        }
+    }
+    Ok(Named::Exact)
+}
+
+/// At most this many same-size candidates are downloaded and compared
+/// when an upload's answer was lost.
+const MAX_COMPARED: usize = 5;
+
+/// Settles an upload or copy of `path` that was interrupted: adopts the
+/// file it made when the local file is unchanged, trashes it when not.
+/// Which file is ours is certain: its id was journalled when the answer
+/// arrived, or, when the answer was lost, the content of each untracked
+/// same-size file named like the upload (or, for a copy, like its source)
+/// is compared with what was sent. Files that are not ours (another
+/// device's upload of the same name and size) are never touched.
+#[allow(clippy::too_many_arguments)]
 async fn recover_upload(
     client: &Client,
     root: &Path,
     tracked: &HashSet<u64>,
-    parent: Option<u64>,
+    intent: &Intent,
     path: &RelPath,
     local: &LocalEntry,
     replaces: Option<u64>,
+    source: Option<u64>,
+    stamp: &str,
 ) -> Result<Option<Vec<Change>>, EngineError> {
-    let listing = client.folder_listing(parent.map(FolderId)).await?;
-    let mut candidates: Vec<_> = listing
-        .files
-        .into_iter()
-        .filter(|f| {
-            !tracked.contains(&f.id.0)
-                && f.size == local.meta.size
-                && is_upload_variant(&f.name, path.name())
-        })
-        .collect();
-    candidates.sort_by_key(|f| f.id);
-    if candidates.is_empty() {
-        return Ok(None);
-    }
     let unchanged = std::fs::symlink_metadata(root.join(path.as_str()))
         .map(|m| super::exec::meta_of(&m))
         .is_ok_and(|m| {
@@ -113,25 +202,44 @@ async fn recover_upload(
                 && m.size == local.meta.size
                 && m.mtime_ns == local.meta.mtime_ns
         });
+    if let Some(bad) = intent.discard {
+        tracing::info!(%path, file = bad, "trashing an upload that did not arrive intact");
+        trash_ok(client.file_delete(FileId(bad)).await)?;
+    }
+    let ours: Vec<(FileId, String)> = match intent.placed {
+        Some(id) => match client.file_info(FileId(id)).await {
+            Ok(f) if f.status == FileStatus::Active => vec![(f.id, f.name)],
+            Ok(_) => vec![],
+            Err(e) if e.is_not_found() => vec![],
+            Err(e) => return Err(e.into()),
+        },
+        None => find_ours(client, root, tracked, intent.parent, path, local, source).await?,
+    };
     let adopt = if unchanged {
-        candidates.first().cloned()
+        ours.first().cloned()
     } else {
         None
     };
-    for stray in candidates.iter().skip(usize::from(adopt.is_some())) {
-        tracing::info!(%path, file = %stray.id, "trashing an unrecorded upload left by an interrupted run");
-        trash_ok(client.file_delete(stray.id).await)?;
+    for (stray, _) in ours.iter().skip(usize::from(adopt.is_some())) {
+        tracing::info!(%path, file = %stray, "trashing an unrecorded upload left by an interrupted run");
+        trash_ok(client.file_delete(*stray).await)?;
     }
-    let Some(f) = adopt else {
+    let Some((id, stored)) = adopt else {
         return Ok(None);
     };
-    if let Some(old) = replaces {
-        trash_ok(client.file_delete(FileId(old)).await)?;
-    }
-    if f.name != path.name() {
-        client.file_rename(f.id, path.name()).await?;
-    }
-    tracing::info!(%path, file = %f.id, "adopted an upload that reached the host before an interruption");
+    let name = match claim_name(client, intent.parent, path, id, &stored, replaces, stamp).await? {
+        Named::Exact => path.name().to_owned(),
+        Named::Conflict(n) => {
+            tracing::warn!(%path, copy = %n, "conflict: another version took this name on the host; kept both, ours as a conflicted copy");
+            n
+        }
+        Named::Refused(_) => {
+            trash_ok(client.file_delete(id).await)?;
+            return Ok(None);
+        }
+    };
+    let size = local.meta.size;
+    tracing::info!(%path, file = %id, "adopted an upload that reached the host before an interruption");
     Ok(Some(vec![Change::Put(
         path.clone(),
         SyncedEntry {
@@ -145,12 +253,92 @@ async fn recover_upload(
                 sha256: local.hashes.sha256,
                 md5: None,
             },
-            remote_id: f.id.0,
-            remote_parent: parent,
-            remote_name: path.name().to_owned(),
-            size: f.size,
+            remote_id: id.0,
+            remote_parent: intent.parent,
+            remote_name: name,
+            size,
         },
     )]))
+}
+
+/// The files in `parent` that an upload (or copy) of `path` whose answer
+/// was lost made: untracked, of the same size, named like the upload or
+/// like the copy's `source`, and with the content that was sent (SHA-256
+/// compared after downloading each; without a known hash nothing is ours).
+async fn find_ours(
+    client: &Client,
+    root: &Path,
+    tracked: &HashSet<u64>,
+    parent: Option<u64>,
+    path: &RelPath,
+    local: &LocalEntry,
+    source: Option<u64>,
+) -> Result<Vec<(FileId, String)>, EngineError> {
+    let Some(sha) = local.hashes.sha256 else {
+        return Ok(vec![]);
+    };
+    let source_name = match source {
+        Some(s) => match client.file_info(FileId(s)).await {
+            Ok(f) => Some(f.name),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let listing = client.folder_listing(parent.map(FolderId)).await?;
+    let mut candidates: Vec<_> = listing
+        .files
+        .into_iter()
+        .filter(|f| {
+            !tracked.contains(&f.id.0)
+                && f.size == local.meta.size
+                && (is_upload_variant(&f.name, path.name())
+                    || source_name
+                        .as_deref()
+                        .is_some_and(|s| is_upload_variant(&f.name, s)))
+        })
+        .collect();
+    candidates.sort_by_key(|f| f.id);
+    let mut ours = Vec::new();
+    for f in candidates.into_iter().take(MAX_COMPARED) {
+        if same_content(client, root, f.id, f.size, &sha).await? {
+            ours.push((f.id, f.name));
+        } else {
+            tracing::info!(%path, file = %f.id, "a file of the same name and size is not ours (other content); left alone");
+        }
+    }
+    Ok(ours)
+}
+
+/// Whether remote file `id` holds exactly the content with SHA-256 `sha`
+/// (downloaded into `.dcsync/tmp/` and hashed; the temp file is removed).
+async fn same_content(
+    client: &Client,
+    root: &Path,
+    id: FileId,
+    size: u64,
+    sha: &Sha256,
+) -> Result<bool, EngineError> {
+    let dir = root.join(super::MARKER).join("tmp");
+    std::fs::create_dir_all(&dir).map_err(super::io(&dir))?;
+    let n: u64 = rand::random();
+    let tmp = dir.join(format!("{n:016x}.dcsync-part"));
+    let expected = crate::api::Expected {
+        size: Some(size),
+        md5: None,
+    };
+    let got = client.download_file(id, &tmp, &expected, None).await;
+    let hashed = match got {
+        Ok(_) => crate::scan::sha256_file(&tmp).map(|(h, _)| h),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = std::fs::remove_file(&tmp) {
+        tracing::debug!(path = %tmp.display(), error = %e, "could not remove a temp file; the next pass does");
+    }
+    Ok(hashed.map_err(super::io(&tmp))? == *sha)
 }
 
 fn trash_ok(r: Result<(), ApiError>) -> Result<(), EngineError> {

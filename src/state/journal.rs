@@ -63,6 +63,40 @@ impl StateDb {
         Ok(id)
     }
 
+    /// Replaces the op JSON of the open intent `id` (what the op learned
+    /// mid-way, such as the id of the file an upload made), durably like
+    /// [`StateDb::journal_begin`]. [`StateError::NotPending`] if it is not
+    /// open.
+    pub fn journal_update(&mut self, id: i64, op_json: &str, now: &str) -> Result<(), StateError> {
+        let db = &self.path;
+        let err = |what| move |e| StateError::sqlite(what, db, e);
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(err("set synchronous=FULL"))?;
+        let updated = self
+            .conn
+            .prepare_cached(
+                "UPDATE journal SET op = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'intent'",
+            )
+            .and_then(|mut s| s.execute(params![id, op_json, now]))
+            .map_err(err("update an op intent"));
+        let restored = self
+            .conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err("set synchronous=NORMAL"));
+        let n = updated?;
+        restored?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StateError::NotPending {
+                path: db.to_owned(),
+                id,
+                found: "not open".to_owned(),
+            })
+        }
+    }
+
     /// Marks intent `id` done and applies its Synced `changes`, in one
     /// transaction: either both happen or neither does.
     pub fn journal_done(

@@ -469,17 +469,7 @@ async fn a_folder_deleted_locally_is_not_trashed_on_the_host_over_a_new_upload()
         &cfg,
         SyncRequest::default(),
         clock.clone(),
-        &between(move || {
-            let ok = std::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-                .arg("--config")
-                .arg(&cfg_file)
-                .args(["remote", "put", upload.to_str().unwrap(), "/Sync/d"])
-                .env("DCSYNC_LOG", "warn")
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok);
-        }),
+        &between(move || remote_blocking(&cfg_file, &["put", upload.to_str().unwrap(), "/Sync/d"])),
     )
     .await
     .unwrap();
@@ -603,4 +593,225 @@ async fn a_change_in_the_same_timestamp_tick_as_the_scan_is_seen() {
     pair.sync(&[]).await.ok();
     let r = pair.sync(&[]).await;
     assert!(r.ok().stdout.contains("0 uploaded, 0 downloaded"), "{r:?}");
+}
+
+// ---------------------------------------------------------- rules 6, 13
+
+/// Runs the real binary's `remote` command against the test host (blocking:
+/// for use inside a reporter callback).
+fn remote_blocking(config: &std::path::Path, args: &[&str]) {
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(config)
+        .arg("remote")
+        .args(args)
+        .env("DCSYNC_LOG", "warn")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "remote {args:?}");
+}
+
+/// Writes an open journal intent into the pair's state DB, as a run that
+/// was killed after sending `op` (its answer never recorded) leaves it.
+fn pending_intent(db: &std::path::Path, op: &dcsync::plan::Op, parent: u64) {
+    let json = serde_json::json!({ "op": op, "parent": parent }).to_string();
+    let mut db = dcsync::state::StateDb::open(db).unwrap();
+    db.journal_begin(&json, "2026-12-01 00:00:00").unwrap();
+}
+
+/// The local entry of `p` as a scan sees it.
+fn local_entry(p: &std::path::Path) -> dcsync::model::LocalEntry {
+    let md = std::fs::symlink_metadata(p).unwrap();
+    dcsync::model::LocalEntry {
+        kind: dcsync::model::Kind::File,
+        meta: dcsync::engine::local_meta(&md),
+        hashes: dcsync::model::Hashes {
+            sha256: Some(dcsync::scan::sha256_file(p).unwrap().0),
+            md5: None,
+        },
+    }
+}
+
+fn rel(s: &str) -> dcsync::model::RelPath {
+    dcsync::model::RelPath::new(s).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_side_copy_whose_answer_was_lost_is_adopted_not_duplicated() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let host = Host::start().await;
+    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 2)]);
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    // A local file with the content of d/f0.txt: a copy on the host.
+    std::fs::write(local.join("d/copy.txt"), "d0").unwrap();
+    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
+    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
+        .await
+        .unwrap();
+    let listing = c.folder_listing(Some(d)).await.unwrap();
+    let f0 = listing
+        .files
+        .iter()
+        .find(|f| f.name == "f0.txt")
+        .unwrap()
+        .id;
+    // The copy reached the host (named after its source), the answer did not.
+    let copy = c.file_copy(f0, Some(d)).await.unwrap().copy;
+    let op = dcsync::plan::Op::RemoteCopy {
+        path: rel("d/copy.txt"),
+        local: local_entry(&local.join("d/copy.txt")),
+        source: f0.0,
+        source_hashes: Default::default(),
+        replaces: None,
+    };
+    pending_intent(&cfg.db_path, &op, d.0);
+
+    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.converged, "{r:?}");
+    let listing = c.folder_listing(Some(d)).await.unwrap();
+    let mut names: Vec<&str> = listing.files.iter().map(|f| f.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["copy.txt", "f0.txt", "f1.txt"], "no second file");
+    let adopted = listing.files.iter().find(|f| f.name == "copy.txt").unwrap();
+    assert_eq!(
+        adopted.id, copy.id,
+        "the lost copy was adopted, not made again"
+    );
+    let mut here: Vec<String> = std::fs::read_dir(local.join("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    here.sort();
+    assert_eq!(
+        here,
+        ["copy.txt", "f0.txt", "f1.txt"],
+        "no duplicate locally"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_devices_upload_of_the_same_size_is_never_adopted_as_ours() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let host = Host::start().await;
+    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 1)]);
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    std::fs::write(local.join("d/new.txt"), "local version!!").unwrap();
+    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
+    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
+        .await
+        .unwrap();
+    // Our upload's answer was lost (it never arrived); meanwhile another
+    // device uploaded a file of the same name and size.
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/new.txt"),
+        local: local_entry(&local.join("d/new.txt")),
+        replaces: None,
+    };
+    pending_intent(&cfg.db_path, &op, d.0);
+    let theirs = host.write("other/new.txt", b"other device!!!");
+    host.dcsync(&["remote", "put", theirs.to_str().unwrap(), "/Sync/d"])
+        .await
+        .ok();
+
+    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.converged, "{r:?}");
+    // Both versions are kept on both sides; nothing silently diverges.
+    let mut local_contents: Vec<Vec<u8>> = std::fs::read_dir(local.join("d"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    local_contents.sort();
+    assert!(local_contents.contains(&b"local version!!".to_vec()));
+    assert!(local_contents.contains(&b"other device!!!".to_vec()));
+    let listing = c.folder_listing(Some(d)).await.unwrap();
+    assert_eq!(listing.files.len(), local_contents.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_never_makes_a_second_file_of_the_same_name() {
+    use dcsync::engine::{SyncRequest, sync};
+    let host = Host::start().await;
+    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 2)]);
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    sync(
+        &c,
+        &cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &dcsync::engine::Quiet,
+    )
+    .await
+    .unwrap();
+    std::fs::write(local.join("d/f0.txt"), "edited here").unwrap();
+    // Between the plan and the upload, another device replaces the file.
+    let theirs = host.write("other/f0.txt", b"edited there");
+    let host2 = host.config_file();
+    let r = sync(
+        &c,
+        &cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &between_any(move || {
+            remote_blocking(
+                &host2,
+                &["put", "--overwrite", theirs.to_str().unwrap(), "/Sync/d"],
+            )
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(r.converged, "{r:?}");
+    assert!(r.conflicts >= 1, "{r:?}");
+    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
+    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
+        .await
+        .unwrap();
+    let listing = c.folder_listing(Some(d)).await.unwrap();
+    let same: Vec<_> = listing
+        .files
+        .iter()
+        .filter(|f| f.name == "f0.txt")
+        .collect();
+    assert_eq!(same.len(), 1, "one file of that name: {:?}", listing.files);
+    assert_eq!(read(&local.join("d/f0.txt")), b"edited there");
+    let kept = std::fs::read_dir(local.join("d"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("conflicted copy"))
+        .expect("our version kept as a conflicted copy");
+    assert_eq!(read(&kept), b"edited here");
+    assert_eq!(listing.files.len(), 3, "{:?}", listing.files);
+}
+
+/// Like [`between`], for the first round that plans anything.
+fn between_any(act: impl FnOnce() + Send + 'static) -> BetweenPlanAndAnything {
+    BetweenPlanAndAnything {
+        act: std::sync::Mutex::new(Some(Box::new(act))),
+    }
+}
+
+struct BetweenPlanAndAnything {
+    act: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl dcsync::engine::Reporter for BetweenPlanAndAnything {
+    fn planned(&self, _round: usize, _ops: &[dcsync::plan::Op]) {
+        if let Some(act) = self.act.lock().unwrap().take() {
+            act();
+        }
+    }
 }
