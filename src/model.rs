@@ -416,6 +416,9 @@ pub struct LocalView {
     /// them like `unknown` (see [`LocalView::is_unknown`]), but they are not
     /// a failure to look.
     pub ignored: std::collections::BTreeSet<RelPath>,
+    /// Folders holding entries that no path can name (names that are not
+    /// UTF-8 or not usable as a path component): never removed whole.
+    pub holds_more: std::collections::BTreeSet<RelPath>,
 }
 
 /// The Remote tree plus where the listing failed.
@@ -427,6 +430,9 @@ pub struct RemoteView {
     /// Top-most remote paths the ignore rules match: never downloaded,
     /// moved, trashed or written over; left out of `entries`.
     pub ignored: std::collections::BTreeSet<RelPath>,
+    /// Folders holding entries whose names cannot exist locally (`/`, NUL,
+    /// `.`, `..`): never trashed whole along with them.
+    pub holds_more: std::collections::BTreeSet<RelPath>,
 }
 
 /// Whether `p` or a folder above it is in `set`.

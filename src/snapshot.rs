@@ -244,6 +244,8 @@ fn enter_listing(
                 display_child(path, &name),
                 "the name cannot be used as a local file name (empty, `.`, `..`, or contains `/` or NUL); rename it on the site".into(),
             ));
+            // The folder holds more than the view shows: never trashed whole.
+            out.view.holds_more.insert(path.clone());
             continue;
         };
         match item {

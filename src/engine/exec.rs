@@ -1321,6 +1321,12 @@ impl<'a> Exec<'a> {
         // What went to the trash is recorded even when the walk failed.
         self.commit(None, std::mem::take(&mut sweep.changes))?;
         walked?;
+        if !removed && sweep.trashed == 0 {
+            return Err(changed(
+                path,
+                "the folder holds only entries that were not synced; it stays",
+            ));
+        }
         if removed {
             tracing::info!(%path, files = sweep.trashed, "moved to the local trash");
         } else {

@@ -190,6 +190,7 @@ async fn refresh_parts(
         };
         out.view.entries.extend(part.view.entries);
         out.view.unknown.extend(part.view.unknown);
+        out.view.holds_more.extend(part.view.holds_more);
         out.skipped.extend(part.skipped);
         out.mapped.extend(part.mapped);
         out.stats.api_calls += part.stats.api_calls;

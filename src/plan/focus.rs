@@ -111,6 +111,7 @@ pub fn restrict_remote(view: &RemoteView, scopes: &[Scope]) -> RemoteView {
             .cloned()
             .collect(),
         ignored: view.ignored.clone(),
+        holds_more: view.holds_more.clone(),
     }
 }
 

@@ -708,6 +708,9 @@ impl Ctx<'_> {
             .any(|u| u.starts_with(dir))
             || crate::model::any_below(&self.local.ignored, dir)
             || crate::model::any_below(&self.remote.ignored, dir)
+            || [&self.local.holds_more, &self.remote.holds_more]
+                .iter()
+                .any(|h| h.contains(dir) || crate::model::any_below(h, dir))
     }
 }
 

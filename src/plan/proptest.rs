@@ -911,6 +911,7 @@ fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, 
                     entries: restrict(&local.entries, &scopes),
                     unknown: local.unknown,
                     ignored: local.ignored,
+                    holds_more: local.holds_more,
                 };
                 let remote = super::focus::restrict_remote(&w.remote_view(), &scopes);
                 let mut p = plan(&local, &remote, &restrict(&w.synced, &scopes), mode);

@@ -221,6 +221,7 @@ fn run(walk: &walk::Walk<'_>, mut out: ScanOutcome) -> ScanOutcome {
         out.stats.hashed_bytes += p.stats.hashed_bytes;
         out.view.unknown.append(&mut p.unknown);
         out.view.ignored.extend(p.ignored.drain(..));
+        out.view.holds_more.extend(p.holds_more.drain(..));
         out.skipped.append(&mut p.skipped);
         // Disjoint keys: a merge of two sorted trees.
         out.view.entries.append(&mut p.entries);

@@ -26,6 +26,8 @@ pub(super) struct Part {
     pub unknown: Vec<RelPath>,
     /// Entries present but not synced (ignore rules, symlinks, special files).
     pub ignored: Vec<RelPath>,
+    /// Folders holding entries that no path can name.
+    pub holds_more: Vec<RelPath>,
     pub skipped: Vec<(String, String)>,
     pub stats: ScanStats,
 }
@@ -220,6 +222,7 @@ impl<'a> Walk<'a> {
                 path.clone(),
                 "the name is not valid UTF-8; rename it to sync it".into(),
             ));
+            part.holds_more.push(dir.clone());
             return;
         };
         path.push_str(name);
@@ -228,6 +231,7 @@ impl<'a> Walk<'a> {
                 path.clone(),
                 "the name is not usable as a path component".into(),
             ));
+            part.holds_more.push(dir.clone());
             return;
         };
         let kind = if ft.is_dir() { Kind::Dir } else { Kind::File };

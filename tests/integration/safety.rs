@@ -815,3 +815,40 @@ impl dcsync::engine::Reporter for BetweenPlanAndAnything {
         }
     }
 }
+
+// ---------------------------------------------------------------- rule 9
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_folder_holding_a_name_that_cannot_exist_locally_is_not_trashed_whole() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("d/x.txt", b"synced");
+    pair.write("keep.txt", b"keep");
+    pair.sync(&[]).await.ok();
+    // On the host, a file in d gets a name no local file can have.
+    host_put(&host, "weird.txt", b"only on the host", "/Sync/d").await;
+    let c = &pair.client;
+    let weird = pair.remote_id("d/weird.txt").await.unwrap();
+    c.file_rename(weird, "a/b.txt").await.unwrap();
+    // The folder is deleted locally.
+    std::fs::remove_dir_all(pair.lp("d")).unwrap();
+    for _ in 0..2 {
+        let r = pair.sync(&[]).await;
+        assert!(!r.stdout.contains("trash remote  d\n"), "{r:?}");
+    }
+    let info = c.file_info(weird).await.unwrap();
+    assert_eq!(
+        info.status,
+        FileStatus::Active,
+        "the odd name was not trashed"
+    );
+    assert!(
+        pair.remote_id("d/x.txt").await.is_none(),
+        "the synced file was"
+    );
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok().stdout.contains("0 uploaded, 0 downloaded"),
+        "converged: {r:?}"
+    );
+}
