@@ -180,9 +180,14 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Engine(e) if e.is_safety_stop() => 3,
-            CliError::Engine(crate::engine::EngineError::Api(
-                ApiError::BadCredentials { .. } | ApiError::Config(_),
-            )) => 2,
+            CliError::Engine(e)
+                if matches!(
+                    e.api_error(),
+                    Some(ApiError::BadCredentials { .. } | ApiError::Config(_))
+                ) =>
+            {
+                2
+            }
             CliError::Usage(_) | CliError::Config(_) => 2,
             CliError::Api(ApiError::BadCredentials { .. } | ApiError::Config(_)) => 2,
             CliError::Remote(RemoteError::Api(

@@ -258,7 +258,7 @@ async fn sync_pair(
     let r = &report;
     let line = format!(
         "{}: {} uploaded, {} downloaded, {} copied, {} moved, {} deleted, {} conflicts, {} skipped, {} errors, {} sent, {} received, {} API calls, {:.1} s",
-        if r.converged && r.errors.is_empty() {
+        if r.in_sync() {
             "in sync"
         } else {
             "not in sync yet"
@@ -279,14 +279,43 @@ async fn sync_pair(
     if !quiet {
         out!("{line}");
     }
-    if r.errors.is_empty() && r.converged {
-        Ok(())
-    } else {
-        Err(CliError::Partial(format!(
+    if r.in_sync() {
+        return Ok(());
+    }
+    let mut why = Vec::new();
+    if !r.errors.is_empty() || !r.converged {
+        why.push(format!(
             "{} operations failed or are still pending; running sync again is safe",
             r.errors.len().max(1)
-        )))
+        ));
     }
+    if !r.unseen.is_empty() {
+        why.push(format!(
+            "could not look at {} path(s), so nothing there was synced: {}{}",
+            r.unseen.len(),
+            r.unseen
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if r.unseen.len() > 5 { ", ..." } else { "" }
+        ));
+    }
+    if !r.waiting.is_empty() {
+        why.push(format!(
+            "{} path(s) left as they are: {}{}",
+            r.waiting.len(),
+            r.waiting
+                .iter()
+                .take(5)
+                .map(|(p, w)| format!("{p} ({w})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if r.waiting.len() > 5 { ", ..." } else { "" }
+        ));
+    }
+    Err(CliError::Partial(why.join("; ")))
 }
 
 pub fn human_bytes(n: u64) -> String {

@@ -506,6 +506,16 @@ impl PairLoop {
                     s.last_error = Some(msg.clone());
                 });
             }
+            _ if e.is_permanent() => {
+                // Trying again cannot help: wait for the user.
+                tracing::error!(pair = %self.pair.name, "{msg}; stopped until `dcsync resume`");
+                *paused = true;
+                self.shared.update(self.idx, |s| {
+                    s.state = "error".into();
+                    s.detail = Some(format!("stopped: {msg}; fix it, then run `dcsync resume`"));
+                    s.last_error = Some(format!("{now}: {msg}"));
+                });
+            }
             _ if e.is_safety_stop() => {
                 tracing::warn!(pair = %self.pair.name, "{msg}; paused until `dcsync resume`");
                 *paused = true;
@@ -554,8 +564,15 @@ fn is_echo(db: Option<&crate::state::StateDb>, root: &Path, p: &RelPath) -> bool
     }
 }
 
-/// 5 s, 10 s, 20 s, ... up to 5 minutes.
+/// 5 s, 10 s, 20 s, ... up to 5 minutes, each stretched by up to a fifth
+/// at random, so that pairs (and machines) failing together do not retry in
+/// lockstep.
 fn backoff(failures: u32) -> Duration {
+    let base = backoff_base(failures);
+    base + base.mul_f64(rand::random::<f64>() * 0.2)
+}
+
+fn backoff_base(failures: u32) -> Duration {
     let secs = 5u64.saturating_mul(1u64 << failures.saturating_sub(1).min(6));
     Duration::from_secs(secs.min(300))
 }
@@ -570,10 +587,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_is_bounded() {
-        assert_eq!(backoff(1), Duration::from_secs(5));
-        assert_eq!(backoff(2), Duration::from_secs(10));
-        assert_eq!(backoff(30), Duration::from_secs(300));
+    fn backoff_is_bounded_and_jittered() {
+        assert_eq!(backoff_base(1), Duration::from_secs(5));
+        assert_eq!(backoff_base(2), Duration::from_secs(10));
+        assert_eq!(backoff_base(30), Duration::from_secs(300));
+        let waits: HashSet<Duration> = (0..20).map(|_| backoff(3)).collect();
+        assert!(waits.len() > 1, "jittered: {waits:?}");
+        for w in waits {
+            assert!(
+                w >= Duration::from_secs(20) && w <= Duration::from_secs(24),
+                "{w:?}"
+            );
+        }
     }
 
     #[test]

@@ -121,6 +121,24 @@ pub struct SyncReport {
     /// so a poller can tell whether anything changed since.
     #[serde(skip)]
     pub remote_fingerprint: Option<u64>,
+    /// What the last round could not look at (`local: path` or
+    /// `remote: path`): failed listings, unreadable folders and files.
+    /// Held-back entries (empty files, names the host would change) are
+    /// reported as skipped instead.
+    pub unseen: Vec<String>,
+    /// Paths the last round left for later, with why.
+    pub waiting: Vec<(String, String)>,
+}
+
+impl SyncReport {
+    /// Both sides are equal: the last round planned nothing, nothing
+    /// failed, nothing was out of sight and nothing is waiting.
+    pub fn in_sync(&self) -> bool {
+        self.converged
+            && self.errors.is_empty()
+            && self.unseen.is_empty()
+            && self.waiting.is_empty()
+    }
 }
 
 /// Time spent per phase of a pass, in milliseconds.
@@ -436,6 +454,28 @@ impl EngineError {
         )
     }
 
+    /// The host's answer behind this error, if it is one (directly, or
+    /// while resolving the remote folder).
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            EngineError::Api(e) => Some(e),
+            EngineError::Snapshot(SnapshotError::Api { source, .. }) => Some(source),
+            _ => None,
+        }
+    }
+
+    /// Errors that trying again cannot fix: the user must act first (bad
+    /// credentials, a state database from a newer dcsync or damaged).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self.api_error(),
+            Some(ApiError::BadCredentials { .. } | ApiError::Config(_))
+        ) || matches!(
+            self,
+            EngineError::State(StateError::TooNew { .. } | StateError::Corrupt { .. })
+        )
+    }
+
     /// Whether trying the pass again later may help by itself.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -596,6 +636,14 @@ pub async fn sync(
             report.timings.scan_ms += scan_time.as_millis() as u64;
             (scanned, snap)
         };
+        // What could not be looked at (before held-back entries join it).
+        report.unseen = scanned
+            .view
+            .unknown
+            .iter()
+            .map(|p| format!("local: {p}"))
+            .chain(snap.view.unknown.iter().map(|p| format!("remote: {p}")))
+            .collect();
         // A focused pass takes the root's folders from the cached tree
         // (trashed ones dropped already) and leaves out known trashed ones
         // when it lists the account root again (`refresh_parts`).
@@ -660,6 +708,11 @@ pub async fn sync(
         for (p, why) in &plan.deferred {
             tracing::debug!(path = %p, "waits for a later round: {why}");
         }
+        report.waiting = plan
+            .deferred
+            .iter()
+            .map(|(p, why)| (p.to_string(), (*why).to_owned()))
+            .collect();
         let mut plan = plan;
         // An op reaching outside what all three trees were just read for
         // means none of the plan runs here: a full pass does it.
@@ -792,7 +845,7 @@ pub async fn sync(
         db.set_meta("last_sync", &now)?;
         db.set_meta(
             "last_result",
-            if report.converged && report.errors.is_empty() {
+            if report.in_sync() {
                 "converged"
             } else {
                 "incomplete"

@@ -350,3 +350,38 @@ async fn one_daemon_serves_several_pairs_with_json_logs() {
     }
     assert!(logs.contains("uploaded"), "one line per action: {logs}");
 }
+
+/// Bad credentials are not retried every few seconds forever: the pair
+/// stops and `status` says why and what to do (#9 rule 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_errors_stop_the_pair_and_say_why() {
+    let host = Host::start().await;
+    // Wrong keys from the start.
+    let local = host.path("local");
+    let cfg = host.sync_config("daemon.toml", &local, "/Sync", "poll_interval = \"1s\"");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace(KEY1, &"z".repeat(64))).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let d = Daemon { child, cfg, local };
+    assert!(
+        wait_for(DEADLINE, || async {
+            let st = d.cli(&["status"]).await.stdout;
+            st.contains("stopped:") && st.contains("dcsync resume")
+        })
+        .await,
+        "{}",
+        d.cli(&["status"]).await.stdout
+    );
+    let st = d.cli(&["status"]).await.stdout;
+    assert!(!st.contains("retrying in"), "{st}");
+    let status = d.stop().await;
+    assert!(status.success(), "{status:?}");
+}

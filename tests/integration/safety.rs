@@ -852,3 +852,37 @@ async fn a_host_folder_holding_a_name_that_cannot_exist_locally_is_not_trashed_w
         "converged: {r:?}"
     );
 }
+
+// --------------------------------------------------------------- rule 11
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_exits_0_only_when_both_sides_are_equal() {
+    // (An unreadable local file: see sync::permission_denied_....)
+    // Backup mode: a host folder in the way of a local file waits, and the
+    // exit code says the sides differ.
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "mode = \"upload-only\"");
+    host_put(&host, "inside.txt", b"host", "/Sync/clash").await;
+    pair.write("clash", b"a local file");
+    let r = pair.sync(&[]).await;
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("not in sync yet"), "{r:?}");
+    assert!(
+        r.stderr.contains("clash") && r.stderr.contains("never synced"),
+        "{r:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_exit_2_also_when_the_root_lookup_fails_first() {
+    let host = Host::start().await;
+    let local = host.path("local");
+    let cfg = host.sync_config("bad.toml", &local, "/Some/Folder", "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let bad = text.replace(KEY1, &"z".repeat(64));
+    std::fs::write(&cfg, bad).unwrap();
+    for args in [&["sync"][..], &["sync", "--dry-run"][..]] {
+        let r = run_dcsync(&cfg, args, &[]).await;
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+    }
+}

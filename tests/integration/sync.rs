@@ -1145,8 +1145,13 @@ async fn permission_denied_on_read_and_write_is_reported_and_the_rest_goes_on() 
         eprintln!("SKIPPED: setpriv refused here: {}", r.stderr);
         return;
     }
-    // Read denied: skipped with a reason, the rest synced, no error storm.
-    assert_eq!(r.code, 0, "{r:?}");
+    // Read denied: skipped with a reason, the rest synced, no error storm;
+    // the sides are not equal, so the exit code says so, naming the file.
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("could not look at") && r.stderr.contains("secret.txt"),
+        "{r:?}"
+    );
     let remote = pair.remote_tree().await;
     assert!(remote.contains_key("ok.txt") && !remote.contains_key("secret.txt"));
     let st = pair.dcsync(&["status"]).await;
