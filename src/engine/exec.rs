@@ -143,8 +143,6 @@ struct Done {
 pub(crate) struct RoundOutcome {
     /// At least one op succeeded.
     pub progressed: bool,
-    /// Every op succeeded, with no conflict created.
-    pub all_ok: bool,
     /// Some op found its precondition gone (the next round looks again).
     pub changed: bool,
 }
@@ -204,7 +202,6 @@ impl<'a> Exec<'a> {
     /// Runs the ops of one round. Returns whether any op succeeded.
     pub(crate) async fn run(&self, ops: &[Op], report: &mut SyncReport) -> RoundOutcome {
         let mut progressed = false;
-        let mut all_ok = true;
         let mut changed = false;
         let mut stages: Vec<(Stage, Vec<&Op>)> = Vec::new();
         for op in ops {
@@ -245,7 +242,6 @@ impl<'a> Exec<'a> {
                 match r {
                     Ok(d) => {
                         progressed = true;
-                        all_ok &= d.conflicts == 0;
                         report.uploaded += d.uploaded;
                         report.downloaded += d.downloaded;
                         report.copied += d.copied;
@@ -261,15 +257,12 @@ impl<'a> Exec<'a> {
                     Err(OpError::Changed { path, what }) => {
                         tracing::info!(%path, "changed since planning ({what}); looking again");
                         report.deferred += 1;
-                        all_ok = false;
                         changed = true;
                     }
                     Err(OpError::Held { .. }) => {
                         report.skipped += 1;
-                        all_ok = false;
                     }
                     Err(e) => {
-                        all_ok = false;
                         let msg = e.to_string();
                         tracing::warn!("{msg}");
                         self.reporter.op_done(op, &Err(msg.clone()));
@@ -280,7 +273,6 @@ impl<'a> Exec<'a> {
         }
         RoundOutcome {
             progressed,
-            all_ok,
             changed,
         }
     }

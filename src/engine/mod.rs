@@ -790,29 +790,12 @@ pub async fn sync(
             break;
         }
         stalled = !outcome.progressed;
-        // A focused pass whose round fully succeeded with ops that leave
-        // nothing behind needs no confirming round over the whole tree:
-        // re-listing its folders gives the view to remember.
-        let final_ops = plan.ops.iter().all(|o| {
-            !matches!(
-                o,
-                Op::Reconcile { .. } | Op::SetAside { .. } | Op::Forget { .. }
-            )
-        });
-        if let (Some(parts), Some(f)) = (&focus, &req.focus)
-            && outcome.all_ok
-            && final_ops
-            && plan.deferred.is_empty()
-        {
-            let (mut after, stale) =
-                refresh_parts(client, f, parts, &trashed, cfg.listing_concurrency).await;
-            report.needs_full_pass |= stale;
-            leave_out_ignored_remote(&mut after, &rules);
-            match_local_names(&mut after, &scanned.view, case_insensitive);
-            report.converged = true;
-            remember_view(&mut report, after.view);
-            break;
-        }
+        // No shortcut after a round that did something: what a pass
+        // remembers as "the host as of now" must be a listing a plan was
+        // made from (an empty plan), never a re-listing after the ops,
+        // which may already hold another device's change that nothing
+        // would then sync until a full pass. The next round (focused again
+        // when this pass is) lists, scans and plans its scopes once more.
     }
     report.elapsed = started.elapsed();
     let t = &report.timings;

@@ -886,3 +886,45 @@ async fn bad_credentials_exit_2_also_when_the_root_lookup_fails_first() {
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
     }
 }
+
+// --------------------------------------------------------------- rule 12
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_change_during_a_focused_pass_is_not_absorbed_into_the_remembered_listing() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let host = Host::start().await;
+    let (local, cfg) = crate::sync::library_pair(&host, &[("a", 3), ("b", 3)]);
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    let full = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(full.converged);
+
+    // A local save in a/, and while that focused pass runs (after its plan),
+    // another device adds a file to the same folder on the host.
+    std::fs::write(local.join("a/f0.txt"), "a0 saved").unwrap();
+    let theirs = host.write("other/added.txt", b"from another device");
+    let cfg_file = host.config_file();
+    let focused = sync(
+        &c,
+        &cfg,
+        crate::sync::focused_request(&full, &["a/f0.txt"]),
+        clock.clone(),
+        &between_any(move || {
+            remote_blocking(&cfg_file, &["put", theirs.to_str().unwrap(), "/Sync/a"])
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(focused.converged, "{focused:?}");
+    // Either the pass synced the new file, or what it remembers differs
+    // from the host now (so the next poll runs a pass). Never both absent.
+    let here = local.join("a/added.txt").exists();
+    let root = crate::sync::find_folder(&c, None, "Sync").await;
+    let now = dcsync::snapshot::snapshot(&c, root, 2).await;
+    let poll_sees_it =
+        focused.remote_fingerprint != Some(dcsync::engine::poll_fingerprint(now, &local));
+    assert!(here || poll_sees_it, "the host change would be forgotten");
+    assert!(here, "a focused round after the ops picks it up");
+}

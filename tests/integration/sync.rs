@@ -1261,7 +1261,7 @@ async fn deep_trees_big_folders_and_too_long_paths() {
 
 /// The daemon's request after local events at `paths`, from the view of
 /// the pass `last`.
-fn focused_request(
+pub(crate) fn focused_request(
     last: &dcsync::engine::SyncReport,
     paths: &[&str],
 ) -> dcsync::engine::SyncRequest {
@@ -1356,7 +1356,9 @@ async fn focused_passes_list_and_act_only_around_the_change() {
     };
     let r = sync(&c, &cfg, req, clock.clone(), &Quiet).await.unwrap();
     assert_eq!(r.uploaded, 1, "{r:?}");
-    assert_eq!(r.rounds, 1, "no confirming round over the whole tree");
+    // A second round confirms, over the scopes only (#9 rule 12: what is
+    // remembered is a listing a plan was made from).
+    assert_eq!(r.rounds, 2, "one confirming round over the scopes");
     assert_eq!(r.downloaded, 0, "the host's change is outside the focus");
     // The edit the watcher missed is not even looked at: the scheduled full
     // pass is there for that.
