@@ -300,6 +300,7 @@ impl<'a> Exec<'a> {
                 conflicts: 1,
                 ..Done::default()
             }),
+            Op::SetAsideRemote { path, id } => self.set_aside_remote(op, path, *id).await,
             Op::CreateRemoteDir { path, local } => self.create_remote_dir(path, local).await,
             Op::CreateLocalDir { path, remote_id } => self.create_local_dir(path, *remote_id),
             Op::RecordDir {
@@ -954,6 +955,56 @@ impl<'a> Exec<'a> {
         {
             self.quota.refused();
         }
+    }
+
+    /// Backup mode: renames the never-synced remote file `id` at `path` to
+    /// a free conflicted-copy name in its folder, so the local version can
+    /// take the name. Only if `id` still holds the name (else: changed).
+    async fn set_aside_remote(&self, op: &Op, path: &RelPath, id: u64) -> Result<Done, OpError> {
+        let parent = self.parent_id(path)?;
+        let listing = self
+            .client
+            .folder_listing(parent.map(FolderId))
+            .await
+            .map_err(|e| OpError::Api {
+                path: path.clone(),
+                source: e,
+            })?;
+        if !listing
+            .files
+            .iter()
+            .any(|f| f.id.0 == id && f.name == path.name())
+        {
+            return Err(changed(path, "the host's file is not what the plan saw"));
+        }
+        let taken: std::collections::HashSet<&str> = listing
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(listing.folders.iter().map(|f| f.name.as_str()))
+            .collect();
+        let stamp = clock::conflict_stamp(self.clock.now());
+        let name = (1..1000)
+            .map(|n| conflict_name(path.name(), &stamp, n))
+            .find(|c| !taken.contains(c.as_str()))
+            .ok_or_else(|| changed(path, "no free conflicted-copy name on the host"))?;
+        let intent = self.journal(op, parent)?;
+        let f = match self.client.file_rename(FileId(id), &name).await {
+            Ok(f) => f,
+            Err(e) => return Err(self.fail(intent, path, e)),
+        };
+        self.commit(Some(intent), vec![])?;
+        let copy = path.parent().unwrap_or_default().join(&f.name);
+        if let (Some(copy), Ok(mut db)) = (copy, self.db.lock())
+            && let Err(e) = db.add_conflict(path, &copy, &self.now())
+        {
+            tracing::warn!(%path, error = %e, "could not record a conflict for `dcsync status`");
+        }
+        tracing::warn!(%path, copy = %f.name, "conflict: the host had another version; kept it there as a conflicted copy, the local version takes the name");
+        Ok(Done {
+            conflicts: 1,
+            ..Done::default()
+        })
     }
 
     async fn remote_copy(

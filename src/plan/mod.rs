@@ -126,6 +126,10 @@ pub enum Op {
     /// A local file is in the way of a remote folder (or the reverse):
     /// rename the local entry to a conflicted-copy name.
     SetAside { path: RelPath, expect: LocalMeta },
+    /// Backup mode: the remote file `id` at `path` was never synced and the
+    /// local version takes the name: rename the remote one to a
+    /// conflicted-copy name on the host (kept, never trashed).
+    SetAsideRemote { path: RelPath, id: u64 },
     /// Trash the remote file or folder (a folder with everything below it).
     DeleteRemote { kind: Kind, path: RelPath, id: u64 },
     /// Move the local file or folder to `.dcsync/trash/`.
@@ -150,6 +154,7 @@ impl Op {
             | Op::Download { path, .. }
             | Op::Reconcile { path, .. }
             | Op::SetAside { path, .. }
+            | Op::SetAsideRemote { path, .. }
             | Op::DeleteRemote { path, .. }
             | Op::DeleteLocal { path, .. }
             | Op::Forget { path } => path,
@@ -161,7 +166,7 @@ impl Op {
     /// run concurrently except folder creation (parents first, by path).
     pub fn stage(&self) -> Stage {
         match self {
-            Op::SetAside { .. } => Stage::SetAside,
+            Op::SetAside { .. } | Op::SetAsideRemote { .. } => Stage::SetAside,
             Op::CreateRemoteDir { .. } | Op::CreateLocalDir { .. } | Op::RecordDir { .. } => {
                 Stage::Dirs
             }
@@ -195,6 +200,9 @@ impl std::fmt::Display for Op {
             Op::Download { path, .. } => write!(f, "download      {path}"),
             Op::Reconcile { path, .. } => write!(f, "compare       {path}"),
             Op::SetAside { path, .. } => write!(f, "set aside     {path}"),
+            Op::SetAsideRemote { path, .. } => {
+                write!(f, "keep remote   {path} (as a conflicted copy)")
+            }
             Op::DeleteRemote { path, .. } => write!(f, "trash remote  {path}"),
             Op::DeleteLocal { path, .. } => write!(f, "trash local   {path}"),
             Op::Forget { path } => write!(f, "forget        {path}"),
@@ -426,7 +434,7 @@ fn plan_synced(cx: &mut Ctx<'_>) {
                         remote: r.clone(),
                         replaces: Some(l.meta),
                     }),
-                    (true, true) => cx.ops.push(both_changed(cx.opts.mode, path, l, r)),
+                    (true, true) => both_changed(cx, path, l, r),
                     // Download-only, local change: the mirror takes the
                     // remote version back; the local edit is kept as a
                     // conflicted copy, never overwritten.
@@ -435,18 +443,19 @@ fn plan_synced(cx: &mut Ctx<'_>) {
                         local: l.clone(),
                         remote: r.clone(),
                     }),
-                    (false, true) => cx.ops.push(Op::Upload {
-                        path: path.clone(),
-                        local: l.clone(),
-                        replaces: Some(r.id),
-                    }),
+                    // Backup, remote change: the local version takes the
+                    // name back; the host's version (never synced) is kept
+                    // as a conflicted copy, not trashed.
+                    (false, true) => backup_over(cx, path, l, r),
                 }
             }
             (Kind::File, Fate::Deleted, Fate::Same { changed }) => {
                 let Some(r) = r else { continue };
+                // One-way deletes carry over only what was synced: a
+                // version changed since is never removed.
                 let delete = match cx.opts.mode {
                     Mode::TwoWay => !changed,
-                    Mode::UploadOnly => cx.opts.propagate_deletes,
+                    Mode::UploadOnly => cx.opts.propagate_deletes && !changed,
                     Mode::DownloadOnly => false,
                 };
                 if delete {
@@ -481,7 +490,7 @@ fn plan_synced(cx: &mut Ctx<'_>) {
                 let Some(l) = l else { continue };
                 let delete = match cx.opts.mode {
                     Mode::TwoWay => !changed,
-                    Mode::DownloadOnly => cx.opts.propagate_deletes,
+                    Mode::DownloadOnly => cx.opts.propagate_deletes && !changed,
                     Mode::UploadOnly => false,
                 };
                 let r_other = r.filter(|r| r.kind != Kind::File);
@@ -714,24 +723,36 @@ impl Ctx<'_> {
     }
 }
 
-/// The op for a file both sides have changed (or both created) in ways
+/// The ops for a file both sides have changed (or both created) in ways
 /// Synced does not explain. Two-way: compare, keep both if they differ.
-/// Backup: the local version wins, the remote one goes to the host's
-/// trash. Mirror: the remote version wins, the local one is kept as a
-/// conflicted copy (never overwritten).
-fn both_changed(mode: Mode, path: &RelPath, l: &LocalEntry, r: &RemoteEntry) -> Op {
-    match mode {
-        Mode::UploadOnly => Op::Upload {
-            path: path.clone(),
-            local: l.clone(),
-            replaces: Some(r.id),
-        },
-        Mode::TwoWay | Mode::DownloadOnly => Op::Reconcile {
+/// Backup: the local version takes the name, the remote one is kept as a
+/// conflicted copy on the host (never trashed: it was never synced).
+/// Mirror: the remote version wins, the local one is kept as a conflicted
+/// copy (never overwritten).
+fn both_changed(cx: &mut Ctx<'_>, path: &RelPath, l: &LocalEntry, r: &RemoteEntry) {
+    match cx.opts.mode {
+        Mode::UploadOnly => backup_over(cx, path, l, r),
+        Mode::TwoWay | Mode::DownloadOnly => cx.ops.push(Op::Reconcile {
             path: path.clone(),
             local: l.clone(),
             remote: r.clone(),
-        },
+        }),
     }
+}
+
+/// Backup mode, a remote file at `path` that was never synced: it is
+/// renamed to a conflicted copy on the host (set-aside stage), and the
+/// local file is uploaded to the name (transfer stage, same round).
+fn backup_over(cx: &mut Ctx<'_>, path: &RelPath, l: &LocalEntry, r: &RemoteEntry) {
+    cx.ops.push(Op::SetAsideRemote {
+        path: path.clone(),
+        id: r.id,
+    });
+    cx.ops.push(Op::Upload {
+        path: path.clone(),
+        local: l.clone(),
+        replaces: None,
+    });
 }
 
 /// Entries on one side that Synced does not know.
@@ -778,7 +799,7 @@ fn plan_new(cx: &mut Ctx<'_>) {
                         remote_parent: r.parent,
                     });
                 }
-                (Kind::File, Kind::File) => cx.ops.push(both_changed(cx.opts.mode, path, l, r)),
+                (Kind::File, Kind::File) => both_changed(cx, path, l, r),
                 _ => {
                     // File against folder: move the local one out of the
                     // way (backup mode: the remote one goes to its trash).

@@ -595,6 +595,16 @@ impl World {
                     self.move_local_tree(path, &copy);
                 }
             }
+            Op::SetAsideRemote { path, id } => {
+                if self.remote_at(path) != Some(*id) {
+                    return;
+                }
+                if let Some(copy) = self.free_conflict_path(path)
+                    && let Some(n) = self.remote.get_mut(id)
+                {
+                    n.name = copy.name().into();
+                }
+            }
             Op::DeleteRemote { path, id, .. } => {
                 if self.remote_at(path) != Some(*id) {
                     return;
@@ -939,17 +949,17 @@ fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, 
             let mut now = w.contents();
             // Two-way: what either side made since the last agreement
             // (modify beats delete) ends up on a side, never in a trash.
-            if mode.mode == Mode::TwoWay {
-                let trashed: Vec<&u64> = must_keep
-                    .difference(&agreed)
-                    .filter(|c| !now.contains(c))
-                    .collect();
-                if !trashed.is_empty() {
-                    return Err(format!(
-                        "new contents trashed: {trashed:?}\nstart: {start}\nops: {:#?}",
-                        w.log
-                    ));
-                }
+            // One-way modes: the same (the target side never loses what
+            // was never synced, #9 rule 5; the source side is not touched).
+            let trashed: Vec<&u64> = must_keep
+                .difference(&agreed)
+                .filter(|c| !now.contains(c))
+                .collect();
+            if !trashed.is_empty() {
+                return Err(format!(
+                    "new contents trashed: {trashed:?}\nstart: {start}\nops: {:#?}",
+                    w.log
+                ));
             }
             now.extend(w.trash.iter().copied());
             let lost: Vec<&u64> = must_keep.difference(&now).collect();

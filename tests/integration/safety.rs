@@ -928,3 +928,52 @@ async fn a_host_change_during_a_focused_pass_is_not_absorbed_into_the_remembered
     assert!(here || poll_sees_it, "the host change would be forgotten");
     assert!(here, "a focused round after the ops picks it up");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_mode_keeps_the_hosts_other_version_as_a_conflicted_copy() {
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "mode = \"upload-only\"\npropagate_deletes = true");
+    pair.write("a.txt", b"local v1");
+    pair.write("b.txt", b"local b1");
+    pair.write("c.txt", b"local c1");
+    pair.sync(&[]).await.ok();
+    // On the host, another device edits a.txt and c.txt; locally b.txt is
+    // edited too, and c.txt deleted.
+    let edit = |name: &str, text: &[u8]| host.write(&format!("other/{name}"), text);
+    for (name, text) in [
+        ("a.txt", &b"host edit of a"[..]),
+        ("b.txt", b"host edit of b"),
+        ("c.txt", b"host edit of c"),
+    ] {
+        let f = edit(name, text);
+        host.dcsync(&["remote", "put", "--overwrite", f.to_str().unwrap(), "/Sync"])
+            .await
+            .ok();
+    }
+    pair.write("b.txt", b"local b2");
+    std::fs::remove_file(pair.lp("c.txt")).unwrap();
+    for _ in 0..2 {
+        pair.sync(&[]).await;
+    }
+    let remote = pair.remote_tree().await;
+    // The backup takes the names back...
+    assert_eq!(
+        remote["a.txt"].as_deref(),
+        Some(&b"local v1"[..]),
+        "{remote:?}"
+    );
+    assert_eq!(remote["b.txt"].as_deref(), Some(&b"local b2"[..]));
+    // ...and nothing the host had that was never synced is removed: the
+    // edits stay, as conflicted copies where the local version took the
+    // name, and c.txt's edit is not deleted with the local delete.
+    for text in [&b"host edit of a"[..], b"host edit of b", b"host edit of c"] {
+        assert!(
+            remote.values().any(|v| v.as_deref() == Some(text)),
+            "{:?} kept: {remote:?}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    // Local files are never touched in backup mode.
+    assert_eq!(read(&pair.lp("a.txt")), b"local v1");
+    assert!(!pair.lp("c.txt").exists());
+}
