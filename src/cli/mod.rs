@@ -427,10 +427,21 @@ fn mark_root(local: &std::path::Path) -> Result<(), CliError> {
         out!("{} is already a sync root", local.display());
         return Ok(());
     }
-    std::fs::create_dir_all(&marker).map_err(|source| CliError::Io {
-        path: marker.clone(),
+    std::fs::create_dir_all(local).map_err(|source| CliError::Io {
+        path: local.to_path_buf(),
         source,
     })?;
+    {
+        // Ours alone: the trash and temp files live below it.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&marker)
+            .map_err(|source| CliError::Io {
+                path: marker.clone(),
+                source,
+            })?;
+    }
     out!("{} is now a sync root", local.display());
     Ok(())
 }

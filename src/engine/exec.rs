@@ -163,6 +163,8 @@ pub(crate) struct Exec<'a> {
     /// When this round's scan started (ns since the epoch): files whose
     /// mtime is not a tick older are recorded as racily clean.
     scan_ns: i64,
+    /// The opened sync root: every local create and rename goes through it.
+    fs: &'a super::fsat::Root,
 }
 
 impl<'a> Exec<'a> {
@@ -178,6 +180,7 @@ impl<'a> Exec<'a> {
         transfers: usize,
         quota: &'a Quota,
         scan_ns: i64,
+        fs: &'a super::fsat::Root,
     ) -> Exec<'a> {
         let mut dirs: HashMap<RelPath, Option<u64>> = remote
             .entries
@@ -196,6 +199,7 @@ impl<'a> Exec<'a> {
             transfers: transfers.max(1),
             quota,
             scan_ns,
+            fs,
         }
     }
 
@@ -618,31 +622,26 @@ impl<'a> Exec<'a> {
             .join(format!("{n:016x}.dcsync-part"))
     }
 
-    /// Moves a local file or folder into `.dcsync/trash/<stamp>/<path>`.
+    /// Moves a local file or folder into `.dcsync/trash/<stamp>/<path>`
+    /// (`<stamp>-N` when that is taken), never following a symlink and
+    /// never replacing anything.
     fn to_trash(&self, p: &RelPath) -> Result<PathBuf, OpError> {
         let stamp = clock::compact_stamp(self.clock.now());
-        let mut dest = self
-            .root
-            .join(MARKER)
-            .join("trash")
-            .join(&stamp)
-            .join(p.as_str());
-        let mut n = 1;
-        while dest.exists() {
-            n += 1;
-            dest = self
-                .root
-                .join(MARKER)
-                .join("trash")
-                .join(format!("{stamp}-{n}"))
-                .join(p.as_str());
+        for n in 1..1000 {
+            let slot = if n == 1 {
+                stamp.clone()
+            } else {
+                format!("{stamp}-{n}")
+            };
+            let dest = RelPath::new(&format!("{MARKER}/trash/{slot}/{}", p.as_str()))
+                .ok_or_else(|| changed(p, "no trash path for it"))?;
+            match self.fs.rename(p, &dest, true) {
+                Ok(()) => return Ok(self.abs(&dest)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io(&self.abs(p))(e)),
+            }
         }
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        let src = self.abs(p);
-        std::fs::rename(&src, &dest).map_err(io(&src))?;
-        Ok(dest)
+        Err(changed(p, "no free place in the trash"))
     }
 
     /// Renames the local entry at `p` to a free conflicted-copy name next to it.
@@ -654,8 +653,11 @@ impl<'a> Exec<'a> {
                 break;
             };
             if self.stat(&c)?.is_none() {
-                let (from, to) = (self.abs(p), self.abs(&c));
-                rename_noreplace(&from, &to)?;
+                match self.fs.rename(p, &c, false) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(io(&self.abs(p))(e)),
+                }
                 let now = self.now();
                 if let Ok(mut db) = self.db.lock()
                     && let Err(e) = db.add_conflict(p, &c, &now)
@@ -751,7 +753,7 @@ impl<'a> Exec<'a> {
     fn create_local_dir(&self, path: &RelPath, remote_id: u64) -> Result<Done, OpError> {
         let abs = self.abs(path);
         match self.stat(path)? {
-            None => std::fs::create_dir(&abs).map_err(io(&abs))?,
+            None => self.fs.mkdir(path).map_err(io(&abs))?,
             Some((Kind::Dir, _)) => {}
             Some(_) => return Err(changed(path, "a file is in the way")),
         }
@@ -848,7 +850,9 @@ impl<'a> Exec<'a> {
         if self.stat(to)?.is_some() {
             return Err(changed(to, "something is in the way"));
         }
-        rename_noreplace(&self.abs(from), &self.abs(to))?;
+        self.fs
+            .rename(from, to, false)
+            .map_err(io(&self.abs(from)))?;
         let changes = self.move_changes(from, to, remote_parent)?;
         self.commit(None, changes)?;
         tracing::info!(from = %from, to = %to, "moved locally");
@@ -1068,9 +1072,6 @@ impl<'a> Exec<'a> {
         remote: &RemoteEntry,
     ) -> Result<(PathBuf, Hashes), OpError> {
         let tmp = self.tmp_path();
-        if let Some(dir) = tmp.parent() {
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-        }
         let expected = Expected {
             size: Some(remote.size),
             md5: None,
@@ -1128,7 +1129,12 @@ impl<'a> Exec<'a> {
         remote: &RemoteEntry,
     ) -> Result<(), OpError> {
         let dest = self.abs(path);
-        std::fs::rename(tmp, &dest).map_err(io(&dest))?;
+        let tmp_rel = tmp
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| RelPath::new(&format!("{MARKER}/tmp/{n}")))
+            .ok_or_else(|| changed(path, "the temp file has no usable name"))?;
+        self.fs.rename(&tmp_rel, path, false).map_err(io(&dest))?;
         let Some((_, meta)) = self.stat(path)? else {
             return Err(changed(path, "the downloaded file vanished"));
         };
@@ -1353,7 +1359,7 @@ impl<'a> Exec<'a> {
         let mut sweep = Sweep::default();
         let walked = self.sweep_dir(path, &synced, &mut sweep);
         let removed = walked.is_ok() && {
-            match std::fs::remove_dir(self.abs(path)) {
+            match self.fs.rmdir(path) {
                 Ok(()) => {
                     sweep.changes.push(Change::RemoveTree(path.clone()));
                     true
@@ -1409,7 +1415,7 @@ impl<'a> Exec<'a> {
             let s = synced.get(&rel);
             if ft.is_dir() && s.is_some_and(|s| s.kind == Kind::Dir) {
                 self.sweep_dir(&rel, synced, sweep)?;
-                if std::fs::remove_dir(e.path()).is_ok() {
+                if self.fs.rmdir(&rel).is_ok() {
                     sweep.changes.push(Change::RemoveTree(rel));
                 }
                 continue;
@@ -1556,18 +1562,6 @@ pub(crate) fn meta_of(m: &std::fs::Metadata) -> LocalMeta {
                 .map_or(0, |d| d.as_nanos() as i64),
         }
     }
-}
-
-/// Renames without replacing an existing target (checked just before; the
-/// window between check and rename is as small as std allows).
-fn rename_noreplace(from: &Path, to: &Path) -> Result<(), OpError> {
-    if std::fs::symlink_metadata(to).is_ok() {
-        return Err(OpError::Io {
-            path: to.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "target exists"),
-        });
-    }
-    std::fs::rename(from, to).map_err(io(from))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! a trash.
 
 mod exec;
+mod fsat;
 mod recover;
 
 use crate::api::{ApiError, Client, FolderId};
@@ -400,6 +401,12 @@ pub enum EngineError {
         .0.display()
     )]
     NotARoot(PathBuf),
+    #[error(
+        "{}: {why}; dcsync keeps its trash and temp files there and refuses to use it. \
+         Remove it or make it a real folder owned by you, then sync again.",
+        .path.display()
+    )]
+    UnsafeStateDir { path: PathBuf, why: &'static str },
     #[error("local folder {} does not exist or is not a folder; check local_path", .0.display())]
     NoRoot(PathBuf),
     #[error("another dcsync process is syncing {} right now; try again when it is done", .0.display())]
@@ -448,6 +455,7 @@ impl EngineError {
             self,
             EngineError::NoMarker(_)
                 | EngineError::NotARoot(_)
+                | EngineError::UnsafeStateDir { .. }
                 | EngineError::RemoteRootGone { .. }
                 | EngineError::RemoteRootChanged { .. }
                 | EngineError::MassDelete { .. }
@@ -505,6 +513,50 @@ fn check_marker(root: &Path, tracked: u64) -> Result<(), EngineError> {
     })
 }
 
+/// `.dcsync`, `.dcsync/tmp` and `.dcsync/trash` must be real folders (not
+/// symlinks) owned by this user, and only this user may write to them
+/// (fixed to 0700 when they are ours but open to others); `tmp` and
+/// `trash` are created (0700) when missing. Otherwise the pass stops.
+fn check_state_dirs(root: &Path) -> Result<(), EngineError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let me = fsat::euid();
+    let marker = root.join(MARKER);
+    for (path, create) in [
+        (marker.clone(), false),
+        (marker.join("tmp"), true),
+        (marker.join("trash"), true),
+    ] {
+        let md = match std::fs::symlink_metadata(&path) {
+            Ok(md) => md,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&path)
+                    .map_err(io(&path))?;
+                std::fs::symlink_metadata(&path).map_err(io(&path))?
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let why = if md.file_type().is_symlink() {
+            Some("it is a symbolic link")
+        } else if !md.is_dir() {
+            Some("it is not a folder")
+        } else if md.uid() != me {
+            Some("it belongs to another user")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(EngineError::UnsafeStateDir { path, why });
+        }
+        if md.mode() & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
+                .map_err(io(&path))?;
+        }
+    }
+    Ok(())
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
     move |source| EngineError::Io {
         path: path.to_path_buf(),
@@ -528,13 +580,20 @@ pub async fn sync(
     // Only `dcsync init` makes a folder a sync root: an empty folder without
     // the marker may be an unmounted volume or a mistyped path.
     check_marker(root, tracked)?;
+    // Trashed files and temp files live below it: it must be ours alone.
+    check_state_dirs(root)?;
     let lock_path = marker.join("lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io(&lock_path))?;
+    let lock = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?
+    };
     if lock.try_lock().is_err() {
         return Err(EngineError::Busy(root.clone()));
     }
@@ -748,6 +807,7 @@ pub async fn sync(
             report.planned = plan.ops;
             break;
         }
+        let fs = fsat::Root::open(root).map_err(io(root))?;
         let ctx = exec::Exec::new(
             client,
             root,
@@ -759,6 +819,7 @@ pub async fn sync(
             cfg.transfers,
             &quota,
             scan_ns,
+            &fs,
         );
         if let Some(limit) = storage_limit
             && !quota.measured()
@@ -1114,12 +1175,22 @@ fn case_insensitive_fs(dir: &Path) -> bool {
     if std::env::var("DCSYNC_ASSUME_CASE_INSENSITIVE").is_ok_and(|v| v == "1") {
         return true;
     }
-    let probe = dir.join("CaseProbe");
-    if std::fs::write(&probe, b"").is_err() {
+    // Created exclusively (never through a planted symlink), under a name
+    // nobody can guess.
+    let n: u64 = rand::random();
+    let probe = dir.join(format!("CaseProbe-{n:016x}"));
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .is_err()
+    {
         return false;
     }
-    let insensitive = dir.join("caseprobe").exists();
-    let _ = std::fs::remove_file(&probe);
+    let insensitive = std::fs::symlink_metadata(dir.join(format!("caseprobe-{n:016x}"))).is_ok();
+    if let Err(e) = std::fs::remove_file(&probe) {
+        tracing::warn!(path = %probe.display(), error = %e, "could not remove the case probe");
+    }
     insensitive
 }
 

@@ -9,6 +9,7 @@ mod daemon;
 mod packaging;
 mod safety;
 mod scan;
+mod security;
 mod snapshot;
 mod sync;
 mod util;

@@ -1,0 +1,123 @@
+//! Regression tests for the security rules (issue 10): nothing written
+//! outside the sync root through symlinks, nothing the host or another
+//! local user planted is trusted.
+
+use crate::sync::Pair;
+use crate::util::*;
+
+// ---------------------------------------------------------------- rule 1
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_state_folder_stops_the_pass() {
+    for sub in ["trash", "tmp"] {
+        let host = Host::start().await;
+        let pair = Pair::new(&host);
+        pair.write("a.txt", b"a");
+        pair.sync(&[]).await.ok();
+        let outside = host.path("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let p = pair.lp(&format!(".dcsync/{sub}"));
+        let _ = std::fs::remove_dir_all(&p);
+        std::os::unix::fs::symlink(&outside, &p).unwrap();
+        // The host deletes a.txt: the local copy would go to the trash.
+        let id = pair.remote_id("a.txt").await.unwrap();
+        pair.client.file_delete(id).await.unwrap();
+        pair.sync(&[]).await.fails_with(3, "symbolic link");
+        assert_eq!(read(&pair.lp("a.txt")), b"a", "{sub}: nothing moved");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{sub}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_case_probe_never_writes_through_a_planted_link() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    let victim = host.path("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::os::unix::fs::symlink(&victim, pair.lp(".dcsync/CaseProbe")).unwrap();
+    pair.write("a.txt", b"a");
+    pair.sync(&[]).await.ok();
+    assert_eq!(read(&victim), b"precious");
+}
+
+/// A reporter that runs `act` once, when the first transfer's bytes have
+/// arrived (a download is in the temp folder, not yet put in place).
+struct AfterFirstBytes {
+    act: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl dcsync::engine::Reporter for AfterFirstBytes {
+    fn bytes(&self, _n: u64) {
+        if let Some(act) = self.act.lock().unwrap().take() {
+            act();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_never_follows_a_folder_swapped_for_a_symlink() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let host = Host::start().await;
+    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 1)]);
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    // A new file on the host, to be downloaded into d/.
+    let f = host.write("h/new.txt", b"from the host");
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync/d"])
+        .await
+        .ok();
+    let outside = host.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // While it downloads, d/ is swapped for a symlink to a folder outside.
+    let (d, out2) = (local.join("d"), outside.clone());
+    let reporter = AfterFirstBytes {
+        act: std::sync::Mutex::new(Some(Box::new(move || {
+            std::fs::rename(&d, d.with_extension("moved")).unwrap();
+            std::os::unix::fs::symlink(&out2, &d).unwrap();
+        }))),
+    };
+    let _ = sync(&c, &cfg, SyncRequest::default(), clock, &reporter).await;
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing written outside the root"
+    );
+}
+
+// ---------------------------------------------------------------- rule 4
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_folder_named_like_the_state_folder_is_left_alone() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("a.txt", b"a");
+    pair.sync(&[]).await.ok();
+    // The host has /Sync/.dcsync/trash (a file) and /Sync/.dcsync/lock.
+    for name in ["trash", "lock"] {
+        let f = host.write(&format!("h/{name}"), b"planted by the host");
+        host.dcsync(&["remote", "mkdir", "-p", "/Sync/.dcsync"])
+            .await
+            .ok();
+        host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync/.dcsync"])
+            .await
+            .ok();
+    }
+    for _ in 0..2 {
+        pair.sync(&[]).await.ok();
+    }
+    assert!(pair.lp(".dcsync/trash").is_dir(), "the trash is still ours");
+    assert_ne!(read(&pair.lp(".dcsync/lock")), b"planted by the host");
+    let remote = pair.remote_tree().await;
+    assert!(
+        remote.contains_key(".dcsync/lock"),
+        "and the host's folder stays"
+    );
+    let st = pair.dcsync(&["status"]).await;
+    assert!(
+        st.ok().stdout.contains(".dcsync"),
+        "listed as skipped: {st:?}"
+    );
+}
