@@ -86,6 +86,10 @@ pub struct Config {
     /// How often the daemon runs a full pass even without any event (default `"1h"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_rescan_interval: Option<String>,
+    /// Allow `http://` (no TLS) for a host that is not on this machine
+    /// (default false: keys would travel in clear text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_insecure_http: Option<bool>,
     /// More sync pairs (`[[pair]]` tables). The top-level `local_path` /
     /// `remote_path` form one pair too.
     #[serde(default, rename = "pair", skip_serializing_if = "Vec::is_empty")]
@@ -236,6 +240,13 @@ impl Config {
                 "api_url {url:?} must start with https:// (or http:// for a local emulator)"
             )));
         }
+        if self.insecure_http() && self.allow_insecure_http != Some(true) {
+            return Err(invalid(format!(
+                "api_url {url:?} uses http:// for a host that is not on this machine: keys and files \
+                 would travel unencrypted. Use https://, or set allow_insecure_http = true if you \
+                 really mean it"
+            )));
+        }
         if self.transfers == Some(0) {
             return Err(invalid("transfers must be at least 1".into()));
         }
@@ -268,6 +279,24 @@ impl Config {
     }
 
     /// The credentials: keys if given, else username and password.
+    /// Whether `api_url` is plain `http://` to a host other than this
+    /// machine (loopback: `127.0.0.0/8`, `localhost`, `[::1]`).
+    pub fn insecure_http(&self) -> bool {
+        let Some(rest) = self.api_url.trim().strip_prefix("http://") else {
+            return false;
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
+    }
+
     pub fn credentials(&self) -> Result<Credentials, ConfigError> {
         self.credentials_at(Path::new("(config)"))
     }
@@ -412,6 +441,48 @@ mod tests {
         let p = write(d.path(), "api_url = \"https://h/\"\nkey_1 = \"x\"\n");
         let err = Config::load(&p, &EnvOverrides::default()).unwrap_err();
         assert!(err.to_string().contains("key_1"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_unless_allowed() {
+        let d = tempfile::tempdir().unwrap();
+        let k = "a".repeat(64);
+        let cfg = |url: &str, extra: &str| {
+            write(
+                d.path(),
+                &format!("api_url = \"{url}\"\nkey1 = \"{k}\"\nkey2 = \"{k}\"\n{extra}"),
+            )
+        };
+        for ok in [
+            "http://127.0.0.1:8080/api/v2/",
+            "http://127.8.9.1/api/v2/",
+            "http://localhost:1/api/v2/",
+            "http://[::1]:8080/api/v2/",
+            "https://files.example.com/api/v2/",
+        ] {
+            assert!(
+                Config::load(&cfg(ok, ""), &EnvOverrides::default()).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "http://files.example.com/api/v2/",
+            "http://192.0.2.1:8080/api/v2/",
+            "http://[2001:db8::1]/api/v2/",
+            "http://localhost.example.com/",
+        ] {
+            let err = Config::load(&cfg(bad, ""), &EnvOverrides::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("allow_insecure_http"),
+                "{bad}: {err}"
+            );
+            let c = Config::load(
+                &cfg(bad, "allow_insecure_http = true\n"),
+                &EnvOverrides::default(),
+            )
+            .unwrap();
+            assert!(c.insecure_http(), "{bad}");
+        }
     }
 
     #[test]

@@ -68,8 +68,10 @@ pub struct Client {
 }
 
 struct Inner {
-    /// Shared connection pool.
+    /// Shared connection pool for API calls (never follows redirects).
     http: reqwest::Client,
+    /// For file downloads (follows up to 5 redirects).
+    http_download: reqwest::Client,
     /// API base, always ending with `/`.
     base: String,
     credentials: Credentials,
@@ -125,15 +127,24 @@ impl Client {
         if !base.ends_with('/') {
             base.push('/');
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(opts.connect_timeout)
-            .read_timeout(opts.read_timeout)
-            .user_agent(concat!("dcsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Config(format!("cannot build the HTTP client: {e}")))?;
+        // API calls carry the keys (or the token): a redirect is never
+        // followed, so they can never be re-sent to another origin. Only
+        // downloads (a GET of a tokenised file URL) follow redirects.
+        let build = |redirect: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .connect_timeout(opts.connect_timeout)
+                .read_timeout(opts.read_timeout)
+                .user_agent(concat!("dcsync/", env!("CARGO_PKG_VERSION")))
+                .redirect(redirect)
+                .build()
+                .map_err(|e| ApiError::Config(format!("cannot build the HTTP client: {e}")))
+        };
+        let http = build(reqwest::redirect::Policy::none())?;
+        let http_download = build(reqwest::redirect::Policy::limited(5))?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                http_download,
                 base,
                 credentials: opts.credentials,
                 store: opts.token_store,
@@ -159,6 +170,12 @@ impl Client {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// The HTTP client for file downloads (follows redirects; the request
+    /// carries no account credential, only the file's download token).
+    pub(crate) fn http_download(&self) -> &reqwest::Client {
+        &self.inner.http_download
     }
 
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
@@ -362,6 +379,20 @@ impl Client {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = rb.send().await.map_err(|e| transport(endpoint, e))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            // Never followed (the request carries credentials): say where
+            // it pointed, without the query (it could hold a token).
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split('?').next().unwrap_or_default().to_owned())
+                .unwrap_or_default();
+            return Err(ApiError::Config(format!(
+                "{endpoint}: the host answered {status}, a redirect to {to:?}; dcsync does not follow \
+                 redirects of API calls (they carry your keys). Check api_url (https://? the right host?)"
+            )));
+        }
         let retry_after = parse_retry_after(resp.headers());
         let body = resp.bytes().await.map_err(|e| transport(endpoint, e))?;
         decode_response(endpoint, status, retry_after, &body)

@@ -330,7 +330,7 @@ impl Client {
     ) -> Result<(), ApiError> {
         const EP: &str = "download";
         let what = || format!("download of file {} to {}", link.file_id, dest.display());
-        let mut rb = self.http().get(&link.url);
+        let mut rb = self.http_download().get(&link.url);
         if *have > 0 {
             rb = rb.header(reqwest::header::RANGE, format!("bytes={}-", *have));
         }

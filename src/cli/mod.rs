@@ -348,6 +348,12 @@ async fn control(config_path: &std::path::Path, req: Request) -> Result<(), CliE
 /// Builds the API client for a config, sharing the token with other
 /// dcsync processes of the same account.
 pub fn client_for(config: &Config) -> Result<Client, CliError> {
+    if config.insecure_http() {
+        tracing::warn!(
+            api_url = %config.api_url,
+            "allow_insecure_http is set: keys and files travel unencrypted to a host that is not on this machine"
+        );
+    }
     let creds = config.credentials()?;
     let mut opts = ClientOptions::new(config.api_url.clone(), creds);
     opts.max_requests_per_second = Some(

@@ -121,3 +121,56 @@ async fn a_remote_folder_named_like_the_state_folder_is_left_alone() {
         "listed as skipped: {st:?}"
     );
 }
+
+// ---------------------------------------------------------------- rule 5
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_never_follow_a_redirect_to_another_origin() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Another origin that counts what reaches it.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let seen2 = seen.clone();
+    let thief = axum::Router::new().fallback(move || {
+        let seen = seen2.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            "{}"
+        }
+    });
+    let thief_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let thief_addr = thief_l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(thief_l, thief).await });
+    // The "host" answers every API call with a 307 to the other origin.
+    let to = format!("http://{thief_addr}/api/v2/authorize");
+    let host = axum::Router::new().fallback(move || {
+        let to = to.clone();
+        async move {
+            (
+                axum::http::StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, to)],
+            )
+        }
+    });
+    let host_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host_addr = host_l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(host_l, host).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "api_url = \"http://{host_addr}/api/v2/\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let r = run_dcsync(&cfg, &["remote", "ls", "/"], &[]).await;
+    r.fails_with(2, "redirect");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        0,
+        "nothing reached the other origin"
+    );
+}
