@@ -217,11 +217,15 @@ impl Client {
     ) -> Result<Downloaded, ApiError> {
         const EP: &str = "download";
         let what = format!("download of file {id} to {}", dest.display());
+        // A partial file is private (0600) until its owner places it, and a
+        // symlink planted where it goes is never followed.
         let mut file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(dest)
             .await
             .map_err(io_err(dest))?;

@@ -56,6 +56,10 @@ pub enum RemoteCmd {
         /// Where to put it: an existing local folder (the remote name is
         /// kept), or a new path.
         local: PathBuf,
+        /// Replace local files of the same name (without it, an existing
+        /// file is left as it is and reported).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Move or rename a file or folder.
     Mv { src: String, dst: String },
@@ -113,7 +117,11 @@ pub async fn run(client: &Client, cmd: RemoteCmd, ui: Ui) -> Result<(), CliError
             let dir = paths.pop().unwrap_or_default();
             put(client, &paths, &dir, overwrite, ui).await
         }
-        RemoteCmd::Get { path, local } => get(client, &path, &local, ui).await,
+        RemoteCmd::Get {
+            path,
+            local,
+            overwrite,
+        } => get(client, &path, &local, overwrite, ui).await,
         RemoteCmd::Mv { src, dst } => mv(client, &src, &dst).await,
         RemoteCmd::Cp { src, dst } => cp(client, &src, &dst).await,
         RemoteCmd::Rename { path, new_name } => rename(client, &path, &new_name).await,
@@ -608,7 +616,13 @@ async fn upload_exact(
     Ok(up)
 }
 
-async fn get(client: &Client, path: &str, local: &Path, ui: Ui) -> Result<(), CliError> {
+async fn get(
+    client: &Client,
+    path: &str,
+    local: &Path,
+    overwrite: bool,
+    ui: Ui,
+) -> Result<(), CliError> {
     if local == Path::new("-") {
         return Err(CliError::Usage(
             "`remote get` does not write to standard output; give a local file or folder path (e.g. `.`)".into(),
@@ -629,7 +643,7 @@ async fn get(client: &Client, path: &str, local: &Path, ui: Ui) -> Result<(), Cl
             } else {
                 local.to_path_buf()
             };
-            match get_one(client, &f, &dest, ui).await {
+            match get_one(client, &f, &dest, overwrite, ui).await {
                 Ok(()) => tally.ok += 1,
                 Err(e) => tally.fail(&dest.display().to_string(), &e),
             }
@@ -682,7 +696,7 @@ async fn get(client: &Client, path: &str, local: &Path, ui: Ui) -> Result<(), Cl
                         continue;
                     }
                     let dest = dir.join(&f.name);
-                    match get_one(client, f, &dest, ui).await {
+                    match get_one(client, f, &dest, overwrite, ui).await {
                         Ok(()) => tally.ok += 1,
                         Err(e) => tally.fail(&dest.display().to_string(), &e),
                     }
@@ -694,7 +708,44 @@ async fn get(client: &Client, path: &str, local: &Path, ui: Ui) -> Result<(), Cl
 }
 
 /// Downloads into a temp file beside `dest`, then renames it into place.
-async fn get_one(client: &Client, f: &RemoteFile, dest: &Path, ui: Ui) -> Result<(), ApiError> {
+///
+/// The temp file is always new: one left by anyone (another run, another
+/// user) is removed, never resumed from, and ours is created exclusively
+/// (0600, no symlink followed); it must still be the same file when it is
+/// renamed. An existing `dest` is replaced only with `overwrite` (keeping
+/// its permissions); a new file gets the usual ones (umask).
+async fn get_one(
+    client: &Client,
+    f: &RemoteFile,
+    dest: &Path,
+    overwrite: bool,
+    ui: Ui,
+) -> Result<(), ApiError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ApiError::Io { path, source }
+    };
+    let existing = std::fs::symlink_metadata(dest).ok();
+    let mode = match &existing {
+        Some(_) if !overwrite => {
+            return Err(ApiError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "already exists; pass --overwrite to replace it",
+                ),
+            });
+        }
+        Some(m) if m.is_file() => m.permissions().mode() & 0o7777,
+        Some(_) => {
+            return Err(ApiError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::other("is not a regular file; not replaced"),
+            });
+        }
+        None => crate::engine::new_file_mode(),
+    };
     let dir = dest
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -704,6 +755,24 @@ async fn get_one(client: &Client, f: &RemoteFile, dest: &Path, ui: Ui) -> Result
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{base}.dcsync-part"));
+    // Never trust a partial file that this run did not make.
+    match std::fs::symlink_metadata(&tmp) {
+        Ok(m) if m.is_dir() => {
+            return Err(ApiError::Io {
+                path: tmp.clone(),
+                source: std::io::Error::other("a folder is where the partial file goes"),
+            });
+        }
+        Ok(_) => std::fs::remove_file(&tmp).map_err(io(&tmp))?,
+        Err(_) => {}
+    }
+    let ours = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|f| f.metadata())
+        .map_err(io(&tmp))?;
     let bar = Bar::new(ui.progress, f.size, &f.name);
     let expected = Expected {
         size: Some(f.size),
@@ -714,10 +783,17 @@ async fn get_one(client: &Client, f: &RemoteFile, dest: &Path, ui: Ui) -> Result
         .await;
     bar.finish();
     result?;
-    std::fs::rename(&tmp, dest).map_err(|source| ApiError::Io {
-        path: dest.to_path_buf(),
-        source,
-    })?;
+    let now = std::fs::symlink_metadata(&tmp).map_err(io(&tmp))?;
+    if (now.dev(), now.ino()) != (ours.dev(), ours.ino()) {
+        return Err(ApiError::Io {
+            path: tmp,
+            source: std::io::Error::other(
+                "the partial file was replaced by someone else while downloading; not used",
+            ),
+        });
+    }
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, dest).map_err(io(dest))?;
     tracing::info!(file = %f.id, path = %dest.display(), "downloaded");
     Ok(())
 }

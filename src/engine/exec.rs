@@ -1120,6 +1120,18 @@ impl<'a> Exec<'a> {
         ))
     }
 
+    /// Sets a fetched temp file's permissions for its place at `path`: those
+    /// of the regular file there now (a replaced `secret.env` stays 0600),
+    /// else what a new file gets under this process's umask.
+    fn give_mode(&self, tmp: &Path, path: &RelPath) -> Result<(), OpError> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::symlink_metadata(self.abs(path)) {
+            Ok(m) if m.is_file() => m.permissions().mode() & 0o7777,
+            _ => super::fsat::new_file_mode(),
+        };
+        std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(mode)).map_err(io(tmp))
+    }
+
     /// Renames a fetched temp file to `path` and records it.
     fn place(
         &self,
@@ -1186,6 +1198,8 @@ impl<'a> Exec<'a> {
         hashes: Hashes,
         remote: &RemoteEntry,
     ) -> Result<bool, OpError> {
+        // The new version keeps the permissions of the file it replaces.
+        self.give_mode(tmp, path)?;
         // The target must still be what the plan saw; else keep both.
         let target_ok = match (replaces, self.stat(path)?) {
             (None, None) => true,
@@ -1242,6 +1256,7 @@ impl<'a> Exec<'a> {
         // copy (uploaded next round); the remote version takes the name.
         let kept = self
             .still(path, &local.meta, Kind::File)
+            .and_then(|()| self.give_mode(&tmp, path))
             .and_then(|()| self.conflict_copy(path))
             .and_then(|_| self.place(path, &tmp, hashes, remote));
         if kept.is_err() {

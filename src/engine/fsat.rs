@@ -152,6 +152,21 @@ impl Root {
     }
 }
 
+/// The permissions a new file gets here: 0666 less the process's umask
+/// (read from `/proc/self/status`; 022 assumed where that is not
+/// available), without changing the umask.
+pub(crate) fn new_file_mode() -> u32 {
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022);
+    0o666 & !umask
+}
+
 /// The effective user id of this process.
 pub(crate) fn euid() -> u32 {
     rustix::process::geteuid().as_raw()

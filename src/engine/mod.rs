@@ -44,6 +44,11 @@ pub struct EngineConfig {
     pub max_delete_count: u64,
 }
 
+/// The permissions a new local file gets (0666 less the umask).
+pub fn new_file_mode() -> u32 {
+    fsat::new_file_mode()
+}
+
 /// The fast-check identity of a local file or folder from its metadata.
 pub fn local_meta(m: &std::fs::Metadata) -> crate::model::LocalMeta {
     exec::meta_of(m)

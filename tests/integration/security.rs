@@ -174,3 +174,92 @@ async fn credentials_never_follow_a_redirect_to_another_origin() {
         "nothing reached the other origin"
     );
 }
+
+// ---------------------------------------------------------------- rule 6
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_keep_the_permissions_of_the_file_they_replace() {
+    use std::os::unix::fs::PermissionsExt;
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("secret.env", b"TOKEN=1");
+    std::fs::set_permissions(
+        pair.lp("secret.env"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    pair.sync(&[]).await.ok();
+    // A newer version arrives from the host, and a new file.
+    for (name, text) in [("secret.env", &b"TOKEN=2"[..]), ("new.txt", b"new")] {
+        let f = host.write(&format!("h/{name}"), text);
+        host.dcsync(&["remote", "put", "--overwrite", f.to_str().unwrap(), "/Sync"])
+            .await
+            .ok();
+    }
+    pair.sync(&[]).await.ok();
+    assert_eq!(read(&pair.lp("secret.env")), b"TOKEN=2");
+    let mode = |p: &str| std::fs::metadata(pair.lp(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("secret.env"), 0o600, "kept private");
+    let umask = dcsync::engine::new_file_mode();
+    assert_eq!(mode("new.txt"), umask, "a new file follows the umask");
+}
+
+// ---------------------------------------------------------------- rule 3
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_get_never_trusts_a_partial_file_it_did_not_make() {
+    let host = Host::start().await;
+    let content = bytes(200_000, 7);
+    let f = host.write("up/big.bin", &content);
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), "/"])
+        .await
+        .ok();
+    let dir = host.path("dl");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Planted: a part file of the full size with other bytes.
+    std::fs::write(dir.join(".big.bin.dcsync-part"), vec![b'X'; 200_000]).unwrap();
+    host.dcsync(&["remote", "get", "/big.bin", dir.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(
+        read(&dir.join("big.bin")),
+        content,
+        "fetched, not taken from the plant"
+    );
+    // Planted: a symlink where the part file goes.
+    let victim = host.path("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let dir2 = host.path("dl2");
+    std::fs::create_dir_all(&dir2).unwrap();
+    std::os::unix::fs::symlink(&victim, dir2.join(".big.bin.dcsync-part")).unwrap();
+    host.dcsync(&["remote", "get", "/big.bin", dir2.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(read(&victim), b"precious");
+    assert_eq!(read(&dir2.join("big.bin")), content);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_get_does_not_overwrite_without_being_asked() {
+    let host = Host::start().await;
+    let f = host.write("up/a.txt", b"from the host");
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), "/"])
+        .await
+        .ok();
+    let mine = host.write("mine/a.txt", b"my only copy");
+    let r = host
+        .dcsync(&["remote", "get", "/a.txt", mine.to_str().unwrap()])
+        .await;
+    r.fails_with(1, "--overwrite");
+    assert_eq!(read(&mine), b"my only copy");
+    host.dcsync(&[
+        "remote",
+        "get",
+        "--overwrite",
+        "/a.txt",
+        mine.to_str().unwrap(),
+    ])
+    .await
+    .ok();
+    assert_eq!(read(&mine), b"from the host");
+}

@@ -1406,8 +1406,10 @@ async fn every_remote_command_works_against_a_different_server() {
     .await
     .ok();
     assert_eq!(read(&resumed), beach);
+    // A partial file this run did not make is never resumed from (#10
+    // rule 3): the whole file is fetched again.
     assert!(
-        v.db().ranges.contains(&("bytes=123456-".to_owned(), 206)),
+        !v.db().ranges.iter().any(|(r, _)| r == "bytes=123456-"),
         "{:?}",
         v.db().ranges
     );
