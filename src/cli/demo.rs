@@ -32,7 +32,14 @@ fn random_key() -> String {
 pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
     let dir = match dir {
         Some(d) => d,
-        None => std::env::temp_dir().join(format!("dcsync-demo-{}", std::process::id())),
+        // Private and unpredictable: another user cannot prepare it with
+        // symlinks (a random name, created exclusively, mode 0700).
+        None => tempfile::Builder::new()
+            .prefix("dcsync-demo-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .map_err(io(&std::env::temp_dir()))?
+            .keep(),
     };
     let local = dir.join("Demo");
     // What `dcsync init` does: the folder and its marker.

@@ -263,3 +263,36 @@ async fn remote_get_does_not_overwrite_without_being_asked() {
     .ok();
     assert_eq!(read(&mine), b"from the host");
 }
+
+// ---------------------------------------------------------------- rule 2
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_uses_a_fresh_private_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .args(["demo", "--no-wait"])
+        .env("DCSYNC_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let folder = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("demo folder:"))
+        .map(|s| std::path::PathBuf::from(s.trim()))
+        .expect("the demo names its folder");
+    let dir = folder.parent().unwrap().to_path_buf();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let suffix = name
+        .strip_prefix("dcsync-demo-")
+        .expect("named dcsync-demo-...");
+    assert!(
+        !suffix.chars().all(|c| c.is_ascii_digit()),
+        "not a predictable pid: {name}"
+    );
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(mode, 0o700, "{}", dir.display());
+}
