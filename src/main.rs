@@ -32,15 +32,8 @@ fn init_logs(
     };
     let (file_layer, guard) = match file {
         Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let name = path
-                .file_name()
-                .map(|n| n.to_os_string())
-                .unwrap_or_else(|| "dcsync.log".into());
-            let appender = tracing_appender::rolling::daily(dir, name);
+            // Owner-only files, a new one each day (FILE.YYYY-MM-DD).
+            let appender = dcsync::cli::logfile::DailyLog::new(path);
             let (writer, guard) = tracing_appender::non_blocking(appender);
             let layer = match format {
                 LogFormat::Text => tracing_subscriber::fmt::layer()

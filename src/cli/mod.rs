@@ -21,6 +21,7 @@ macro_rules! out {
 mod demo;
 #[path = "gen.rs"]
 pub mod generate;
+pub mod logfile;
 mod progress;
 mod remote_cmd;
 mod sync_cmd;
@@ -50,7 +51,7 @@ pub struct Cli {
     /// Log format on stderr (and in --log-file).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Also write logs to this file, rotated daily (FILE.YYYY-MM-DD).
+    /// Also write logs to FILE.YYYY-MM-DD (a new owner-only file each day, UTC).
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
     #[command(subcommand)]

@@ -77,10 +77,31 @@ pub(crate) async fn serve(
     }
 }
 
+/// The longest request line the socket reads (a request is a few dozen
+/// bytes); a longer one is answered as a bad request.
+const MAX_REQUEST: u64 = 4096;
+/// How long a connection may take to send its request line.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn handle(stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
+    let mut limited = BufReader::new(read.take(MAX_REQUEST));
+    match tokio::time::timeout(REQUEST_TIMEOUT, limited.read_line(&mut line)).await {
+        Ok(r) => {
+            r?;
+        }
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no request line in time",
+            ));
+        }
+    }
+    if !line.ends_with('\n') && line.len() as u64 >= MAX_REQUEST {
+        line.clear(); // too long: answered as a bad request below
+    }
     let response = match serde_json::from_str::<Request>(&line) {
         Ok(req) => answer(req, shared),
         Err(e) => Response {

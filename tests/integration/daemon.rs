@@ -385,3 +385,34 @@ async fn permanent_errors_stop_the_pair_and_say_why() {
     let status = d.stop().await;
     assert!(status.success(), "{status:?}");
 }
+
+/// The control socket bounds what it reads: a huge request line is
+/// refused, a silent connection is closed, and the daemon keeps answering
+/// (#10 rule 9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_socket_bounds_requests_and_idle_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = Host::start().await;
+    let d = Daemon::start(&host).await;
+    assert!(
+        wait_for(DEADLINE, || async { d.cli(&["status"]).await.code == 0 }).await,
+        "the daemon answers"
+    );
+    let socket = host.path("state").join("daemon.sock");
+    // 1 MiB without a line end.
+    let mut s = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    let _ = s.write_all(&vec![b'x'; 1 << 20]).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(DEADLINE, s.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "answered and closed within the deadline");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.contains("bad request"), "{text}");
+    // A connection that says nothing is closed.
+    let mut idle = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(DEADLINE, idle.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "an idle connection is closed");
+    assert_eq!(d.cli(&["status"]).await.code, 0, "still answering");
+    let status = d.stop().await;
+    assert!(status.success(), "{status:?}");
+}
