@@ -84,7 +84,7 @@ fn main() {
     let code = match runtime.block_on(cli::run(cli)) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", dcsync::model::printable_text(&e.to_string()));
             e.exit_code()
         }
     };

@@ -129,14 +129,44 @@ impl fmt::Debug for RelPath {
     }
 }
 
+/// For people: a path as it is shown (`/` for the root), with control
+/// characters escaped (a remote name could hold ESC or BEL).
 impl fmt::Display for RelPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_root() {
             f.write_str("/")
         } else {
-            f.write_str(&self.0)
+            f.write_str(&printable(&self.0))
         }
     }
+}
+
+/// `s` with every control character (ESC, BEL, CR, LF, tab, DEL, C1)
+/// escaped as Rust does (`\u{1b}`, `\r`, ...): names from a host or a disk
+/// shown in a terminal can then neither move the cursor nor fake a line.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(s, false)
+}
+
+/// Like [`printable`] but keeps line ends: for whole messages.
+pub fn printable_text(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_controls(s, true)
+}
+
+fn escape_controls(s: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// File or folder.
@@ -510,6 +540,17 @@ mod tests {
             ..Default::default()
         };
         assert!(view.is_unknown(&p("d/e")) && !view.is_unknown(&p("e")));
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        let evil = "a\u{1b}[31mred\u{7}\r\nb\u{9b}.txt";
+        assert_eq!(printable(evil), "a\\u{1b}[31mred\\u{7}\\r\\nb\\u{9b}.txt");
+        assert_eq!(printable_text("one\ntwo\u{1b}"), "one\ntwo\\u{1b}");
+        assert!(matches!(printable("café"), std::borrow::Cow::Borrowed(_)));
+        let p = RelPath::new(evil).unwrap();
+        assert!(!p.to_string().contains('\u{1b}'));
+        assert_eq!(p.as_str(), evil, "the path itself is unchanged");
     }
 
     #[test]

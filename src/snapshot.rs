@@ -146,7 +146,11 @@ async fn walk(
             Err(e) => {
                 tracing::warn!(path = %path, error = %e, "remote folder listing failed; its subtree counts as unknown");
                 out.skipped.push((
-                    path.to_string(),
+                    if path.is_root() {
+                        "/".to_owned()
+                    } else {
+                        path.as_str().to_owned()
+                    },
                     format!("listing failed, nothing below it is synced this pass: {e}"),
                 ));
                 out.view.unknown.push(path);
@@ -227,7 +231,7 @@ fn enter_listing(
             };
             if let Some(child) = path.join(&alias) {
                 out.mapped.push((
-                    child.to_string(),
+                    child.as_str().to_owned(),
                     format!(
                         "{total} entries are called {name:?} on the host; this one is synced locally as {alias:?}"
                     ),
@@ -253,7 +257,7 @@ fn enter_listing(
                 if !visited.insert(fid) {
                     // The host listed a folder twice (a parent cycle): don't loop.
                     out.skipped.push((
-                        child.to_string(),
+                        child.as_str().to_owned(),
                         format!("folder {fid} appears more than once in the tree (a loop on the host); not listed again"),
                     ));
                     out.view.unknown.push(child);

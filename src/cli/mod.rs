@@ -6,11 +6,17 @@
 //! failed, 2 usage or config error). It holds no sync logic of its own.
 
 /// `println!` that ends the process quietly when stdout is a closed pipe
-/// (`dcsync remote tree | head`) instead of panicking.
+/// (`dcsync remote tree | head`) instead of panicking, and shows control
+/// characters (from remote or local names) escaped.
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+        let text = format!($($t)*);
+        if let Err(e) = writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            $crate::model::printable_text(&text)
+        ) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 std::process::exit(0);
             }

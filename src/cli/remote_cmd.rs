@@ -391,7 +391,10 @@ struct Tally {
 
 impl Tally {
     fn fail(&mut self, what: &str, e: &dyn std::fmt::Display) {
-        eprintln!("error: {what}: {e}");
+        eprintln!(
+            "error: {}",
+            crate::model::printable_text(&format!("{what}: {e}"))
+        );
         self.failed += 1;
     }
     fn finish(self, verb: &str) -> Result<(), CliError> {
@@ -501,7 +504,7 @@ async fn put_dir(
                 }
                 Ok(_) => eprintln!(
                     "warning: {}: not a regular file or folder (symlink?); skipped",
-                    path.display()
+                    crate::model::printable_text(&path.display().to_string())
                 ),
                 Err(e) => tally.fail(&path.display().to_string(), &e),
             }

@@ -204,7 +204,11 @@ pub async fn sync(
             Ok(()) => {}
             Err(e) if !many => return Err(e),
             Err(e) => {
-                eprintln!("error: [{}] {e}", pair.name);
+                eprintln!(
+                    "error: [{}] {}",
+                    pair.name,
+                    crate::model::printable_text(&e.to_string())
+                );
                 if worst.as_ref().is_none_or(|w| e.exit_code() > w.exit_code()) {
                     worst = Some(e);
                 }

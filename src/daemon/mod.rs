@@ -204,7 +204,7 @@ impl Reporter for DaemonReporter {
         let (shared, idx) = (self.shared.clone(), self.idx);
         Some(Arc::new(move |path: &RelPath, done, total| {
             shared.update(idx, |s| {
-                let p = path.to_string();
+                let p = path.as_str().to_owned();
                 match total {
                     Some(total) => match s.transfers.iter_mut().find(|t| t.path == p) {
                         Some(t) => t.done = done,

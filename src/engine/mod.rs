@@ -775,7 +775,7 @@ pub async fn sync(
         report.waiting = plan
             .deferred
             .iter()
-            .map(|(p, why)| (p.to_string(), (*why).to_owned()))
+            .map(|(p, why)| (p.as_str().to_owned(), (*why).to_owned()))
             .collect();
         let mut plan = plan;
         // An op reaching outside what all three trees were just read for

@@ -296,3 +296,48 @@ async fn the_demo_uses_a_fresh_private_folder() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(mode, 0o700, "{}", dir.display());
 }
+
+// ---------------------------------------------------------------- rule 8
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_names_are_printed_escaped() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("a.txt", b"a");
+    pair.sync(&[]).await.ok();
+    host.write("h/x.txt", b"x");
+    let f = host.path("h/x.txt");
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync"])
+        .await
+        .ok();
+    let evil = "evil\u{1b}[2J\u{7}\r.txt";
+    let id = pair.remote_id("x.txt").await.unwrap();
+    pair.client.file_rename(id, evil).await.unwrap();
+    let raw = |s: &str| s.contains('\u{1b}') || s.contains('\u{7}') || s.contains('\r');
+    for args in [
+        &["remote", "ls", "/Sync"][..],
+        &["remote", "tree", "/Sync"][..],
+    ] {
+        let r = pair.dcsync(args).await;
+        r.ok();
+        assert!(!raw(&r.stdout), "{args:?}: {:?}", r.stdout);
+        assert!(
+            r.stdout.contains("evil\\u{1b}[2J\\u{7}\\r.txt"),
+            "{args:?}: {}",
+            r.stdout
+        );
+    }
+    let r = pair.sync(&[]).await;
+    assert!(!raw(&r.stdout) && !raw(&r.stderr), "{r:?}");
+    let st = pair.dcsync(&["status"]).await;
+    assert!(!raw(&st.stdout), "{st:?}");
+    // JSON keeps the name as it is.
+    let j = pair.dcsync(&["remote", "ls", "--json", "/Sync"]).await;
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert!(
+        v.to_string().contains("evil\\u001b[2J\\u0007\\r.txt"),
+        "{v}"
+    );
+    // The file itself synced under its real name.
+    assert!(pair.lp(evil).exists());
+}
