@@ -85,7 +85,7 @@ pub enum Command {
         no_wait: bool,
     },
     /// Write a config file (mode 0600) and prepare the local folder.
-    Init(InitArgs),
+    Init(Box<InitArgs>),
     /// Bring the local folder and the remote folder to the same state, once.
     Sync {
         /// Show what would be done; change nothing.
@@ -130,18 +130,29 @@ pub struct InitArgs {
     /// The host's API base URL.
     #[arg(long, default_value = "https://disccloud.com/api/v2/")]
     pub api_url: String,
-    /// First API key (64 characters; or set DCSYNC_KEY1 at run time instead).
+    /// First API key (64 characters). Visible to other local users in the
+    /// process list: prefer --key1-file, or DCSYNC_KEY1 in the environment.
     #[arg(long)]
     pub key1: Option<String>,
-    /// Second API key (64 characters; or set DCSYNC_KEY2 at run time instead).
+    /// Second API key (64 characters); see --key1.
     #[arg(long)]
     pub key2: Option<String>,
+    /// Read the first API key from this file (its first line).
+    #[arg(long, conflicts_with = "key1")]
+    pub key1_file: Option<PathBuf>,
+    /// Read the second API key from this file (its first line).
+    #[arg(long, conflicts_with = "key2")]
+    pub key2_file: Option<PathBuf>,
     /// Username, for hosts that authorize by username and password.
     #[arg(long)]
     pub username: Option<String>,
-    /// Password (or set DCSYNC_PASSWORD at run time instead).
+    /// Password (visible in the process list: prefer --password-file or
+    /// DCSYNC_PASSWORD).
     #[arg(long)]
     pub password: Option<String>,
+    /// Read the password from this file (its first line).
+    #[arg(long, conflicts_with = "password")]
+    pub password_file: Option<PathBuf>,
     /// Local folder to sync (created if missing).
     #[arg(long)]
     pub local_path: Option<PathBuf>,
@@ -244,7 +255,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     };
     match cli.command {
         Command::Demo { .. } | Command::Completions { .. } | Command::Man => Ok(()),
-        Command::Init(args) => init(&config_path, args),
+        Command::Init(args) => init(&config_path, *args),
         Command::Sync {
             dry_run,
             allow_mass_delete,
@@ -375,7 +386,26 @@ pub fn client_for(config: &Config) -> Result<Client, CliError> {
     Ok(Client::new(opts)?)
 }
 
-fn init(path: &std::path::Path, a: InitArgs) -> Result<(), CliError> {
+/// The first line of a secret file (without its line end).
+fn secret_from_file(p: &std::path::Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(p).map_err(|source| CliError::Io {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+fn init(path: &std::path::Path, mut a: InitArgs) -> Result<(), CliError> {
+    // Secrets from files keep them out of the process list.
+    if let Some(f) = a.key1_file.take() {
+        a.key1 = Some(secret_from_file(&f)?);
+    }
+    if let Some(f) = a.key2_file.take() {
+        a.key2 = Some(secret_from_file(&f)?);
+    }
+    if let Some(f) = a.password_file.take() {
+        a.password = Some(secret_from_file(&f)?);
+    }
     let new_settings = a.key1.is_some()
         || a.key2.is_some()
         || a.username.is_some()

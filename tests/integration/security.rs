@@ -341,3 +341,35 @@ async fn untrusted_names_are_printed_escaped() {
     // The file itself synced under its real name.
     assert!(pair.lp(evil).exists());
 }
+
+// ---------------------------------------------------------------- rule 7
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_takes_keys_from_files_so_they_stay_out_of_the_process_list() {
+    let host = Host::start().await;
+    let k1 = host.write("keys/k1", format!("{KEY1}\n").as_bytes());
+    let k2 = host.write("keys/k2", KEY2.as_bytes());
+    let cfg = host.path("from-files.toml");
+    let local = host.path("cloud");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["init", "--api-url", &host.api_url(), "--key1-file"])
+        .arg(&k1)
+        .arg("--key2-file")
+        .arg(&k2)
+        .arg("--local-path")
+        .arg(&local)
+        .args(["--remote-path", "/Sync", "--state-dir"])
+        .arg(host.path("state"))
+        .env_remove("DCSYNC_KEY1")
+        .env_remove("DCSYNC_KEY2")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The keys were read from the files, and the config works.
+    std::fs::write(local.join("a.txt"), b"a").unwrap();
+    run_dcsync(&cfg, &["sync"], &[]).await.ok();
+    run_dcsync(&cfg, &["remote", "ls", "/Sync"], &[]).await.ok();
+}
