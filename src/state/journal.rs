@@ -37,30 +37,38 @@ fn finish(conn: &Connection, db: &Path, id: i64, state: &str, now: &str) -> Resu
 }
 
 impl StateDb {
-    /// Records the intent to run `op_json`; returns its id. The record is
-    /// on disk (fsynced) when this returns.
-    pub fn journal_begin(&mut self, op_json: &str, now: &str) -> Result<i64, StateError> {
+    /// Runs `f` with `synchronous=FULL`, so that what it commits is on disk
+    /// when this returns (NORMAL would only sync at the next checkpoint and
+    /// could lose it on power loss), then restores NORMAL.
+    fn durably<T>(
+        &mut self,
+        what: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StateError> {
         let db = &self.path;
         let err = |what| move |e| StateError::sqlite(what, db, e);
-        // FULL syncs the WAL at this commit; NORMAL would only sync at the
-        // next checkpoint and could lose the intent on power loss.
         self.conn
             .pragma_update(None, "synchronous", "FULL")
             .map_err(err("set synchronous=FULL"))?;
-        let inserted = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO journal (op, state, created_at, updated_at) VALUES (?1, 'intent', ?2, ?2)",
-            )
-            .and_then(|mut s| s.insert(params![op_json, now]))
-            .map_err(err("record an op intent"));
+        let done = f(&self.conn).map_err(err(what));
         let restored = self
             .conn
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(err("set synchronous=NORMAL"));
-        let id = inserted?;
+        let value = done?;
         restored?;
-        Ok(id)
+        Ok(value)
+    }
+
+    /// Records the intent to run `op_json`; returns its id. The record is
+    /// on disk (fsynced) when this returns.
+    pub fn journal_begin(&mut self, op_json: &str, now: &str) -> Result<i64, StateError> {
+        self.durably("record an op intent", |conn| {
+            conn.prepare_cached(
+                "INSERT INTO journal (op, state, created_at, updated_at) VALUES (?1, 'intent', ?2, ?2)",
+            )
+            .and_then(|mut s| s.insert(params![op_json, now]))
+        })
     }
 
     /// Replaces the op JSON of the open intent `id` (what the op learned
@@ -68,29 +76,17 @@ impl StateDb {
     /// [`StateDb::journal_begin`]. [`StateError::NotPending`] if it is not
     /// open.
     pub fn journal_update(&mut self, id: i64, op_json: &str, now: &str) -> Result<(), StateError> {
-        let db = &self.path;
-        let err = |what| move |e| StateError::sqlite(what, db, e);
-        self.conn
-            .pragma_update(None, "synchronous", "FULL")
-            .map_err(err("set synchronous=FULL"))?;
-        let updated = self
-            .conn
-            .prepare_cached(
+        let n = self.durably("update an op intent", |conn| {
+            conn.prepare_cached(
                 "UPDATE journal SET op = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'intent'",
             )
             .and_then(|mut s| s.execute(params![id, op_json, now]))
-            .map_err(err("update an op intent"));
-        let restored = self
-            .conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err("set synchronous=NORMAL"));
-        let n = updated?;
-        restored?;
+        })?;
         if n == 1 {
             Ok(())
         } else {
             Err(StateError::NotPending {
-                path: db.to_owned(),
+                path: self.path.clone(),
                 id,
                 found: "not open".to_owned(),
             })

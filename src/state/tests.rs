@@ -766,3 +766,21 @@ fn a_damaged_hash_is_reported_not_guessed() {
     assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("a/f"), "{err}");
 }
+
+#[test]
+fn an_open_intent_learns_what_its_op_made() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    let id = db.journal_begin(r#"{"op":"upload"}"#, "t1").unwrap();
+    db.journal_update(id, r#"{"op":"upload","placed":7}"#, "t2")
+        .unwrap();
+    assert_eq!(
+        db.journal_pending().unwrap(),
+        [(id, r#"{"op":"upload","placed":7}"#.to_owned())]
+    );
+    db.journal_done(id, &[], "t3").unwrap();
+    assert!(matches!(
+        db.journal_update(id, "{}", "t4"),
+        Err(StateError::NotPending { .. })
+    ));
+}

@@ -15,6 +15,56 @@ async fn host_put(host: &Host, name: &str, content: &[u8], dir: &str) {
         .ok();
 }
 
+/// A pair driven through the library (the engine in-process, against the
+/// emulator over loopback), with `n` files `d/f{i}.txt` per folder `d`,
+/// synced once.
+pub(crate) struct Lib {
+    pub(crate) host: Host,
+    pub(crate) local: std::path::PathBuf,
+    pub(crate) cfg: dcsync::engine::EngineConfig,
+    pub(crate) c: dcsync::api::Client,
+    pub(crate) clock: std::sync::Arc<dcsync::clock::SystemClock>,
+    /// The report of the first pass (its Remote view, for focused passes).
+    pub(crate) first: dcsync::engine::SyncReport,
+}
+
+impl Lib {
+    pub(crate) async fn new(folders: &[(&str, usize)]) -> Lib {
+        let host = Host::start().await;
+        let (local, cfg) = crate::sync::library_pair(&host, folders);
+        let c = host.client();
+        let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+        let r = dcsync::engine::sync(
+            &c,
+            &cfg,
+            Default::default(),
+            clock.clone(),
+            &dcsync::engine::Quiet,
+        )
+        .await
+        .unwrap();
+        assert!(r.converged, "{r:?}");
+        Lib {
+            host,
+            local,
+            cfg,
+            c,
+            clock,
+            first: r,
+        }
+    }
+
+    /// The remote folder `/Sync/<name>`.
+    pub(crate) async fn folder(&self, name: &str) -> dcsync::api::FolderId {
+        let sync_id = crate::sync::find_folder(&self.c, None, "Sync")
+            .await
+            .unwrap();
+        crate::sync::find_folder(&self.c, Some(sync_id), name)
+            .await
+            .unwrap()
+    }
+}
+
 // ---------------------------------------------------------------- rule 1
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,37 +424,23 @@ fn between(act: impl FnOnce() + Send + 'static) -> BetweenPlanAndDeletes {
 async fn a_folder_deleted_on_the_host_never_sweeps_up_what_was_not_synced() {
     use dcsync::engine::{SyncRequest, sync};
     use std::os::unix::ffi::OsStrExt;
-    let host = Host::start().await;
-    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 3), ("d/sub", 2), ("e", 1)]);
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    sync(
-        &c,
-        &cfg,
-        SyncRequest::default(),
-        clock.clone(),
-        &dcsync::engine::Quiet,
-    )
-    .await
-    .unwrap();
+    let lib = Lib::new(&[("d", 3), ("d/sub", 2), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     // Never synced, and invisible to the planner: a name that is not UTF-8.
     let odd = local
         .join("d")
         .join(std::ffi::OsStr::from_bytes(b"odd-\xff.bin"));
     std::fs::write(&odd, b"not UTF-8").unwrap();
     // The host's side: the folder is trashed by another device.
-    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
-    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
-        .await
-        .unwrap();
+    let d = lib.folder("d").await;
     c.folder_delete(d).await.unwrap();
 
     // Between the plan and the delete stage, a file is saved into d/sub.
     let late = local.join("d/sub/saved-just-now.txt");
     let late2 = late.clone();
     let r = sync(
-        &c,
-        &cfg,
+        c,
+        cfg,
         SyncRequest::default(),
         clock.clone(),
         &between(move || std::fs::write(&late2, b"new work").unwrap()),
@@ -446,27 +482,16 @@ async fn a_folder_deleted_on_the_host_never_sweeps_up_what_was_not_synced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_deleted_locally_is_not_trashed_on_the_host_over_a_new_upload() {
     use dcsync::engine::{SyncRequest, sync};
-    let host = Host::start().await;
-    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 3), ("e", 1)]);
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    sync(
-        &c,
-        &cfg,
-        SyncRequest::default(),
-        clock.clone(),
-        &dcsync::engine::Quiet,
-    )
-    .await
-    .unwrap();
+    let lib = Lib::new(&[("d", 3), ("e", 1)]).await;
+    let (host, local, cfg, c, clock) = (&lib.host, &lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     std::fs::remove_dir_all(local.join("d")).unwrap();
 
     // Between the plan and the delete stage, another device uploads into d.
     let upload = host.write("other-device/new.txt", b"uploaded meanwhile");
     let cfg_file = host.config_file();
     let r = sync(
-        &c,
-        &cfg,
+        c,
+        cfg,
         SyncRequest::default(),
         clock.clone(),
         &between(move || remote_blocking(&cfg_file, &["put", upload.to_str().unwrap(), "/Sync/d"])),
@@ -477,10 +502,7 @@ async fn a_folder_deleted_locally_is_not_trashed_on_the_host_over_a_new_upload()
     // The host's folder was not trashed with the new file in it: the file
     // came down, the synced ones went to the host's trash one by one.
     assert_eq!(read(&local.join("d/new.txt")), b"uploaded meanwhile");
-    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
-    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
-        .await
-        .unwrap();
+    let d = lib.folder("d").await;
     let l = c.folder_listing(Some(d)).await.unwrap();
     let names: Vec<&str> = l.files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["new.txt"]);
@@ -640,19 +662,11 @@ fn rel(s: &str) -> dcsync::model::RelPath {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_side_copy_whose_answer_was_lost_is_adopted_not_duplicated() {
     use dcsync::engine::{Quiet, SyncRequest, sync};
-    let host = Host::start().await;
-    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 2)]);
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
-        .await
-        .unwrap();
+    let lib = Lib::new(&[("d", 2)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     // A local file with the content of d/f0.txt: a copy on the host.
     std::fs::write(local.join("d/copy.txt"), "d0").unwrap();
-    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
-    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
-        .await
-        .unwrap();
+    let d = lib.folder("d").await;
     let listing = c.folder_listing(Some(d)).await.unwrap();
     let f0 = listing
         .files
@@ -671,7 +685,7 @@ async fn a_server_side_copy_whose_answer_was_lost_is_adopted_not_duplicated() {
     };
     pending_intent(&cfg.db_path, &op, d.0);
 
-    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
@@ -699,18 +713,10 @@ async fn a_server_side_copy_whose_answer_was_lost_is_adopted_not_duplicated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_devices_upload_of_the_same_size_is_never_adopted_as_ours() {
     use dcsync::engine::{Quiet, SyncRequest, sync};
-    let host = Host::start().await;
-    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 1)]);
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
-        .await
-        .unwrap();
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (host, local, cfg, c, clock) = (&lib.host, &lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     std::fs::write(local.join("d/new.txt"), "local version!!").unwrap();
-    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
-    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
-        .await
-        .unwrap();
+    let d = lib.folder("d").await;
     // Our upload's answer was lost (it never arrived); meanwhile another
     // device uploaded a file of the same name and size.
     let op = dcsync::plan::Op::Upload {
@@ -724,7 +730,7 @@ async fn another_devices_upload_of_the_same_size_is_never_adopted_as_ours() {
         .await
         .ok();
 
-    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
@@ -743,26 +749,15 @@ async fn another_devices_upload_of_the_same_size_is_never_adopted_as_ours() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_never_makes_a_second_file_of_the_same_name() {
     use dcsync::engine::{SyncRequest, sync};
-    let host = Host::start().await;
-    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 2)]);
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    sync(
-        &c,
-        &cfg,
-        SyncRequest::default(),
-        clock.clone(),
-        &dcsync::engine::Quiet,
-    )
-    .await
-    .unwrap();
+    let lib = Lib::new(&[("d", 2)]).await;
+    let (host, local, cfg, c, clock) = (&lib.host, &lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     std::fs::write(local.join("d/f0.txt"), "edited here").unwrap();
     // Between the plan and the upload, another device replaces the file.
     let theirs = host.write("other/f0.txt", b"edited there");
     let host2 = host.config_file();
     let r = sync(
-        &c,
-        &cfg,
+        c,
+        cfg,
         SyncRequest::default(),
         clock.clone(),
         &between_any(move || {
@@ -776,10 +771,7 @@ async fn an_upload_never_makes_a_second_file_of_the_same_name() {
     .unwrap();
     assert!(r.converged, "{r:?}");
     assert!(r.conflicts >= 1, "{r:?}");
-    let sync_id = crate::sync::find_folder(&c, None, "Sync").await.unwrap();
-    let d = crate::sync::find_folder(&c, Some(sync_id), "d")
-        .await
-        .unwrap();
+    let d = lib.folder("d").await;
     let listing = c.folder_listing(Some(d)).await.unwrap();
     let same: Vec<_> = listing
         .files
@@ -891,25 +883,18 @@ async fn bad_credentials_exit_2_also_when_the_root_lookup_fails_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_change_during_a_focused_pass_is_not_absorbed_into_the_remembered_listing() {
-    use dcsync::engine::{Quiet, SyncRequest, sync};
-    let host = Host::start().await;
-    let (local, cfg) = crate::sync::library_pair(&host, &[("a", 3), ("b", 3)]);
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    let full = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
-        .await
-        .unwrap();
-    assert!(full.converged);
-
+    use dcsync::engine::sync;
+    let lib = Lib::new(&[("a", 3), ("b", 3)]).await;
+    let (host, local, cfg, c, clock) = (&lib.host, &lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     // A local save in a/, and while that focused pass runs (after its plan),
     // another device adds a file to the same folder on the host.
     std::fs::write(local.join("a/f0.txt"), "a0 saved").unwrap();
     let theirs = host.write("other/added.txt", b"from another device");
     let cfg_file = host.config_file();
     let focused = sync(
-        &c,
-        &cfg,
-        crate::sync::focused_request(&full, &["a/f0.txt"]),
+        c,
+        cfg,
+        crate::sync::focused_request(&lib.first, &["a/f0.txt"]),
         clock.clone(),
         &between_any(move || {
             remote_blocking(&cfg_file, &["put", theirs.to_str().unwrap(), "/Sync/a"])
@@ -921,10 +906,10 @@ async fn a_host_change_during_a_focused_pass_is_not_absorbed_into_the_remembered
     // Either the pass synced the new file, or what it remembers differs
     // from the host now (so the next poll runs a pass). Never both absent.
     let here = local.join("a/added.txt").exists();
-    let root = crate::sync::find_folder(&c, None, "Sync").await;
-    let now = dcsync::snapshot::snapshot(&c, root, 2).await;
+    let root = crate::sync::find_folder(c, None, "Sync").await;
+    let now = dcsync::snapshot::snapshot(c, root, 2).await;
     let poll_sees_it =
-        focused.remote_fingerprint != Some(dcsync::engine::poll_fingerprint(now, &local));
+        focused.remote_fingerprint != Some(dcsync::engine::poll_fingerprint(now, local));
     assert!(here || poll_sees_it, "the host change would be forgotten");
     assert!(here, "a focused round after the ops picks it up");
 }

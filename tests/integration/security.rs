@@ -56,14 +56,9 @@ impl dcsync::engine::Reporter for AfterFirstBytes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_never_follows_a_folder_swapped_for_a_symlink() {
-    use dcsync::engine::{Quiet, SyncRequest, sync};
-    let host = Host::start().await;
-    let (local, cfg) = crate::sync::library_pair(&host, &[("d", 1)]);
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
-        .await
-        .unwrap();
+    use dcsync::engine::{SyncRequest, sync};
+    let lib = crate::safety::Lib::new(&[("d", 1)]).await;
+    let (host, local, cfg, c, clock) = (&lib.host, &lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     // A new file on the host, to be downloaded into d/.
     let f = host.write("h/new.txt", b"from the host");
     host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync/d"])
@@ -79,7 +74,7 @@ async fn a_download_never_follows_a_folder_swapped_for_a_symlink() {
             std::os::unix::fs::symlink(&out2, &d).unwrap();
         }))),
     };
-    let _ = sync(&c, &cfg, SyncRequest::default(), clock, &reporter).await;
+    let _ = sync(c, cfg, SyncRequest::default(), clock, &reporter).await;
     assert_eq!(
         std::fs::read_dir(&outside).unwrap().count(),
         0,
