@@ -193,6 +193,23 @@ pub fn default_state_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "dcsync").map(|d| d.data_dir().to_path_buf())
 }
 
+/// `p` with a leading `~` (alone or followed by `/`) replaced by `home`,
+/// and made absolute against `base` when relative.
+pub fn resolve_path(p: &Path, base: &Path, home: Option<&Path>) -> PathBuf {
+    let mut comps = p.components();
+    let expanded = match (comps.next(), home) {
+        (Some(std::path::Component::Normal(first)), Some(home)) if first == "~" => {
+            home.join(comps.as_path())
+        }
+        _ => p.to_path_buf(),
+    };
+    if expanded.is_absolute() {
+        expanded
+    } else {
+        base.join(expanded)
+    }
+}
+
 impl Config {
     /// Reads and validates a config file, applying environment overrides.
     pub fn load(path: &Path, env: &EnvOverrides) -> Result<Config, ConfigError> {
@@ -222,8 +239,33 @@ impl Config {
             cfg.password = env.password.clone();
         }
         cfg.validate(path)?;
+        cfg.resolve_paths(path);
         warn_if_readable_by_others(path, &cfg);
         Ok(cfg)
+    }
+
+    /// Local paths as the user means them: `~` and `~/...` are the home
+    /// folder, a relative path is relative to the config file's folder
+    /// (not to wherever a command happens to run).
+    fn resolve_paths(&mut self, config_path: &Path) {
+        let base = match config_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) if d.is_absolute() => d.to_path_buf(),
+            Some(d) => std::env::current_dir()
+                .map(|c| c.join(d))
+                .unwrap_or_default(),
+            None => std::env::current_dir().unwrap_or_default(),
+        };
+        let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+        let fix = |p: &mut PathBuf| *p = resolve_path(p, &base, home.as_deref());
+        if let Some(p) = &mut self.local_path {
+            fix(p);
+        }
+        if let Some(p) = &mut self.state_dir {
+            fix(p);
+        }
+        for pair in &mut self.pairs {
+            fix(&mut pair.local_path);
+        }
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -441,6 +483,36 @@ mod tests {
         let p = write(d.path(), "api_url = \"https://h/\"\nkey_1 = \"x\"\n");
         let err = Config::load(&p, &EnvOverrides::default()).unwrap_err();
         assert!(err.to_string().contains("key_1"), "{err}");
+    }
+
+    #[test]
+    fn local_paths_mean_what_the_user_means() {
+        let base = Path::new("/etc/dcsync");
+        let home = Some(Path::new("/home/me"));
+        let r = |p: &str| resolve_path(Path::new(p), base, home);
+        assert_eq!(r("~/Docs"), Path::new("/home/me/Docs"));
+        assert_eq!(r("~"), Path::new("/home/me"));
+        assert_eq!(r("Docs"), Path::new("/etc/dcsync/Docs"));
+        assert_eq!(r("./a/../b"), Path::new("/etc/dcsync/./a/../b"));
+        assert_eq!(r("/srv/x"), Path::new("/srv/x"));
+        assert_eq!(
+            r("~user/x"),
+            Path::new("/etc/dcsync/~user/x"),
+            "only ~ and ~/"
+        );
+        // Through the loader: relative to the config file, not the cwd.
+        let d = tempfile::tempdir().unwrap();
+        let k = "a".repeat(64);
+        let p = write(
+            d.path(),
+            &format!(
+                "api_url = \"http://127.0.0.1:1/api/v2/\"\nkey1 = \"{k}\"\nkey2 = \"{k}\"\n\
+                 local_path = \"Cloud\"\nremote_path = \"/\"\nstate_dir = \"st\"\n"
+            ),
+        );
+        let c = Config::load(&p, &EnvOverrides::default()).unwrap();
+        assert_eq!(c.local_path.unwrap(), d.path().join("Cloud"));
+        assert_eq!(c.state_dir.unwrap(), d.path().join("st"));
     }
 
     #[test]

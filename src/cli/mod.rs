@@ -406,6 +406,14 @@ fn init(path: &std::path::Path, mut a: InitArgs) -> Result<(), CliError> {
     if let Some(f) = a.password_file.take() {
         a.password = Some(secret_from_file(&f)?);
     }
+    // Folders given on the command line: `~` is the home folder (also in
+    // `--local-path=~/x`, which no shell expands) and a relative path is
+    // relative to where the command runs; the config gets them absolute.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
+    let absolute = |p: PathBuf| crate::config::resolve_path(&p, &cwd, home.as_deref());
+    a.local_path = a.local_path.take().map(absolute);
+    a.state_dir = a.state_dir.take().map(absolute);
     let new_settings = a.key1.is_some()
         || a.key2.is_some()
         || a.username.is_some()

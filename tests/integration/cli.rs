@@ -475,3 +475,48 @@ async fn one_gib_streams_with_bounded_memory() {
     eprintln!("{mib} MiB: upload peak RSS {up_kb} kB, download peak RSS {down_kb} kB");
     assert!(up_kb < 64 * 1024 && down_kb < 64 * 1024);
 }
+
+/// `--local-path=~/x` (which no shell expands) is the home folder's `x`,
+/// and a relative `local_path` in a config is relative to the config file,
+/// not to where a command runs (#11 item 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_paths_mean_the_home_folder_and_the_config_folder() {
+    let host = Host::start().await;
+    let home = host.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cwd = host.path("elsewhere");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let cfg = host.path("conf/c.toml");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .current_dir(&cwd)
+        .env("HOME", &home)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["init", "--api-url", &host.api_url()])
+        .args(["--key1", KEY1, "--key2", KEY2, "--local-path=~/Docz"])
+        .args(["--remote-path", "/Sync"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(home.join("Docz/.dcsync").is_dir(), "in the home folder");
+    assert!(!cwd.join("~").exists(), "no literal ~ folder");
+    // A relative local_path resolves against the config's folder.
+    let text = format!(
+        "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"st\"\nlocal_path = \"rel\"\nremote_path = \"/R\"\n",
+        host.api_url()
+    );
+    let cfg2 = host.path("conf/rel.toml");
+    std::fs::write(&cfg2, text).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .current_dir(&cwd)
+        .arg("--config")
+        .arg(&cfg2)
+        .arg("init")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(host.path("conf/rel/.dcsync").is_dir());
+    assert!(!cwd.join("rel").exists());
+}
