@@ -88,6 +88,8 @@ pub enum Command {
     Init(Box<InitArgs>),
     /// Bring the local folder and the remote folder to the same state, once.
     Sync {
+        /// Only this pair (its `name`; default: every pair of the config).
+        pair: Option<String>,
         /// Show what would be done; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -98,6 +100,8 @@ pub enum Command {
     },
     /// What dcsync knows about the sync pair: last sync, counts, conflicts, skipped paths.
     Status {
+        /// Only this pair (its `name`; default: every pair of the config).
+        pair: Option<String>,
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
@@ -191,6 +195,9 @@ pub enum CliError {
     /// Some items failed; each was already reported on stderr.
     #[error("{0}")]
     Partial(String),
+    /// A dry run found that the real pass would stop for safety.
+    #[error("{0}")]
+    WouldStop(String),
 }
 
 impl CliError {
@@ -198,6 +205,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Engine(e) if e.is_safety_stop() => 3,
+            CliError::WouldStop(_) => 3,
             CliError::Engine(e)
                 if matches!(
                     e.api_error(),
@@ -257,6 +265,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo { .. } | Command::Completions { .. } | Command::Man => Ok(()),
         Command::Init(args) => init(&config_path, *args),
         Command::Sync {
+            pair,
             dry_run,
             allow_mass_delete,
         } => {
@@ -264,6 +273,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             sync_cmd::sync(
                 &config,
                 &config_path,
+                pair.as_deref(),
                 dry_run,
                 allow_mass_delete,
                 ui,
@@ -271,9 +281,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             )
             .await
         }
-        Command::Status { json } => {
+        Command::Status { pair, json } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
-            sync_cmd::status(&config, &config_path, json).await
+            sync_cmd::status(&config, &config_path, pair.as_deref(), json).await
         }
         Command::Daemon => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;

@@ -179,15 +179,38 @@ impl Reporter for CliReporter {
     }
 }
 
+/// The pairs a command names: all of them, or the one called `only`.
+pub fn chosen_pairs(
+    config: &Config,
+    config_path: &Path,
+    only: Option<&str>,
+) -> Result<Vec<PairSpec>, CliError> {
+    let all = pairs(config, config_path)?;
+    let Some(name) = only else {
+        return Ok(all);
+    };
+    let names: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
+    let chosen: Vec<PairSpec> = all.into_iter().filter(|p| p.name == name).collect();
+    if chosen.is_empty() {
+        return Err(CliError::Usage(format!(
+            "no sync pair named {name:?} in {}; pairs: {}",
+            config_path.display(),
+            names.join(", ")
+        )));
+    }
+    Ok(chosen)
+}
+
 pub async fn sync(
     config: &Config,
     config_path: &Path,
+    only: Option<&str>,
     dry_run: bool,
     allow_mass_delete: bool,
     ui: Ui,
     quiet: bool,
 ) -> Result<(), CliError> {
-    let all = pairs(config, config_path)?;
+    let all = chosen_pairs(config, config_path, only)?;
     let client = super::client_for(config)?;
     let many = all.len() > 1;
     let mut worst: Option<CliError> = None;
@@ -257,6 +280,11 @@ async fn sync_pair(
             "dry run: {} operations planned, nothing changed",
             report.planned.len()
         );
+        if let Some(why) = report.stopped {
+            return Err(CliError::WouldStop(format!(
+                "the real pass would stop here: {why}"
+            )));
+        }
         return Ok(());
     }
     let r = &report;
@@ -350,8 +378,13 @@ pub fn state_dir(config: &Config, config_path: &Path) -> Result<PathBuf, CliErro
     }
 }
 
-pub async fn status(config: &Config, config_path: &Path, json: bool) -> Result<(), CliError> {
-    let all = pairs(config, config_path)?;
+pub async fn status(
+    config: &Config,
+    config_path: &Path,
+    only: Option<&str>,
+    json: bool,
+) -> Result<(), CliError> {
+    let all = chosen_pairs(config, config_path, only)?;
     let socket = crate::daemon::socket_path(&state_dir(config, config_path)?);
     let live = crate::daemon::control::request(&socket, &crate::daemon::control::Request::Status)
         .await

@@ -134,6 +134,8 @@ pub struct SyncReport {
     pub unseen: Vec<String>,
     /// Paths the last round left for later, with why.
     pub waiting: Vec<(String, String)>,
+    /// A dry run: the safety stop the real pass would make after this plan.
+    pub stopped: Option<String>,
 }
 
 impl SyncReport {
@@ -569,8 +571,36 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
     }
 }
 
-/// Runs one sync pass. See the module docs.
+/// Runs one sync pass. See the module docs. A pass that stops for safety
+/// (or finds its folder missing) says so in the state DB too, so that
+/// `dcsync status` never shows "converged" after it.
 pub async fn sync(
+    client: &Client,
+    cfg: &EngineConfig,
+    req: SyncRequest,
+    clock: Arc<dyn Clock>,
+    reporter: &dyn Reporter,
+) -> Result<SyncReport, EngineError> {
+    let dry_run = req.dry_run;
+    let result = sync_pass(client, cfg, req, clock.clone(), reporter).await;
+    if let Err(e) = &result
+        && !dry_run
+        && (e.is_safety_stop() || matches!(e, EngineError::NoRoot(_)))
+        && cfg.db_path.exists()
+    {
+        let now = clock::datetime(clock.now());
+        let recorded = StateDb::open(&cfg.db_path).and_then(|mut db| {
+            db.set_meta("last_sync", &now)?;
+            db.set_meta("last_result", &format!("stopped: {e}"))
+        });
+        if let Err(se) = recorded {
+            tracing::warn!(error = %se, "could not record the stop for `dcsync status`");
+        }
+    }
+    result
+}
+
+async fn sync_pass(
     client: &Client,
     cfg: &EngineConfig,
     req: SyncRequest,
@@ -804,8 +834,16 @@ pub async fn sync(
         let deletes = delete_count(&plan, &synced, &scanned.view, &snap.view, tracked_files);
         let now_secs = clock::unix_secs(clock.now());
         let window = DeleteWindow::load(&db, now_secs)?;
-        if !req.allow_mass_delete {
-            check_mass_delete(cfg, window.with(deletes))?;
+        if !req.allow_mass_delete
+            && let Err(e) = check_mass_delete(cfg, window.with(deletes))
+        {
+            if !req.dry_run {
+                return Err(e);
+            }
+            // A dry run shows what would be deleted, and the verdict.
+            report.planned = plan.ops;
+            report.stopped = Some(e.to_string());
+            break;
         }
         reporter.planned(round, &plan.ops);
         if req.dry_run {

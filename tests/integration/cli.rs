@@ -520,3 +520,65 @@ async fn local_paths_mean_the_home_folder_and_the_config_folder() {
     assert!(host.path("conf/rel/.dcsync").is_dir());
     assert!(!cwd.join("rel").exists());
 }
+
+/// A dry run shows what the mass-delete guard would stop, with the verdict;
+/// `status` says a pass stopped instead of "converged"; `sync PAIR` and
+/// `status PAIR` act on one pair of several (#11 items 5 and 18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_runs_show_the_guard_and_commands_take_a_pair() {
+    let host = Host::start().await;
+    let (a, b) = (host.path("a"), host.path("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d.join(".dcsync")).unwrap();
+        for i in 0..20 {
+            std::fs::write(d.join(format!("f{i}.txt")), format!("{i}")).unwrap();
+        }
+    }
+    let cfg = host.path("pairs.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "api_url = \"{}\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\nmax_requests_per_second = 1000.0\n\
+             [[pair]]\nname = \"docs\"\nlocal_path = \"{}\"\nremote_path = \"/Docs\"\n\
+             [[pair]]\nname = \"pics\"\nlocal_path = \"{}\"\nremote_path = \"/Pics\"\n",
+            host.api_url(),
+            host.path("state").display(),
+            a.display(),
+            b.display()
+        ),
+    )
+    .unwrap();
+    // One pair only.
+    run_dcsync(&cfg, &["sync", "docs"], &[]).await.ok();
+    let st = run_dcsync(&cfg, &["status", "pics"], &[]).await;
+    assert!(
+        st.ok().stdout.contains("never"),
+        "pics not synced yet: {st:?}"
+    );
+    assert!(!st.stdout.contains("[docs]"), "{st:?}");
+    run_dcsync(&cfg, &["sync", "nope"], &[])
+        .await
+        .fails_with(2, "docs, pics");
+    run_dcsync(&cfg, &["sync"], &[]).await.ok();
+
+    // 15 of 20 deleted in docs: the dry run lists them and gives the verdict.
+    for i in 0..15 {
+        std::fs::remove_file(a.join(format!("f{i}.txt"))).unwrap();
+    }
+    let r = run_dcsync(&cfg, &["sync", "docs", "--dry-run"], &[]).await;
+    r.fails_with(3, "would stop");
+    assert_eq!(r.stdout.matches("trash remote").count(), 15, "{r:?}");
+    // The real pass stops, and status says so.
+    run_dcsync(&cfg, &["sync", "docs"], &[])
+        .await
+        .fails_with(3, "delete 15 of 20");
+    let st = run_dcsync(&cfg, &["status", "docs"], &[]).await;
+    assert!(st.ok().stdout.contains("stopped:"), "{st:?}");
+    assert!(!st.stdout.contains("(converged)"), "{st:?}");
+    // Allowed for that pair only.
+    run_dcsync(&cfg, &["sync", "docs", "--allow-mass-delete"], &[])
+        .await
+        .ok();
+    let st = run_dcsync(&cfg, &["status", "docs"], &[]).await;
+    assert!(st.ok().stdout.contains("(converged)"), "{st:?}");
+}
