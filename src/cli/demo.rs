@@ -144,7 +144,7 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
             p.poll_interval = std::time::Duration::from_secs(2);
         }
         let settings = crate::daemon::Settings {
-            socket: crate::daemon::socket_path(&dir.join("state")),
+            socket: crate::daemon::socket_path(&dir.join("state"), &config_path),
             full_rescan: crate::config::DEFAULT_FULL_RESCAN,
             debounce: std::time::Duration::from_millis(300),
         };

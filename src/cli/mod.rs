@@ -301,7 +301,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 None => crate::config::DEFAULT_FULL_RESCAN,
             };
             let settings = crate::daemon::Settings {
-                socket: crate::daemon::socket_path(&sync_cmd::state_dir(&config, &config_path)?),
+                socket: crate::daemon::socket_path(
+                    &sync_cmd::state_dir(&config, &config_path)?,
+                    &config_path,
+                ),
                 full_rescan,
                 debounce: std::time::Duration::from_millis(500),
             };
@@ -345,7 +348,8 @@ async fn shutdown_signal() {
 /// Sends a control request to the running daemon and prints the pairs.
 async fn control(config_path: &std::path::Path, req: Request) -> Result<(), CliError> {
     let config = Config::load(config_path, &EnvOverrides::from_env())?;
-    let socket = crate::daemon::socket_path(&sync_cmd::state_dir(&config, config_path)?);
+    let socket =
+        crate::daemon::socket_path(&sync_cmd::state_dir(&config, config_path)?, config_path);
     let resp = crate::daemon::control::request(&socket, &req)
         .await
         .map_err(|e| {

@@ -385,7 +385,7 @@ pub async fn status(
     json: bool,
 ) -> Result<(), CliError> {
     let all = chosen_pairs(config, config_path, only)?;
-    let socket = crate::daemon::socket_path(&state_dir(config, config_path)?);
+    let socket = crate::daemon::socket_path(&state_dir(config, config_path)?, config_path);
     let live = crate::daemon::control::request(&socket, &crate::daemon::control::Request::Status)
         .await
         .ok()

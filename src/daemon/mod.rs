@@ -577,9 +577,19 @@ fn backoff_base(failures: u32) -> Duration {
     Duration::from_secs(secs.min(300))
 }
 
-/// The default control socket for a state directory.
-pub fn socket_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("daemon.sock")
+/// The control socket of the daemon of one config: in `state_dir`, named
+/// after the config file (`daemon-<hash of its absolute path>.sock`), so
+/// two configs sharing a state directory get a daemon each and commands
+/// reach only their own config's daemon.
+pub fn socket_path(state_dir: &Path, config_path: &Path) -> PathBuf {
+    use sha2::Digest as _;
+    let abs = std::fs::canonicalize(config_path).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|d| d.join(config_path))
+            .unwrap_or_else(|_| config_path.to_path_buf())
+    });
+    let digest = sha2::Sha256::digest(abs.as_os_str().as_encoded_bytes());
+    state_dir.join(format!("daemon-{}.sock", hex::encode(&digest[..6])))
 }
 
 #[cfg(test)]

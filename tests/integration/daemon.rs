@@ -398,7 +398,7 @@ async fn the_control_socket_bounds_requests_and_idle_connections() {
         wait_for(DEADLINE, || async { d.cli(&["status"]).await.code == 0 }).await,
         "the daemon answers"
     );
-    let socket = host.path("state").join("daemon.sock");
+    let socket = dcsync::daemon::socket_path(&host.path("state"), &d.cfg);
     // 1 MiB without a line end.
     let mut s = tokio::net::UnixStream::connect(&socket).await.unwrap();
     let _ = s.write_all(&vec![b'x'; 1 << 20]).await;
@@ -415,4 +415,57 @@ async fn the_control_socket_bounds_requests_and_idle_connections() {
     assert_eq!(d.cli(&["status"]).await.code, 0, "still answering");
     let status = d.stop().await;
     assert!(status.success(), "{status:?}");
+}
+
+/// Two configs sharing a state directory get a daemon each, and a command
+/// given one config reaches only that config's daemon (#11 item 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_daemon_per_config_and_commands_reach_their_own() {
+    let host = Host::start().await;
+    let start = |name: &str| {
+        let local = host.path(name);
+        std::fs::create_dir_all(&local).unwrap();
+        let cfg = host.sync_config(
+            &format!("{name}.toml"),
+            &local,
+            &format!("/{name}"),
+            "poll_interval = \"1s\"",
+        );
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("daemon")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Daemon { child, cfg, local }
+    };
+    let (a, b) = (start("one"), start("two"));
+    for d in [&a, &b] {
+        assert!(
+            wait_for(DEADLINE, || async {
+                d.cli(&["status"]).await.stdout.contains("daemon: idle")
+            })
+            .await,
+            "both daemons run: {}",
+            d.cli(&["status"]).await.stdout
+        );
+    }
+    b.cli(&["pause"]).await.ok();
+    assert!(
+        wait_for(DEADLINE, || async {
+            b.cli(&["status"]).await.stdout.contains("daemon: paused")
+        })
+        .await
+    );
+    let st = a.cli(&["status"]).await.stdout;
+    assert!(
+        !st.contains("paused"),
+        "the other config's daemon is not paused: {st}"
+    );
+    assert!(st.contains("[one]") && !st.contains("[two]"), "{st}");
+    assert!(a.stop().await.success());
+    assert!(b.stop().await.success());
 }
