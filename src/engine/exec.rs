@@ -205,8 +205,6 @@ impl<'a> Exec<'a> {
 
     /// Runs the ops of one round. Returns whether any op succeeded.
     pub(crate) async fn run(&self, ops: &[Op], report: &mut SyncReport) -> RoundOutcome {
-        let mut progressed = false;
-        let mut changed = false;
         let mut stages: Vec<(Stage, Vec<&Op>)> = Vec::new();
         for op in ops {
             match stages.last_mut() {
@@ -214,8 +212,14 @@ impl<'a> Exec<'a> {
                 _ => stages.push((op.stage(), vec![op])),
             }
         }
+        let mut outcome = RoundOutcome {
+            progressed: false,
+            changed: false,
+        };
         for (stage, ops) in stages {
-            let results: Vec<(&Op, Result<Done, OpError>)> = if stage == Stage::Transfers {
+            // Each op is counted and reported the moment it ends, so
+            // progress moves while a stage runs (not at its end).
+            if stage == Stage::Transfers {
                 // At most `transfers` op futures exist at a time: one is a
                 // few KiB, so building all of them up front cost ~2.7 KiB
                 // per file of an initial upload. Pushed from this body (not
@@ -223,61 +227,66 @@ impl<'a> Exec<'a> {
                 // for spawned callers.
                 let mut pending = ops.iter();
                 let mut running = futures_util::stream::FuturesUnordered::new();
-                let mut results = Vec::with_capacity(ops.len());
                 loop {
                     while running.len() < self.transfers.max(1) {
                         let Some(op) = pending.next() else { break };
                         running.push(self.one_tagged(op));
                     }
                     match running.next().await {
-                        Some(r) => results.push(r),
+                        Some((op, r)) => self.count(op, r, report, &mut outcome),
                         None => break,
                     }
                 }
-                results
             } else {
-                let mut v = Vec::new();
                 for op in ops {
-                    v.push((op, self.one(op).await));
-                }
-                v
-            };
-            for (op, r) in results {
-                match r {
-                    Ok(d) => {
-                        progressed = true;
-                        report.uploaded += d.uploaded;
-                        report.downloaded += d.downloaded;
-                        report.copied += d.copied;
-                        report.moved += d.moved;
-                        report.created_dirs += d.created_dirs;
-                        report.deleted_local += d.deleted_local;
-                        report.deleted_remote += d.deleted_remote;
-                        report.conflicts += d.conflicts;
-                        report.bytes_up += d.bytes_up;
-                        report.bytes_down += d.bytes_down;
-                        self.reporter.op_done(op, &Ok(()));
-                    }
-                    Err(OpError::Changed { path, what }) => {
-                        tracing::info!(%path, "changed since planning ({what}); looking again");
-                        report.deferred += 1;
-                        changed = true;
-                    }
-                    Err(OpError::Held { .. }) => {
-                        report.skipped += 1;
-                    }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        tracing::warn!("{msg}");
-                        self.reporter.op_done(op, &Err(msg.clone()));
-                        report.errors.push(msg);
-                    }
+                    let r = self.one(op).await;
+                    self.count(op, r, report, &mut outcome);
                 }
             }
         }
-        RoundOutcome {
-            progressed,
-            changed,
+        outcome
+    }
+
+    /// Counts one op's result into the report and tells the reporter.
+    fn count(
+        &self,
+        op: &Op,
+        r: Result<Done, OpError>,
+        report: &mut SyncReport,
+        outcome: &mut RoundOutcome,
+    ) {
+        match r {
+            Ok(d) => {
+                outcome.progressed = true;
+                report.uploaded += d.uploaded;
+                report.downloaded += d.downloaded;
+                report.copied += d.copied;
+                report.moved += d.moved;
+                report.created_dirs += d.created_dirs;
+                report.deleted_local += d.deleted_local;
+                report.deleted_remote += d.deleted_remote;
+                report.conflicts += d.conflicts;
+                report.bytes_up += d.bytes_up;
+                report.bytes_down += d.bytes_down;
+                self.reporter.op_done(op, &Ok(()));
+            }
+            Err(OpError::Changed { path, what }) => {
+                tracing::info!(%path, "changed since planning ({what}); looking again");
+                report.deferred += 1;
+                outcome.changed = true;
+                self.reporter
+                    .op_done(op, &Err(format!("{path}: changed since planning ({what})")));
+            }
+            Err(OpError::Held { path, why }) => {
+                report.skipped += 1;
+                self.reporter.op_done(op, &Err(format!("{path}: {why}")));
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                tracing::warn!("{msg}");
+                self.reporter.op_done(op, &Err(msg.clone()));
+                report.errors.push(msg);
+            }
         }
     }
 

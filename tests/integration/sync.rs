@@ -1564,3 +1564,55 @@ async fn focused_passes_at_the_top_of_the_account() {
     assert!(local.join("from-site").is_dir());
     assert!(!local.join("proj").exists());
 }
+
+/// Progress moves as ops finish: each transfer is reported done before a
+/// later one starts (with one transfer at a time), not all at the end of
+/// the stage (#11 item 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_are_reported_as_they_finish() {
+    use dcsync::engine::{Reporter, SyncRequest, TransferSink, sync};
+    use std::sync::{Arc, Mutex};
+    struct Log(Arc<Mutex<Vec<String>>>);
+    impl Reporter for Log {
+        fn op_done(&self, op: &dcsync::plan::Op, _r: &Result<(), String>) {
+            self.0.lock().unwrap().push(format!("done {}", op.path()));
+        }
+        fn transfer_sink(&self) -> Option<TransferSink> {
+            let log = self.0.clone();
+            Some(Arc::new(move |p, _done, total| {
+                let line = format!("start {p}");
+                let mut l = log.lock().unwrap();
+                if total.is_some() && !l.contains(&line) {
+                    l.push(line);
+                }
+            }))
+        }
+    }
+    let host = Host::start().await;
+    let (_local, mut cfg) = library_pair(&host, &[("d", 4)]);
+    cfg.transfers = 1;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let c = host.client();
+    let r = sync(
+        &c,
+        &cfg,
+        SyncRequest::default(),
+        Arc::new(dcsync::clock::SystemClock),
+        &Log(log.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.uploaded, 4);
+    let log = log.lock().unwrap().clone();
+    let uploads: Vec<&String> = log.iter().filter(|l| l.contains("d/f")).collect();
+    assert_eq!(uploads.len(), 8, "{log:?}");
+    for pair in uploads.chunks(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(a.starts_with("start") && b.starts_with("done"), "{log:?}");
+        assert_eq!(
+            a.trim_start_matches("start "),
+            b.trim_start_matches("done "),
+            "{log:?}"
+        );
+    }
+}
