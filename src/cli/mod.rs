@@ -57,7 +57,8 @@ pub struct Cli {
     /// Log format on stderr (and in --log-file).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Also write logs to FILE.YYYY-MM-DD (a new owner-only file each day, UTC).
+    /// Also write logs to FILE (owner-only; each new day, UTC, moves it to
+    /// FILE.YYYY-MM-DD; the last 7 days are kept).
     #[arg(long, global = true, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
     #[command(subcommand)]

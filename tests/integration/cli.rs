@@ -582,3 +582,24 @@ async fn dry_runs_show_the_guard_and_commands_take_a_pair() {
     let st = run_dcsync(&cfg, &["status", "docs"], &[]).await;
     assert!(st.ok().stdout.contains("(converged)"), "{st:?}");
 }
+
+/// `--log-file FILE` writes FILE itself (so `tail -f FILE` works), owner-only
+/// (#11 item 13, #10 rule 9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_file_is_the_named_file_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let host = Host::start().await;
+    let log = host.path("logs/dcsync.log");
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let r = run_dcsync(
+        &host.config_file(),
+        &["--log-file", log.to_str().unwrap(), "remote", "ls", "/"],
+        &[("DCSYNC_LOG", "dcsync=debug")],
+    )
+    .await;
+    r.ok();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.is_empty(), "lines in the named file");
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
