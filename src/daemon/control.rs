@@ -145,9 +145,35 @@ fn answer(req: Request, shared: &Shared) -> Response {
                 pairs: statuses,
             };
         }
+        // Syncing a paused pair does nothing: say so instead of "sent".
+        if cmd == Command::SyncNow {
+            let paused: Vec<&str> = targets
+                .iter()
+                .filter_map(|i| statuses.get(*i))
+                .filter(|s| s.state == "paused")
+                .map(|s| s.name.as_str())
+                .collect();
+            if !paused.is_empty() {
+                return Response {
+                    ok: false,
+                    error: Some(format!(
+                        "{} paused; run `dcsync resume` first (it syncs at once)",
+                        if paused.len() == 1 {
+                            format!("pair {:?} is", paused[0])
+                        } else {
+                            format!("pairs {} are", paused.join(", "))
+                        }
+                    )),
+                    pairs: statuses,
+                };
+            }
+        }
         for i in targets {
             if let Some(tx) = shared.commands.get(i) {
-                let _ = tx.send(cmd);
+                // A closed channel means the pair loop has ended (shutdown).
+                if tx.send(cmd).is_err() {
+                    tracing::debug!(pair = i, "the pair loop is gone; command dropped");
+                }
             }
         }
     }

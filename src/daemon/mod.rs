@@ -346,8 +346,11 @@ impl PairLoop {
                                 Some(if clean { "converged" } else { "incomplete" }.into());
                             s.state = "idle".into();
                             s.detail = None;
+                            // Kept with its time until a clean pass.
                             if let Some(e) = report.errors.last() {
-                                s.last_error = Some(e.clone());
+                                s.last_error = Some(format!("{now}: {e}"));
+                            } else if clean {
+                                s.last_error = None;
                             }
                         });
                         if clean {

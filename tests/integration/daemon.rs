@@ -184,6 +184,8 @@ async fn daemon_propagates_both_ways_and_stops_cleanly() {
         .await
     );
     d.write("while-paused.txt", b"waits");
+    // Syncing a paused pair is refused with the reason, not "sent".
+    d.cli(&["sync-now"]).await.fails_with(2, "paused");
     d.cli(&["resume"]).await.ok();
     assert!(until_remote(&c, "while-paused.txt", Some(b"waits")).await);
 
@@ -206,6 +208,15 @@ async fn daemon_propagates_both_ways_and_stops_cleanly() {
     );
     d.cli(&["sync-now"]).await.ok();
     assert!(until_remote(&c, "while-down.txt", Some(b"queued")).await);
+    // Once a pass is clean again, the old error is no longer shown.
+    assert!(
+        wait_for(DEADLINE, || async {
+            !d.cli(&["status"]).await.stdout.contains("last error")
+        })
+        .await,
+        "{}",
+        d.cli(&["status"]).await.stdout
+    );
 
     let status = d.stop().await;
     assert!(status.success(), "exit 0 on SIGTERM: {status:?}");
