@@ -290,10 +290,16 @@ async fn sync_pair(
     let r = &report;
     let line = format!(
         "{}: {} uploaded, {} downloaded, {} copied, {} moved, {} deleted, {} conflicts, {} skipped, {} errors, {} sent, {} received, {} API calls, {:.1} s",
-        if r.in_sync() {
-            "in sync"
-        } else {
-            "not in sync yet"
+        match (r.in_sync(), ecfg.plan.mode) {
+            (true, crate::plan::Mode::TwoWay) => "in sync",
+            // One-way: the sides may differ by design; say what is true.
+            (true, crate::plan::Mode::UploadOnly) => {
+                "up to date (upload-only: what is only on the host is left there)"
+            }
+            (true, crate::plan::Mode::DownloadOnly) => {
+                "up to date (download-only: what is only local is left there)"
+            }
+            (false, _) => "not in sync yet",
         },
         r.uploaded,
         r.downloaded,

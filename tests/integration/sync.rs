@@ -1616,3 +1616,19 @@ async fn ops_are_reported_as_they_finish() {
         );
     }
 }
+
+/// A one-way pass does not say "in sync" while the sides differ by design
+/// (#11 item 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_way_passes_say_up_to_date_and_what_they_leave() {
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "mode = \"upload-only\"");
+    pair.write("a.txt", b"a");
+    let f = host.write("h/only-on-host.txt", b"h");
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync"])
+        .await
+        .ok();
+    let r = pair.sync(&[]).await;
+    assert!(r.ok().stdout.contains("up to date (upload-only"), "{r:?}");
+    assert!(!r.stdout.contains("in sync"), "{r:?}");
+}
