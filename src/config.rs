@@ -268,6 +268,12 @@ impl Config {
         }
     }
 
+    /// Checks the settings as [`Config::load`] does (for a config about to
+    /// be written).
+    pub fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        self.validate(path)
+    }
+
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),

@@ -395,7 +395,24 @@ impl Client {
         }
         let retry_after = parse_retry_after(resp.headers());
         let body = resp.bytes().await.map_err(|e| transport(endpoint, e))?;
-        decode_response(endpoint, status, retry_after, &body)
+        let hint = |detail: &str| {
+            format!(
+                "{detail} from {}{endpoint}; check api_url in the config (the API's base usually \
+                 ends in /api/v2/)",
+                self.inner.base
+            )
+        };
+        decode_response(endpoint, status, retry_after, &body).map_err(|e| match e {
+            // Not the API at all: say which URL was called and what to check.
+            ApiError::Protocol { endpoint, detail } if detail.contains("JSON") => {
+                ApiError::Protocol {
+                    endpoint,
+                    detail: hint(&detail),
+                }
+            }
+            ApiError::Config(detail) if detail.contains("JSON") => ApiError::Config(hint(&detail)),
+            other => other,
+        })
     }
 
     // ------------------------------------------------------------ endpoints
@@ -887,10 +904,18 @@ pub(crate) fn decode_response(
             } else {
                 "an answer that is not JSON"
             };
-            Err(ApiError::Protocol {
-                endpoint,
-                detail: format!("HTTP {status}, {what}: {}", snippet(body)),
-            })
+            let shown = snippet(body);
+            let detail = if shown.trim().is_empty() {
+                format!("HTTP {status}, {what}")
+            } else {
+                format!("HTTP {status}, {what}: {shown}")
+            };
+            if (400..=499).contains(&status) {
+                // The address answers, but it is not this API: asking
+                // again will not change that.
+                return Err(ApiError::Config(format!("{endpoint}: {detail}")));
+            }
+            Err(ApiError::Protocol { endpoint, detail })
         }
         (_, Some(_)) => Err(ApiError::Server {
             endpoint,

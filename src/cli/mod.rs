@@ -457,9 +457,12 @@ fn init(path: &std::path::Path, mut a: InitArgs) -> Result<(), CliError> {
     check.password = check.password.or(env.password);
     if let Err(e) = check.credentials() {
         return Err(CliError::Usage(format!(
-            "{e}: pass --key1 and --key2 (or --username and --password), or export DCSYNC_KEY1/DCSYNC_KEY2"
+            "{e}: pass --key1-file and --key2-file (or --username and --password-file), or export DCSYNC_KEY1/DCSYNC_KEY2"
         )));
     }
+    // The same checks as every later command makes, before anything is
+    // written (an api_url without a scheme, a key of the wrong length).
+    check.check(path)?;
     config.write_new(path, a.force)?;
     out!("wrote {}", path.display());
     if let Some(local) = &a.local_path {

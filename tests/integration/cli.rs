@@ -603,3 +603,50 @@ async fn the_log_file_is_the_named_file_and_private() {
     let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+/// `init` refuses an api_url without a scheme before writing anything, and
+/// an api_url that is not the API says which URL answered what (#11 item 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_url_mistakes_are_caught_early_and_explained() {
+    let host = Host::start().await;
+    let k1 = host.write("k/1", KEY1.as_bytes());
+    let k2 = host.write("k/2", KEY2.as_bytes());
+    let cfg = host.path("c.toml");
+    let init = |url: String| {
+        let (cfg, k1, k2) = (cfg.clone(), k1.clone(), k2.clone());
+        async move {
+            run_dcsync(
+                &cfg,
+                &[
+                    "init",
+                    "--api-url",
+                    &url,
+                    "--key1-file",
+                    k1.to_str().unwrap(),
+                    "--key2-file",
+                    k2.to_str().unwrap(),
+                    "--force",
+                ],
+                &[],
+            )
+            .await
+        }
+    };
+    init("disccloud.com/api/v2/".into())
+        .await
+        .fails_with(2, "https://");
+    assert!(!cfg.exists(), "nothing written");
+    // The host's address without /api/v2/: not the API.
+    let base = host.api_url().replace("/api/v2/", "/");
+    init(base.clone()).await.ok();
+    let r = run_dcsync(&cfg, &["remote", "ls", "/"], &[]).await;
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains(&base) && r.stderr.contains("check api_url"),
+        "{r:?}"
+    );
+    assert!(
+        !r.stderr.contains("expected: \n") && !r.stderr.ends_with(": \n"),
+        "{r:?}"
+    );
+}
