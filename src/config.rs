@@ -94,6 +94,19 @@ pub struct Config {
     /// `remote_path` form one pair too.
     #[serde(default, rename = "pair", skip_serializing_if = "Vec::is_empty")]
     pub pairs: Vec<PairConfig>,
+    /// Which secrets came from the environment (for messages that name
+    /// what to fix), and the file this was read from.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where a loaded config's secrets came from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub file: Option<PathBuf>,
+    pub key1_from_env: bool,
+    pub key2_from_env: bool,
+    pub password_from_env: bool,
 }
 
 /// One sync pair in a `[[pair]]` table. Unset values come from the top level.
@@ -238,6 +251,12 @@ impl Config {
         if env.password.is_some() {
             cfg.password = env.password.clone();
         }
+        cfg.origin = Origin {
+            file: Some(path.to_path_buf()),
+            key1_from_env: env.key1.is_some(),
+            key2_from_env: env.key2.is_some(),
+            password_from_env: env.password.is_some(),
+        };
         cfg.validate(path)?;
         cfg.resolve_paths(path);
         warn_if_readable_by_others(path, &cfg);
@@ -346,7 +365,8 @@ impl Config {
     }
 
     pub fn credentials(&self) -> Result<Credentials, ConfigError> {
-        self.credentials_at(Path::new("(config)"))
+        let file = self.origin.file.clone().unwrap_or_else(|| PathBuf::from("the config"));
+        self.credentials_at(&file)
     }
 
     fn credentials_at(&self, path: &Path) -> Result<Credentials, ConfigError> {
@@ -356,7 +376,17 @@ impl Config {
         };
         match (&self.key1, &self.key2, &self.username, &self.password) {
             (Some(k1), Some(k2), _, _) => {
-                for (name, k) in [("key1", k1), ("key2", k2)] {
+                let name1 = if self.origin.key1_from_env {
+                    "DCSYNC_KEY1 (from the environment, used instead of key1)"
+                } else {
+                    "key1"
+                };
+                let name2 = if self.origin.key2_from_env {
+                    "DCSYNC_KEY2 (from the environment, used instead of key2)"
+                } else {
+                    "key2"
+                };
+                for (name, k) in [(name1, k1), (name2, k2)] {
                     if k.trim().len() != 64 {
                         return Err(ConfigError::Invalid {
                             path: path.to_path_buf(),
@@ -467,6 +497,24 @@ mod tests {
             password: None,
         };
         assert!(Config::load(&p, &env).is_ok());
+    }
+
+    #[test]
+    fn a_bad_key_from_the_environment_is_named_as_such() {
+        let d = tempfile::tempdir().unwrap();
+        let k = "a".repeat(64);
+        let p = write(
+            d.path(),
+            &format!("api_url = \"http://127.0.0.1:1/api/v2/\"\nkey1 = \"{k}\"\nkey2 = \"{k}\"\n"),
+        );
+        let env = EnvOverrides {
+            key1: Some("short".into()),
+            key2: None,
+            password: None,
+        };
+        let err = Config::load(&p, &env).unwrap_err().to_string();
+        assert!(err.contains("DCSYNC_KEY1") && err.contains("c.toml"), "{err}");
+        assert!(!err.contains("(config)"), "{err}");
     }
 
     #[test]
