@@ -365,7 +365,11 @@ impl Config {
     }
 
     pub fn credentials(&self) -> Result<Credentials, ConfigError> {
-        let file = self.origin.file.clone().unwrap_or_else(|| PathBuf::from("the config"));
+        let file = self
+            .origin
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("the config"));
         self.credentials_at(&file)
     }
 
@@ -513,7 +517,10 @@ mod tests {
             password: None,
         };
         let err = Config::load(&p, &env).unwrap_err().to_string();
-        assert!(err.contains("DCSYNC_KEY1") && err.contains("c.toml"), "{err}");
+        assert!(
+            err.contains("DCSYNC_KEY1") && err.contains("c.toml"),
+            "{err}"
+        );
         assert!(!err.contains("(config)"), "{err}");
     }
 

@@ -138,6 +138,8 @@ pub async fn run(
     });
     let mut tasks = tokio::task::JoinSet::new();
     for (idx, (pair, rx)) in pairs.into_iter().zip(receivers).enumerate() {
+        // Every line a pair's loop (and its passes) logs names the pair.
+        let span = tracing::info_span!("pair", pair = %pair.name);
         let ctx = PairLoop {
             idx,
             client: client.clone(),
@@ -146,7 +148,10 @@ pub async fn run(
             shared: shared.clone(),
             clock: Arc::new(SystemClock),
         };
-        tasks.spawn(ctx.run(rx, stop_rx.clone()));
+        tasks.spawn(tracing::Instrument::instrument(
+            ctx.run(rx, stop_rx.clone()),
+            span,
+        ));
     }
     tasks.spawn(control::serve(listener, shared.clone(), stop_rx.clone()));
     tracing::info!(socket = %settings.socket.display(), "daemon started");

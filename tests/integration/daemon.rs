@@ -360,6 +360,18 @@ async fn one_daemon_serves_several_pairs_with_json_logs() {
         assert!(j.get("level").is_some(), "{line}");
     }
     assert!(logs.contains("uploaded"), "one line per action: {logs}");
+    // Each action line names its pair (#11 item 11).
+    let uploads: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("\"uploaded\""))
+        .collect();
+    assert!(!uploads.is_empty(), "{logs}");
+    for line in uploads {
+        assert!(
+            line.contains("\"pair\":\"docs\"") || line.contains("\"pair\":\"photos\""),
+            "{line}"
+        );
+    }
 }
 
 /// Bad credentials are not retried every few seconds forever: the pair
