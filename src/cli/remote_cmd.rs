@@ -526,6 +526,15 @@ async fn put_one(
     tally: &mut Tally,
 ) {
     let what = path.display().to_string();
+    // The host cannot store empty files: skipped with a warning (not a
+    // failure of the whole command), as `sync` holds them back.
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        eprintln!(
+            "warning: {}: empty; skipped (the host cannot store empty files)",
+            crate::model::printable_text(&what)
+        );
+        return;
+    }
     let existing: Vec<FileId> = listing
         .files
         .iter()
@@ -557,6 +566,7 @@ async fn put_one(
                 return;
             }
             tracing::info!(path = %what, id = %up.id, "uploaded");
+            out!("uploaded    {what} -> file:{} {name}", up.id);
             tally.ok += 1;
         }
         Err(e) => tally.fail(&what, &e),
@@ -798,6 +808,7 @@ async fn get_one(
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
     std::fs::rename(&tmp, dest).map_err(io(dest))?;
     tracing::info!(file = %f.id, path = %dest.display(), "downloaded");
+    out!("downloaded  file:{} {} -> {}", f.id, f.name, dest.display());
     Ok(())
 }
 

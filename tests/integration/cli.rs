@@ -650,3 +650,34 @@ async fn api_url_mistakes_are_caught_early_and_explained() {
         "{r:?}"
     );
 }
+
+/// `remote put` says what it uploaded, and an empty file in a folder is
+/// skipped with a warning instead of failing the whole command (#11 item 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_reports_what_it_uploaded_and_skips_empty_files() {
+    let host = Host::start().await;
+    host.write("up/dir/a.txt", b"a");
+    host.write("up/dir/empty.txt", b"");
+    let dir = host.path("up/dir");
+    let r = host
+        .dcsync(&["remote", "put", dir.to_str().unwrap(), "/"])
+        .await;
+    r.ok();
+    assert!(
+        r.stdout.contains("uploaded") && r.stdout.contains("a.txt"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("empty.txt") && r.stderr.contains("empty"),
+        "{r:?}"
+    );
+    let g = host
+        .dcsync(&[
+            "remote",
+            "get",
+            "/dir/a.txt",
+            host.path("a-back.txt").to_str().unwrap(),
+        ])
+        .await;
+    assert!(g.ok().stdout.contains("downloaded"), "{g:?}");
+}
