@@ -753,6 +753,16 @@ async fn sync_pass(
         hold_back_unstorable_names(&mut scanned);
         hold_back_too_long_paths(root, &mut scanned, &mut snap);
         let now = clock::datetime(clock.now());
+        // What earlier passes already said (each note is logged once per
+        // path and reason; `dcsync status` keeps listing it).
+        let known: std::collections::HashSet<(String, String)> = if round == 0 {
+            db.skipped()?
+                .into_iter()
+                .map(|e| (e.path.as_str().to_owned(), e.reason))
+                .collect()
+        } else {
+            Default::default()
+        };
         if !req.dry_run {
             let local_notes = rel_skipped(&scanned.skipped);
             match &scopes {
@@ -772,15 +782,22 @@ async fn sync_pass(
             }
         }
         if round == 0 {
+            let said_before = |p: &str, why: &str| {
+                known.contains(&(p.trim_start_matches('/').to_owned(), why.to_owned()))
+            };
             for (p, why) in scanned.skipped.iter().chain(snap.skipped.iter()) {
-                if why == IGNORED_REMOTE {
-                    tracing::debug!(path = %p, "skipped: {why}");
+                if why == IGNORED_REMOTE || said_before(p, why) {
+                    tracing::debug!(path = %crate::model::printable(p), "skipped: {why}");
                 } else {
-                    tracing::warn!(path = %p, "skipped: {why}");
+                    tracing::warn!(path = %crate::model::printable(p), "skipped: {why}");
                 }
             }
             for (p, why) in &snap.mapped {
-                tracing::info!(path = %p, "{why}");
+                if said_before(p, why) {
+                    tracing::debug!(path = %crate::model::printable(p), "{why}");
+                } else {
+                    tracing::info!(path = %crate::model::printable(p), "{why}");
+                }
             }
         }
         report.skipped = (scanned.skipped.len() + snap.skipped.len()) as u64;

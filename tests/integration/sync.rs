@@ -1632,3 +1632,25 @@ async fn one_way_passes_say_up_to_date_and_what_they_leave() {
     assert!(r.ok().stdout.contains("up to date (upload-only"), "{r:?}");
     assert!(!r.stdout.contains("in sync"), "{r:?}");
 }
+
+/// A warning about a path (a symlink skipped, an empty file held back) is
+/// given once, not on every pass; `status` keeps listing it (#11 item 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_warning_is_not_repeated_every_pass() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("a.txt", b"a");
+    pair.write("empty.txt", b"");
+    std::os::unix::fs::symlink("/etc/hostname", pair.lp("link")).unwrap();
+    let first = pair.sync(&[]).await;
+    assert!(first.stderr.contains("symbolic links"), "{first:?}");
+    assert!(first.stderr.contains("empty files"), "{first:?}");
+    let second = pair.sync(&[]).await;
+    assert!(!second.stderr.contains("symbolic links"), "{second:?}");
+    assert!(!second.stderr.contains("empty files"), "{second:?}");
+    let st = pair.dcsync(&["status"]).await;
+    assert!(
+        st.ok().stdout.contains("link") && st.stdout.contains("empty.txt"),
+        "{st:?}"
+    );
+}
