@@ -31,6 +31,15 @@ fn random_key() -> String {
 
 pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
     let dir = match dir {
+        // The story assumes a clean start: never continue (or clear) a
+        // folder that holds something already.
+        Some(d) if std::fs::read_dir(&d).is_ok_and(|mut e| e.next().is_some()) => {
+            return Err(CliError::Usage(format!(
+                "{} is not empty (an earlier demo?); the demo starts from a clean folder: \
+                 remove it or pass another --dir",
+                d.display()
+            )));
+        }
         Some(d) => d,
         // Private and unpredictable: another user cannot prepare it with
         // symlinks (a random name, created exclusively, mode 0700).

@@ -426,6 +426,20 @@ async fn demo_runs_without_an_account_or_config() {
     );
     assert!(dir.path().join("Demo/from-the-host.txt").exists());
     assert!(dir.path().join("Demo/notebook/todo.txt").exists());
+    // Run again on the same folder: refused, nothing touched (#11 item 7).
+    let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .args(["demo", "--no-wait", "--dir"])
+        .arg(dir.path())
+        .env_remove("DCSYNC_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "{again:?}"
+    );
+    assert!(!dir.path().join("Demo/notebook (duplicate 2)").exists());
 }
 
 /// The 1 GiB-class streaming test, out of CI (it moves 2 GiB through
