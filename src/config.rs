@@ -86,6 +86,10 @@ pub struct Config {
     /// How often the daemon runs a full pass even without any event (default `"1h"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_rescan_interval: Option<String>,
+    /// How long one API answer may take before it counts as lost
+    /// (`"60s"`, `"5m"`; default 60 s). Raise it for a slow host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<String>,
     /// Allow `http://` (no TLS) for a host that is not on this machine
     /// (default false: keys would travel in clear text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,6 +210,9 @@ pub fn default_state_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "dcsync").map(|d| d.data_dir().to_path_buf())
 }
 
+/// How long one API answer may take unless `request_timeout` says.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `p` with a leading `~` (alone or followed by `/`) replaced by `home`,
 /// and made absolute against `base` when relative.
 pub fn resolve_path(p: &Path, base: &Path, home: Option<&Path>) -> PathBuf {
@@ -313,6 +320,9 @@ impl Config {
                  would travel unencrypted. Use https://, or set allow_insecure_http = true if you \
                  really mean it"
             )));
+        }
+        if let Some(t) = &self.request_timeout {
+            parse_duration("request_timeout", t).map_err(invalid)?;
         }
         if self.transfers == Some(0) {
             return Err(invalid("transfers must be at least 1".into()));

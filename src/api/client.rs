@@ -72,6 +72,8 @@ struct Inner {
     http: reqwest::Client,
     /// For file downloads (follows up to 5 redirects).
     http_download: reqwest::Client,
+    /// How long an answer may take (for messages).
+    read_timeout: Duration,
     /// API base, always ending with `/`.
     base: String,
     credentials: Credentials,
@@ -145,6 +147,7 @@ impl Client {
             inner: Arc::new(Inner {
                 http,
                 http_download,
+                read_timeout: opts.read_timeout,
                 base,
                 credentials: opts.credentials,
                 store: opts.token_store,
@@ -271,13 +274,21 @@ impl Client {
                 Err(ApiError::TokenRejected { message, .. }) => {
                     return Err(ApiError::BadCredentials { message });
                 }
-                Err(e) if is_transient(&e) && retry + 1 < self.inner.retry.max_attempts => {
+                Err(e) if is_transient(&e) && !self.give_up(retry + 1, &e) => {
                     retry += 1;
                     self.backoff(EP, retry, &e).await;
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Whether a request that failed with `e` after `attempts` attempts is
+    /// not tried again: out of attempts, or of patience with a host that
+    /// does not answer at all.
+    fn give_up(&self, attempts: u32, e: &ApiError) -> bool {
+        let policy = &self.inner.retry;
+        attempts >= policy.max_attempts || (is_timeout(e) && attempts >= policy.max_timeouts)
     }
 
     // ------------------------------------------------------------- requests
@@ -297,7 +308,23 @@ impl Client {
             .inner
             .retry
             .delay(retry, retry_after, rand::random::<f64>());
-        tracing::debug!(endpoint, retry, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+        if is_timeout(err) {
+            // Say it at once: a silent wait of minutes looks like a hang.
+            tracing::warn!(
+                endpoint,
+                "the host at {} is not answering (no answer within {} s); trying again \
+                 (attempt {} of {})",
+                self.inner.base,
+                self.inner.read_timeout.as_secs(),
+                retry + 1,
+                self.inner
+                    .retry
+                    .max_timeouts
+                    .min(self.inner.retry.max_attempts)
+            );
+        } else {
+            tracing::debug!(endpoint, retry, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+        }
         tokio::time::sleep(delay).await;
     }
 
@@ -355,7 +382,7 @@ impl Client {
                         });
                     }
                     retry += 1;
-                    if retry >= self.inner.retry.max_attempts {
+                    if self.give_up(retry, &e) {
                         return Err(e);
                     }
                     self.backoff(endpoint, retry, &e).await;
@@ -779,6 +806,11 @@ fn is_transient(e: &ApiError) -> bool {
             | ApiError::Transport { .. }
             | ApiError::Protocol { .. }
     )
+}
+
+/// A request that got no answer in time (the host accepts but is silent).
+fn is_timeout(e: &ApiError) -> bool {
+    matches!(e, ApiError::Transport { detail, .. } if detail.contains("timed out"))
 }
 
 pub(crate) fn transport(endpoint: &'static str, e: reqwest::Error) -> ApiError {

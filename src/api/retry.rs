@@ -9,6 +9,9 @@ use std::time::Duration;
 pub struct RetryPolicy {
     /// Total attempts of one request, the first included.
     pub max_attempts: u32,
+    /// Of those, how many may end in a timeout (the host not answering at
+    /// all) before giving up; lower for commands someone waits for.
+    pub max_timeouts: u32,
     /// Delay before the first retry (before jitter).
     pub base_delay: Duration,
     /// Ceiling of the exponential delay.
@@ -21,6 +24,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 6,
+            max_timeouts: 6,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(300),
@@ -33,6 +37,7 @@ impl RetryPolicy {
     pub fn fast() -> Self {
         RetryPolicy {
             max_attempts: 10,
+            max_timeouts: 10,
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(2),

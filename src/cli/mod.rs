@@ -317,7 +317,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::SyncNow { pair } => control(&config_path, Request::SyncNow { pair }).await,
         Command::Remote { cmd } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
-            let client = client_for(&config)?;
+            let client = client_with(&config, true)?;
             remote_cmd::run(&client, cmd, ui).await
         }
     }
@@ -381,6 +381,13 @@ async fn control(config_path: &std::path::Path, req: Request) -> Result<(), CliE
 /// Builds the API client for a config, sharing the token with other
 /// dcsync processes of the same account.
 pub fn client_for(config: &Config) -> Result<Client, CliError> {
+    client_with(config, false)
+}
+
+/// `interactive`: a command someone waits for (`dcsync remote ...`) tries
+/// an unanswered request twice, not six times, so it gives up within about
+/// two request timeouts with a clear error.
+fn client_with(config: &Config, interactive: bool) -> Result<Client, CliError> {
     if config.insecure_http() {
         tracing::warn!(
             api_url = %config.api_url,
@@ -389,6 +396,18 @@ pub fn client_for(config: &Config) -> Result<Client, CliError> {
     }
     let creds = config.credentials()?;
     let mut opts = ClientOptions::new(config.api_url.clone(), creds);
+    opts.read_timeout = match &config.request_timeout {
+        Some(t) => crate::config::parse_duration("request_timeout", t).map_err(|message| {
+            CliError::Config(crate::config::ConfigError::Invalid {
+                path: config.origin.file.clone().unwrap_or_default(),
+                message,
+            })
+        })?,
+        None => crate::config::DEFAULT_REQUEST_TIMEOUT,
+    };
+    if interactive {
+        opts.retry.max_timeouts = 2;
+    }
     opts.max_requests_per_second = Some(
         config
             .max_requests_per_second

@@ -462,6 +462,7 @@ async fn rate_limits_are_waited_out() {
     let mut o = host.client_opts();
     o.retry = RetryPolicy {
         max_attempts: 40,
+        max_timeouts: 40,
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_millis(200),
         max_retry_after: Duration::from_secs(2),

@@ -695,3 +695,41 @@ async fn put_reports_what_it_uploaded_and_skips_empty_files() {
         .await;
     assert!(g.ok().stdout.contains("downloaded"), "{g:?}");
 }
+
+/// A host that accepts connections but never answers: the user is told at
+/// once, and a `remote` command gives up after two unanswered tries
+/// (#11 item 17).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_host_is_reported_and_given_up_on() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    // Accept and hold connections, never answer.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "api_url = \"http://{addr}/api/v2/\"\nkey1 = \"{KEY1}\"\nkey2 = \"{KEY2}\"\nstate_dir = \"{}\"\nrequest_timeout = \"1s\"\n",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let r = run_dcsync(&cfg, &["remote", "account"], &[]).await;
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("not answering") && r.stderr.contains("attempt 2 of 2"),
+        "{r:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
