@@ -59,8 +59,9 @@ fn init_logs(
 
 fn main() {
     let cli = Cli::parse();
-    // The daemon reports each action at info level by default.
-    let daemon = matches!(cli.command, Command::Daemon | Command::Demo { .. });
+    // The daemon reports each action at info level by default (the demo
+    // tells its own story on stdout: warnings only, unless -v).
+    let daemon = matches!(cli.command, Command::Daemon);
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) if daemon => "info",

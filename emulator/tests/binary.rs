@@ -8,6 +8,7 @@ const K: &str = "abababababababababababababababababababababababababababababababa
 #[tokio::test]
 async fn binary_prints_listening_line_and_serves() {
     let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_dcsync-emulator"))
         .args([
             "--listen",
@@ -18,9 +19,9 @@ async fn binary_prints_listening_line_and_serves() {
             K,
             "--data",
         ])
-        .arg(dir.path())
+        .arg(dir.path().join("data"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -52,4 +53,8 @@ async fn binary_prints_listening_line_and_serves() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(v["_status"], "success", "{v}");
+    // Redirected, the log is plain text: no colour codes.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("emulator started"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
 }

@@ -426,6 +426,9 @@ async fn demo_runs_without_an_account_or_config() {
     );
     assert!(dir.path().join("Demo/from-the-host.txt").exists());
     assert!(dir.path().join("Demo/notebook/todo.txt").exists());
+    // The story is not interleaved with log lines (#11 item 15).
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains(" INFO "), "{err}");
     // Run again on the same folder: refused, nothing touched (#11 item 7).
     let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
         .args(["demo", "--no-wait", "--dir"])
