@@ -205,7 +205,7 @@ impl std::fmt::Display for Op {
             }
             Op::DeleteRemote { path, .. } => write!(f, "trash remote  {path}"),
             Op::DeleteLocal { path, .. } => write!(f, "trash local   {path}"),
-            Op::Forget { path } => write!(f, "forget        {path}"),
+            Op::Forget { path } => write!(f, "stop tracking {path} (nothing is deleted)"),
         }
     }
 }

@@ -1654,3 +1654,22 @@ async fn the_same_warning_is_not_repeated_every_pass() {
         "{st:?}"
     );
 }
+
+/// Plan lines are in the user's words: a path that stops being tracked says
+/// so, and that nothing is deleted (#11 item 14).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_lines_use_plain_words() {
+    let host = Host::start().await;
+    let pair = Pair::with(&host, "mode = \"upload-only\"");
+    pair.write("p1.jpg", b"photo");
+    pair.sync(&[]).await.ok();
+    std::fs::remove_file(pair.lp("p1.jpg")).unwrap();
+    let r = pair.sync(&[]).await;
+    assert!(
+        r.ok()
+            .stdout
+            .contains("stop tracking p1.jpg (nothing is deleted)"),
+        "{r:?}"
+    );
+    assert!(!r.stdout.contains("forget"), "{r:?}");
+}
