@@ -496,3 +496,38 @@ async fn one_daemon_per_config_and_commands_reach_their_own() {
     assert!(a.stop().await.success());
     assert!(b.stop().await.success());
 }
+
+/// A folder made while a pass runs is synced by the next pass, not left
+/// until a poll (#11 item 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_made_during_a_pass_is_not_missed() {
+    let host = Host::start_with(|c| c.latency_ms = 40).await;
+    let d = Daemon::start_with(&host, "poll_interval = \"1h\"").await;
+    assert!(
+        wait_for(DEADLINE, || async {
+            d.cli(&["status"]).await.stdout.contains("daemon: idle")
+        })
+        .await
+    );
+    // A pass with some work, and while it runs a new folder with files.
+    for i in 0..15 {
+        d.write(&format!("first/f{i}.txt"), b"first");
+    }
+    assert!(
+        wait_for(DEADLINE, || async {
+            d.cli(&["status"]).await.stdout.contains("syncing")
+        })
+        .await,
+        "a pass runs"
+    );
+    for i in 0..50 {
+        d.write(&format!("new2/g{i}.txt"), b"second");
+    }
+    let c = host.client();
+    assert!(
+        until_remote(&c, "new2/g49.txt", Some(b"second")).await,
+        "the folder made during the pass arrived without a poll"
+    );
+    assert!(until_remote(&c, "new2/g0.txt", Some(b"second")).await);
+    assert!(d.stop().await.success());
+}
