@@ -13,7 +13,7 @@
 pub mod control;
 mod watch;
 
-use crate::api::Client;
+use crate::api::{ApiError, Client};
 use crate::clock::{self, Clock, SystemClock};
 use crate::engine::{self, EngineError, PairSpec, Reporter, SyncRequest};
 use crate::model::RelPath;
@@ -58,6 +58,10 @@ pub struct PairStatus {
     /// Transfers in flight.
     #[serde(default)]
     pub transfers: Vec<TransferStatus>,
+    /// Since when the host has not been reachable (cleared by a pass
+    /// that reaches it).
+    #[serde(default)]
+    pub host_down_since: Option<String>,
 }
 
 /// One file on its way.
@@ -346,6 +350,7 @@ impl PairLoop {
                             need_full = true;
                         }
                         self.shared.update(self.idx, |s| {
+                            s.host_down_since = None;
                             s.last_sync = Some(now.clone());
                             s.last_result =
                                 Some(if clean { "converged" } else { "incomplete" }.into());
@@ -538,9 +543,20 @@ impl PairLoop {
                 let wait = backoff(*failures);
                 tracing::warn!(pair = %self.pair.name, retry_in_s = wait.as_secs(), "{msg}");
                 *retry_at = Some(Instant::now() + wait);
+                let unreachable = matches!(
+                    e.api_error(),
+                    Some(ApiError::Transport { .. } | ApiError::Server { .. })
+                );
                 self.shared.update(self.idx, |s| {
                     s.state = "error".into();
                     s.detail = Some(format!("retrying in {} s", wait.as_secs()));
+                    if unreachable {
+                        let since = s.host_down_since.get_or_insert_with(|| now.to_owned());
+                        s.detail = Some(format!(
+                            "host not answering since {since}; retrying in {} s",
+                            wait.as_secs()
+                        ));
+                    }
                     s.last_error = Some(format!("{now}: {msg}"));
                 });
             }

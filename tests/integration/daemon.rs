@@ -195,10 +195,12 @@ async fn daemon_propagates_both_ways_and_stops_cleanly() {
     d.write("while-down.txt", b"queued");
     assert!(
         wait_for(DEADLINE, || async {
-            d.cli(&["status"]).await.stdout.contains("daemon: error")
+            let st = d.cli(&["status"]).await.stdout;
+            st.contains("daemon: error") && st.contains("host not answering since")
         })
         .await,
-        "the outage is reported"
+        "the outage is reported: {}",
+        d.cli(&["status"]).await.stdout
     );
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     host.emu = Some(
