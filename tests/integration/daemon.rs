@@ -511,9 +511,10 @@ async fn a_folder_made_during_a_pass_is_not_missed() {
         })
         .await
     );
-    // A pass with some work, and while it runs a new folder with files.
+    // A pass with some work (files at the top, next to where the new
+    // folder appears), and while it runs a new folder with files.
     for i in 0..15 {
-        d.write(&format!("first/f{i}.txt"), b"first");
+        d.write(&format!("top{i}.txt"), b"first");
     }
     assert!(
         wait_for(DEADLINE, || async {
