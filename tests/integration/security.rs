@@ -368,3 +368,22 @@ async fn init_takes_keys_from_files_so_they_stay_out_of_the_process_list() {
     run_dcsync(&cfg, &["sync"], &[]).await.ok();
     run_dcsync(&cfg, &["remote", "ls", "/Sync"], &[]).await.ok();
 }
+
+/// `.dcsync` (or its trash) owned by another user stops the pass: that user
+/// could plant links there. Needs root to hand a folder to another user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root to chown a folder to another user; .ci/run runs it as root (--ignored as_root_)"]
+async fn as_root_a_state_folder_of_another_user_stops_the_pass() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("a.txt", b"a");
+    pair.sync(&[]).await.ok();
+    let trash = pair.lp(".dcsync/trash");
+    std::os::unix::fs::chown(&trash, Some(65534), Some(65534))
+        .expect("chown needs root: run this test as root");
+    pair.sync(&[])
+        .await
+        .fails_with(3, "belongs to another user");
+    std::os::unix::fs::chown(&trash, Some(0), Some(0)).unwrap();
+    pair.sync(&[]).await.ok();
+}
