@@ -86,6 +86,14 @@ pub struct Config {
     /// How often the daemon runs a full pass even without any event (default `"1h"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_rescan_interval: Option<String>,
+    /// How long the local trash (`.dcsync/trash/`) keeps what was deleted
+    /// (`"30d"`, `"12h"`; default 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trash_retention: Option<String>,
+    /// Largest total size of the local trash per pair (`"5G"`, `"500M"`,
+    /// bytes); the oldest deletions go first. Default: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trash_max_size: Option<String>,
     /// How long one API answer may take before it counts as lost
     /// (`"60s"`, `"5m"`; default 60 s). Raise it for a slow host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,6 +149,32 @@ pub fn parse_duration(key: &str, value: &str) -> Result<std::time::Duration, Str
     humantime::parse_duration(value.trim()).map_err(|e| {
         format!("{key} = {value:?} is not a duration ({e}); write e.g. \"60s\", \"5m\" or \"1h\"")
     })
+}
+
+/// A size like `"5G"`, `"500M"`, `"64K"` or plain bytes (powers of 1024).
+pub fn parse_size(key: &str, value: &str) -> Result<u64, String> {
+    let v = value.trim();
+    let (num, mult) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => 0,
+            };
+            (&v[..i], mult)
+        }
+        _ => (v, 1),
+    };
+    match (num.trim().parse::<u64>(), mult) {
+        (Ok(n), m) if m > 0 => n
+            .checked_mul(m)
+            .ok_or_else(|| format!("{key} = {value:?} is too large")),
+        _ => Err(format!(
+            "{key} = {value:?} is not a size; write e.g. \"5G\", \"500M\" or a number of bytes"
+        )),
+    }
 }
 
 /// Defaults of the daemon settings.
@@ -323,6 +357,12 @@ impl Config {
         }
         if let Some(t) = &self.request_timeout {
             parse_duration("request_timeout", t).map_err(invalid)?;
+        }
+        if let Some(t) = &self.trash_retention {
+            parse_duration("trash_retention", t).map_err(invalid)?;
+        }
+        if let Some(t) = &self.trash_max_size {
+            parse_size("trash_max_size", t).map_err(invalid)?;
         }
         if self.transfers == Some(0) {
             return Err(invalid("transfers must be at least 1".into()));
@@ -554,6 +594,16 @@ mod tests {
         let p = write(d.path(), "api_url = \"https://h/\"\nkey_1 = \"x\"\n");
         let err = Config::load(&p, &EnvOverrides::default()).unwrap_err();
         assert!(err.to_string().contains("key_1"), "{err}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("k", "5G"), Ok(5 << 30));
+        assert_eq!(parse_size("k", "500m"), Ok(500 << 20));
+        assert_eq!(parse_size("k", " 1024 "), Ok(1024));
+        assert!(parse_size("k", "5X").is_err());
+        assert!(parse_size("k", "G").is_err());
+        assert!(parse_size("k", "99999999999T").is_err());
     }
 
     #[test]

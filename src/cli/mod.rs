@@ -31,6 +31,7 @@ pub mod logfile;
 mod progress;
 mod remote_cmd;
 mod sync_cmd;
+mod trash_cmd;
 
 use crate::api::{ApiError, Client, ClientOptions, TokenStore};
 use crate::config::{Config, ConfigError, EnvOverrides};
@@ -115,6 +116,11 @@ pub enum Command {
     Resume { pair: Option<String> },
     /// Ask the running daemon to sync now instead of waiting for the next poll.
     SyncNow { pair: Option<String> },
+    /// The local trash: list what it holds, put a file back.
+    Trash {
+        #[command(subcommand)]
+        cmd: trash_cmd::TrashCmd,
+    },
     /// Work with files on the host directly (ls, put, get, mv, ...).
     Remote {
         #[command(subcommand)]
@@ -315,6 +321,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Pause { pair } => control(&config_path, Request::Pause { pair }).await,
         Command::Resume { pair } => control(&config_path, Request::Resume { pair }).await,
         Command::SyncNow { pair } => control(&config_path, Request::SyncNow { pair }).await,
+        Command::Trash { cmd } => {
+            let config = Config::load(&config_path, &EnvOverrides::from_env())?;
+            trash_cmd::run(&config, &config_path, cmd)
+        }
         Command::Remote { cmd } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
             let client = client_with(&config, true)?;

@@ -34,6 +34,16 @@ pub fn pairs(config: &Config, config_path: &Path) -> Result<Vec<PairSpec>, CliEr
         Some(v) => config::parse_duration("poll_interval", v).map_err(invalid)?,
         None => config::DEFAULT_POLL_INTERVAL,
     };
+    let trash = crate::engine::trash::TrashPolicy {
+        retention: match &config.trash_retention {
+            Some(v) => config::parse_duration("trash_retention", v).map_err(invalid)?,
+            None => crate::engine::trash::DEFAULT_RETENTION,
+        },
+        max_bytes: match &config.trash_max_size {
+            Some(v) => Some(config::parse_size("trash_max_size", v).map_err(invalid)?),
+            None => None,
+        },
+    };
     let mut list: Vec<config::PairConfig> = Vec::new();
     match (&config.local_path, &config.remote_path) {
         (Some(l), Some(r)) => list.push(config::PairConfig {
@@ -119,6 +129,7 @@ pub fn pairs(config: &Config, config_path: &Path) -> Result<Vec<PairSpec>, CliEr
                     .max_delete_count
                     .or(config.max_delete_count)
                     .unwrap_or(config::DEFAULT_MAX_DELETE_COUNT),
+                trash,
             },
         });
     }

@@ -11,6 +11,7 @@
 mod exec;
 mod fsat;
 mod recover;
+pub mod trash;
 
 use crate::api::{ApiError, Client, FolderId};
 use crate::clock::{self, Clock};
@@ -42,6 +43,8 @@ pub struct EngineConfig {
     pub listing_concurrency: usize,
     pub max_delete_percent: u32,
     pub max_delete_count: u64,
+    /// How long (and how much) the local trash keeps.
+    pub trash: trash::TrashPolicy,
 }
 
 /// The permissions a new local file gets (0666 less the umask).
@@ -945,6 +948,18 @@ async fn sync_pass(
         );
     }
     if !req.dry_run {
+        // The local trash does not grow forever.
+        match trash::prune(root, clock::unix_secs(clock.now()), cfg.trash) {
+            Ok(p) if p.slots > 0 => {
+                tracing::info!(
+                    removed = p.slots,
+                    bytes = p.bytes,
+                    "pruned the local trash (trash_retention / trash_max_size)"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not prune the local trash"),
+        }
         let now = clock::datetime(clock.now());
         db.set_meta("last_sync", &now)?;
         db.set_meta(
