@@ -86,6 +86,11 @@ pub struct Config {
     /// How often the daemon runs a full pass even without any event (default `"1h"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_rescan_interval: Option<String>,
+    /// The daemon runs this (through `sh -c`, a short JSON on stdin) when
+    /// a pair enters an error or paused state, stops for a mass delete, or
+    /// keeps a conflict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_command: Option<String>,
     /// How long the local trash (`.dcsync/trash/`) keeps what was deleted
     /// (`"30d"`, `"12h"`; default 30 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -156,6 +156,7 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
             socket: crate::daemon::socket_path(&dir.join("state"), &config_path),
             full_rescan: crate::config::DEFAULT_FULL_RESCAN,
             debounce: std::time::Duration::from_millis(300),
+            notify_command: None,
         };
         crate::daemon::run(client.clone(), pairs, settings, async {
             let _ = tokio::signal::ctrl_c().await;

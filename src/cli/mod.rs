@@ -314,6 +314,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 ),
                 full_rescan,
                 debounce: std::time::Duration::from_millis(500),
+                notify_command: config.notify_command.clone(),
             };
             crate::daemon::run(client, pairs, settings, shutdown_signal()).await?;
             Ok(())

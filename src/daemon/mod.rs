@@ -35,6 +35,57 @@ pub struct Settings {
     pub full_rescan: Duration,
     /// Quiet time after a local change before a pass starts.
     pub debounce: Duration,
+    /// Run (through `sh -c`, a short JSON on stdin) when a pair enters an
+    /// error or paused state, stops for a mass delete, or keeps a conflict.
+    pub notify_command: Option<String>,
+}
+
+/// How long a notify command may run before it is stopped.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the notify command for `event` (in the background; its failure is
+/// logged, never the pair's problem).
+fn notify(settings: &Settings, pair: &str, event: &str, message: &str, now: &str) {
+    let Some(cmd) = settings.notify_command.clone() else {
+        return;
+    };
+    let body = serde_json::json!({
+        "event": event,
+        "pair": pair,
+        "message": message,
+        "time": now,
+    })
+    .to_string();
+    let pair = pair.to_owned();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(%pair, error = %e, "could not run notify_command");
+                return;
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            if let Err(e) = stdin.write_all(body.as_bytes()).await {
+                tracing::debug!(%pair, error = %e, "notify_command did not read its input");
+            }
+            drop(stdin);
+        }
+        match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait()).await {
+            Ok(Ok(st)) if st.success() => {}
+            Ok(Ok(st)) => tracing::warn!(%pair, status = %st, "notify_command failed"),
+            Ok(Err(e)) => tracing::warn!(%pair, error = %e, "notify_command failed"),
+            Err(_) => tracing::warn!(%pair, "notify_command ran longer than 30 s; stopped"),
+        }
+    });
 }
 
 /// What a pair is doing, as `dcsync status` shows it.
@@ -342,6 +393,18 @@ impl PairLoop {
                 match result {
                     Ok(report) => {
                         let clean = report.converged && report.errors.is_empty();
+                        if report.conflicts > 0 {
+                            notify(
+                                &self.settings,
+                                &self.pair.name,
+                                "conflict",
+                                &format!(
+                                    "{} conflict(s) kept both versions; see `dcsync status`",
+                                    report.conflicts
+                                ),
+                                &now,
+                            );
+                        }
                         fingerprint = report.remote_fingerprint;
                         remote_root = report.remote_root.map(|f| f.0);
                         cached = report.remote_view.clone();
@@ -522,6 +585,7 @@ impl PairLoop {
             _ if e.is_permanent() => {
                 // Trying again cannot help: wait for the user.
                 tracing::error!(pair = %self.pair.name, "{msg}; stopped until `dcsync resume`");
+                notify(&self.settings, &self.pair.name, "error", &msg, now);
                 *paused = true;
                 self.shared.update(self.idx, |s| {
                     s.state = "error".into();
@@ -531,6 +595,12 @@ impl PairLoop {
             }
             _ if e.is_safety_stop() => {
                 tracing::warn!(pair = %self.pair.name, "{msg}; paused until `dcsync resume`");
+                let event = if matches!(e, EngineError::MassDelete { .. }) {
+                    "mass_delete"
+                } else {
+                    "paused"
+                };
+                notify(&self.settings, &self.pair.name, event, &msg, now);
                 *paused = true;
                 self.shared.update(self.idx, |s| {
                     s.state = "paused".into();
@@ -540,6 +610,10 @@ impl PairLoop {
             }
             _ => {
                 *failures += 1;
+                if *failures == 1 {
+                    // Entering the error state (not every retry).
+                    notify(&self.settings, &self.pair.name, "error", &msg, now);
+                }
                 let wait = backoff(*failures);
                 tracing::warn!(pair = %self.pair.name, retry_in_s = wait.as_secs(), "{msg}");
                 *retry_at = Some(Instant::now() + wait);

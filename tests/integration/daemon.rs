@@ -534,3 +534,48 @@ async fn a_folder_made_during_a_pass_is_not_missed() {
     assert!(until_remote(&c, "new2/g0.txt", Some(b"second")).await);
     assert!(d.stop().await.success());
 }
+
+/// notify_command runs with a short JSON on stdin when a pair enters an
+/// error state (#14 item 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notify_command_hears_about_errors() {
+    let host = Host::start().await;
+    let local = host.path("local");
+    let heard = host.path("heard.jsonl");
+    let cfg = host.sync_config(
+        "daemon.toml",
+        &local,
+        "/Sync",
+        &format!(
+            "poll_interval = \"1s\"\nnotify_command = \"cat >> '{}'; echo >> '{}'\"",
+            heard.display(),
+            heard.display()
+        ),
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace(KEY1, &"z".repeat(64))).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let d = Daemon { child, cfg, local };
+    assert!(
+        wait_for(DEADLINE, || async {
+            std::fs::read_to_string(&heard).is_ok_and(|t| t.contains("\"event\":\"error\""))
+        })
+        .await,
+        "the command heard about the error"
+    );
+    let line = std::fs::read_to_string(&heard).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert!(
+        v["pair"].is_string() && v["message"].as_str().unwrap().contains("key"),
+        "{v}"
+    );
+    assert!(d.stop().await.success());
+}
