@@ -411,13 +411,14 @@ async fn transfers_stream_with_bounded_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_runs_without_an_account_or_config() {
     let dir = tempfile::tempdir().unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-        .args(["demo", "--no-wait", "--dir"])
-        .arg(dir.path())
-        .env_remove("DCSYNC_CONFIG")
-        .output()
-        .await
-        .unwrap();
+    let demo = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
+            .args(["demo", "--no-wait", "--dir"])
+            .arg(dir.path())
+            .env_remove("DCSYNC_CONFIG")
+            .output()
+    };
+    let out = demo().await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(
@@ -430,13 +431,7 @@ async fn demo_runs_without_an_account_or_config() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains(" INFO "), "{err}");
     // Run again on the same folder: refused, nothing touched (#11 item 7).
-    let again = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-        .args(["demo", "--no-wait", "--dir"])
-        .arg(dir.path())
-        .env_remove("DCSYNC_CONFIG")
-        .output()
-        .await
-        .unwrap();
+    let again = demo().await.unwrap();
     assert_eq!(again.status.code(), Some(2), "{again:?}");
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("not empty"),

@@ -26,6 +26,11 @@ impl Daemon {
         let local = host.path("local");
         std::fs::create_dir_all(&local).unwrap();
         let cfg = host.sync_config("daemon.toml", &local, "/Sync", extra);
+        Daemon::spawn(cfg, local)
+    }
+
+    /// Runs `dcsync daemon` on the config `cfg` for the folder `local`.
+    fn spawn(cfg: PathBuf, local: PathBuf) -> Daemon {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
             .arg("--config")
             .arg(&cfg)
@@ -386,16 +391,7 @@ async fn permanent_errors_stop_the_pair_and_say_why() {
     let cfg = host.sync_config("daemon.toml", &local, "/Sync", "poll_interval = \"1s\"");
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, text.replace(KEY1, &"z".repeat(64))).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("daemon")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let d = Daemon { child, cfg, local };
+    let d = Daemon::spawn(cfg, local);
     assert!(
         wait_for(DEADLINE, || async {
             let st = d.cli(&["status"]).await.stdout;
@@ -460,16 +456,7 @@ async fn one_daemon_per_config_and_commands_reach_their_own() {
             &format!("/{name}"),
             "poll_interval = \"1s\"",
         );
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("daemon")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        Daemon { child, cfg, local }
+        Daemon::spawn(cfg, local)
     };
     let (a, b) = (start("one"), start("two"));
     for d in [&a, &b] {
@@ -554,16 +541,7 @@ async fn the_notify_command_hears_about_errors() {
     );
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, text.replace(KEY1, &"z".repeat(64))).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
-        .arg("--config")
-        .arg(&cfg)
-        .arg("daemon")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let d = Daemon { child, cfg, local };
+    let d = Daemon::spawn(cfg, local);
     assert!(
         wait_for(DEADLINE, || async {
             std::fs::read_to_string(&heard).is_ok_and(|t| t.contains("\"event\":\"error\""))
