@@ -116,6 +116,14 @@ pub enum Command {
     Resume { pair: Option<String> },
     /// Ask the running daemon to sync now instead of waiting for the next poll.
     SyncNow { pair: Option<String> },
+    /// The conflicts kept as two versions: which is which, and where.
+    Conflicts {
+        /// Only this pair (its `name`).
+        pair: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// The local trash: list what it holds, put a file back.
     Trash {
         #[command(subcommand)]
@@ -322,6 +330,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Pause { pair } => control(&config_path, Request::Pause { pair }).await,
         Command::Resume { pair } => control(&config_path, Request::Resume { pair }).await,
         Command::SyncNow { pair } => control(&config_path, Request::SyncNow { pair }).await,
+        Command::Conflicts { pair, json } => {
+            let config = Config::load(&config_path, &EnvOverrides::from_env())?;
+            sync_cmd::conflicts(&config, &config_path, pair.as_deref(), json)
+        }
         Command::Trash { cmd } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
             trash_cmd::run(&config, &config_path, cmd)

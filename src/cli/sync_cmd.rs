@@ -539,3 +539,84 @@ fn print_live(live: Option<&crate::daemon::PairStatus>) {
         out!("last error: {e}");
     }
 }
+
+/// `dcsync conflicts [PAIR] [--json]`: the kept pairs of versions, with
+/// which side each came from and its size on disk (absent: only on the
+/// host). Reads only the state DB and the disk.
+pub fn conflicts(
+    config: &Config,
+    config_path: &Path,
+    only: Option<&str>,
+    json: bool,
+) -> Result<(), CliError> {
+    let all = chosen_pairs(config, config_path, only)?;
+    let mut out = Vec::new();
+    for pair in &all {
+        let ecfg = &pair.engine;
+        let list = if ecfg.db_path.exists() {
+            StateDb::open(&ecfg.db_path)
+                .and_then(|db| db.conflicts())
+                .map_err(|e| CliError::Engine(e.into()))?
+        } else {
+            Vec::new()
+        };
+        let size = |p: &crate::model::RelPath| {
+            std::fs::symlink_metadata(ecfg.local_root.join(p.as_str()))
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        };
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|c| {
+                let (path_side, copy_side) = match c.copy_from {
+                    state::Side::Local => ("remote", "local"),
+                    state::Side::Remote => ("local", "remote"),
+                };
+                serde_json::json!({
+                    "path": c.path.as_str(),
+                    "path_version": path_side,
+                    "path_size": size(&c.path),
+                    "copy": c.copy_path.as_str(),
+                    "copy_version": copy_side,
+                    "copy_size": size(&c.copy_path),
+                    "created_at": c.created_at,
+                })
+            })
+            .collect();
+        if json {
+            out.push(serde_json::json!({ "pair": pair.name, "conflicts": rows }));
+            continue;
+        }
+        out!(
+            "[{}] {} conflicts (both versions kept)",
+            pair.name,
+            rows.len()
+        );
+        let shown = |s: &serde_json::Value| {
+            s.as_u64()
+                .map_or("only on the host".to_owned(), human_bytes)
+        };
+        for (c, r) in list.iter().zip(&rows) {
+            out!(
+                "  {}  {} ({} version, {})  <->  {} ({} version, {})",
+                c.created_at,
+                c.path,
+                r["path_version"].as_str().unwrap_or_default(),
+                shown(&r["path_size"]),
+                c.copy_path,
+                r["copy_version"].as_str().unwrap_or_default(),
+                shown(&r["copy_size"]),
+            );
+        }
+    }
+    if json {
+        let v = if out.len() == 1 {
+            out.remove(0)
+        } else {
+            serde_json::Value::Array(out)
+        };
+        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    Ok(())
+}

@@ -567,7 +567,8 @@ impl<'a> Exec<'a> {
             Named::Conflict(name) => {
                 let copy = path.parent().unwrap_or_default().join(&name);
                 if let (Some(copy), Ok(mut db)) = (copy, self.db.lock())
-                    && let Err(e) = db.add_conflict(path, &copy, &self.now())
+                    && let Err(e) =
+                        db.add_conflict(path, &copy, crate::state::Side::Local, &self.now())
                 {
                     tracing::warn!(%path, error = %e, "could not record a conflict for `dcsync status`");
                 }
@@ -669,7 +670,7 @@ impl<'a> Exec<'a> {
                 }
                 let now = self.now();
                 if let Ok(mut db) = self.db.lock()
-                    && let Err(e) = db.add_conflict(p, &c, &now)
+                    && let Err(e) = db.add_conflict(p, &c, crate::state::Side::Local, &now)
                 {
                     tracing::warn!(path = %p, error = %e, "could not record a conflict for `dcsync status`");
                 }
@@ -1009,7 +1010,7 @@ impl<'a> Exec<'a> {
         self.commit(Some(intent), vec![])?;
         let copy = path.parent().unwrap_or_default().join(&f.name);
         if let (Some(copy), Ok(mut db)) = (copy, self.db.lock())
-            && let Err(e) = db.add_conflict(path, &copy, &self.now())
+            && let Err(e) = db.add_conflict(path, &copy, crate::state::Side::Remote, &self.now())
         {
             tracing::warn!(%path, error = %e, "could not record a conflict for `dcsync status`");
         }

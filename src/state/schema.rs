@@ -19,10 +19,16 @@ pub(crate) struct Migration {
 
 /// Every migration, in order; the schema version is the list's length.
 /// Never edit or reorder a released entry: append a new file.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_init.sql",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_init.sql",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        name: "0002_conflict_sides.sql",
+        sql: include_str!("../../migrations/0002_conflict_sides.sql"),
+    },
+];
 
 /// Reads `PRAGMA user_version`.
 pub(crate) fn user_version(conn: &Connection, path: &Path) -> Result<u32, StateError> {

@@ -64,6 +64,8 @@ pub struct ConflictEntry {
     pub path: RelPath,
     /// Where the other version was kept.
     pub copy_path: RelPath,
+    /// Which side the kept copy's content came from.
+    pub copy_from: Side,
     pub created_at: String,
 }
 
@@ -201,13 +203,16 @@ impl StateDb {
         &mut self,
         path: &RelPath,
         copy_path: &RelPath,
+        copy_from: Side,
         now: &str,
     ) -> Result<i64, StateError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO conflicts (path, copy_path, created_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO conflicts (path, copy_path, copy_from, created_at) VALUES (?1, ?2, ?3, ?4)",
             )
-            .and_then(|mut s| s.insert([path.as_str(), copy_path.as_str(), now]))
+            .and_then(|mut s| {
+                s.insert([path.as_str(), copy_path.as_str(), copy_from.as_str(), now])
+            })
             .map_err(|e| StateError::sqlite("record a conflict", &self.path, e))
     }
 
@@ -227,7 +232,9 @@ impl StateDb {
         let err = |e| StateError::sqlite("read conflicts", db, e);
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, path, copy_path, created_at FROM conflicts ORDER BY id")
+            .prepare_cached(
+                "SELECT id, path, copy_path, created_at, copy_from FROM conflicts ORDER BY id",
+            )
             .map_err(err)?;
         let rows = stmt
             .query_map([], |r| {
@@ -236,16 +243,22 @@ impl StateDb {
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })
             .map_err(err)?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, path, copy_path, created_at) = row.map_err(err)?;
+            let (id, path, copy_path, created_at, from) = row.map_err(err)?;
             out.push(ConflictEntry {
                 id,
                 path: rel(db, path, "conflicts")?,
                 copy_path: rel(db, copy_path, "conflicts")?,
+                copy_from: if from == "remote" {
+                    Side::Remote
+                } else {
+                    Side::Local
+                },
                 created_at,
             });
         }

@@ -378,7 +378,7 @@ fn status_meta_skipped_conflicts() {
     assert_eq!(db.skipped().unwrap().len(), 1);
 
     let id = db
-        .add_conflict(&p("doc.txt"), &p("doc (conflict 1).txt"), "t4")
+        .add_conflict(&p("doc.txt"), &p("doc (conflict 1).txt"), Side::Local, "t4")
         .unwrap();
     assert_eq!(
         db.conflicts().unwrap(),
@@ -386,6 +386,7 @@ fn status_meta_skipped_conflicts() {
             id,
             path: p("doc.txt"),
             copy_path: p("doc (conflict 1).txt"),
+            copy_from: Side::Local,
             created_at: "t4".into()
         }]
     );
@@ -594,7 +595,8 @@ fn failed_migration_changes_nothing() {
         .conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 1);
+    // The good migrations ran; the broken one left nothing behind.
+    assert_eq!(v, MIGRATIONS.len() as i64);
     let has_note: i64 = db
         .conn
         .query_row(
@@ -783,4 +785,25 @@ fn an_open_intent_learns_what_its_op_made() {
         db.journal_update(id, "{}", "t4"),
         Err(StateError::NotPending { .. })
     ));
+}
+
+#[test]
+fn conflicts_recorded_before_sides_existed_read_as_local_copies() {
+    let (_d, path) = tmp();
+    let first: Vec<Migration> = MIGRATIONS[..1].to_vec();
+    {
+        let db = StateDb::open_with(&path, &first).unwrap();
+        db.conn
+            .execute(
+                "INSERT INTO conflicts (path, copy_path, created_at) VALUES ('a', 'a (c)', 't')",
+                [],
+            )
+            .unwrap();
+    }
+    let mut db = StateDb::open(&path).unwrap();
+    let c = db.conflicts().unwrap();
+    assert_eq!(c[0].copy_from, Side::Local);
+    db.add_conflict(&p("b"), &p("b (c)"), Side::Remote, "t2")
+        .unwrap();
+    assert_eq!(db.conflicts().unwrap()[1].copy_from, Side::Remote);
 }

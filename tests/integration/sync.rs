@@ -1715,3 +1715,30 @@ async fn the_local_trash_can_be_listed_restored_and_pruned() {
     pair.sync(&[]).await.ok();
     assert!(!old.exists(), "older than trash_retention: pruned");
 }
+
+/// `dcsync conflicts` lists the kept pairs of versions and which side each
+/// came from (#14 item 5, listing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_are_listed_with_their_sides() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    pair.write("doc.txt", b"local words");
+    let f = host.write("h/doc.txt", b"host words!");
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync"])
+        .await
+        .ok();
+    pair.sync(&[]).await.ok();
+    let r = pair.dcsync(&["conflicts"]).await;
+    assert!(r.ok().stdout.contains("1 conflicts"), "{r:?}");
+    assert!(r.stdout.contains("doc.txt (remote version, 11 B)"), "{r:?}");
+    let j = pair.dcsync(&["conflicts", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    let c = &v["conflicts"][0];
+    assert_eq!(c["path"], "doc.txt", "{v}");
+    assert_eq!(c["copy_version"], "local", "{v}");
+    assert_eq!(c["copy_size"], 11, "{v}");
+    assert!(
+        c["copy"].as_str().unwrap().contains("conflicted copy"),
+        "{v}"
+    );
+}
