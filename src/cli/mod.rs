@@ -24,6 +24,7 @@ macro_rules! out {
     }};
 }
 
+mod conflict_cmd;
 mod demo;
 #[path = "gen.rs"]
 pub mod generate;
@@ -123,6 +124,17 @@ pub enum Command {
         /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
+    },
+    /// Settle a kept conflict: keep the local version, the host's, or both.
+    Resolve {
+        /// The conflicted path (or its copy), as `dcsync conflicts` shows it.
+        path: String,
+        /// Which version to keep under the path.
+        #[arg(long, value_enum)]
+        keep: conflict_cmd::Keep,
+        /// The pair (needed when the config has several).
+        #[arg(long)]
+        pair: Option<String>,
     },
     /// The local trash: list what it holds, put a file back.
     Trash {
@@ -333,6 +345,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Conflicts { pair, json } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
             sync_cmd::conflicts(&config, &config_path, pair.as_deref(), json)
+        }
+        Command::Resolve { path, keep, pair } => {
+            let config = Config::load(&config_path, &EnvOverrides::from_env())?;
+            conflict_cmd::resolve(&config, &config_path, pair.as_deref(), &path, keep)
         }
         Command::Trash { cmd } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;

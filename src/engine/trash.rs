@@ -185,6 +185,37 @@ pub fn prune(root: &Path, now: i64, policy: TrashPolicy) -> std::io::Result<Prun
     Ok(pruned)
 }
 
+/// Moves the local entry at `path` into the trash slot of `stamp`
+/// (`YYYYMMDD-HHMMSS`, `-N` added when that place is taken), never
+/// following a symlink and never replacing anything. Returns where it went.
+pub fn discard(root: &Path, path: &RelPath, stamp: &str) -> std::io::Result<PathBuf> {
+    let fs = Root::open(root)?;
+    for n in 1..1000 {
+        let slot = if n == 1 {
+            stamp.to_owned()
+        } else {
+            format!("{stamp}-{n}")
+        };
+        let Some(dest) = RelPath::new(&format!("{MARKER}/trash/{slot}/{}", path.as_str())) else {
+            break;
+        };
+        match fs.rename(path, &dest, true) {
+            Ok(()) => return Ok(root.join(dest.as_str())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "no free place in the trash for {path}"
+    )))
+}
+
+/// Renames `from` to `to` inside the sync folder, never replacing and
+/// never following a symlink.
+pub fn rename(root: &Path, from: &RelPath, to: &RelPath) -> std::io::Result<()> {
+    Root::open(root)?.rename(from, to, false)
+}
+
 /// Puts the newest trashed version of `path` back: at `path` when that is
 /// free, else beside it as `name (restored STAMP).ext`. Returns where it
 /// went. Never replaces anything.

@@ -1742,3 +1742,51 @@ async fn conflicts_are_listed_with_their_sides() {
         "{v}"
     );
 }
+
+/// `dcsync resolve PATH --keep local|remote|both` settles a kept conflict;
+/// the next sync carries it to the host, and nothing is deleted outright
+/// (#14 item 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_can_be_resolved() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    for (name, local, remote) in [
+        ("a.txt", "local a", "remote a!"),
+        ("b.txt", "local b", "remote b!"),
+        ("c.txt", "local c", "remote c!"),
+    ] {
+        pair.write(name, local.as_bytes());
+        let f = host.write(&format!("h/{name}"), remote.as_bytes());
+        host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync"])
+            .await
+            .ok();
+    }
+    pair.sync(&[]).await.ok();
+    pair.sync(&[]).await.ok();
+    let r = pair.dcsync(&["resolve", "a.txt", "--keep", "local"]).await;
+    assert!(r.ok().stdout.contains("kept the local version"), "{r:?}");
+    pair.dcsync(&["resolve", "b.txt", "--keep", "remote"])
+        .await
+        .ok();
+    pair.dcsync(&["resolve", "c.txt", "--keep", "both"])
+        .await
+        .ok();
+    pair.dcsync(&["resolve", "c.txt", "--keep", "both"])
+        .await
+        .fails_with(2, "no kept conflict");
+    pair.sync(&[]).await.ok();
+    let tree = pair.converged().await;
+    assert_eq!(tree["a.txt"].as_deref(), Some(&b"local a"[..]));
+    assert_eq!(tree["b.txt"].as_deref(), Some(&b"remote b!"[..]));
+    assert_eq!(tree["c.txt"].as_deref(), Some(&b"remote c!"[..]));
+    let copies: Vec<&String> = tree
+        .keys()
+        .filter(|k| k.contains("conflicted copy"))
+        .collect();
+    assert_eq!(copies.len(), 1, "only c keeps its copy: {copies:?}");
+    assert!(copies[0].starts_with("c "), "{copies:?}");
+    // What was not kept is in the local trash.
+    assert!(pair.trash_has(b"remote a!") && pair.trash_has(b"local b"));
+    let r = pair.dcsync(&["conflicts"]).await;
+    assert!(r.ok().stdout.contains("0 conflicts"), "{r:?}");
+}
