@@ -637,21 +637,7 @@ impl<'a> Exec<'a> {
     /// never replacing anything.
     fn to_trash(&self, p: &RelPath) -> Result<PathBuf, OpError> {
         let stamp = clock::compact_stamp(self.clock.now());
-        for n in 1..1000 {
-            let slot = if n == 1 {
-                stamp.clone()
-            } else {
-                format!("{stamp}-{n}")
-            };
-            let dest = RelPath::new(&format!("{MARKER}/trash/{slot}/{}", p.as_str()))
-                .ok_or_else(|| changed(p, "no trash path for it"))?;
-            match self.fs.rename(p, &dest, true) {
-                Ok(()) => return Ok(self.abs(&dest)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io(&self.abs(p))(e)),
-            }
-        }
-        Err(changed(p, "no free place in the trash"))
+        super::trash::discard(self.root, p, &stamp).map_err(io(&self.abs(p)))
     }
 
     /// Renames the local entry at `p` to a free conflicted-copy name next to it.
