@@ -1011,12 +1011,11 @@ impl Drop for SmallDisk {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disk_full_and_read_only_roots_are_reported_and_the_rest_goes_on() {
+#[ignore = "needs root to mount a tmpfs; .ci/run runs it as root (--ignored as_root_)"]
+async fn as_root_disk_full_and_read_only_roots_are_reported_and_the_rest_goes_on() {
     let host = Host::start().await;
-    let Some(disk) = SmallDisk::mount(&host.path("local"), "1m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
-        return;
-    };
+    let disk = SmallDisk::mount(&host.path("local"), "1m")
+        .expect("mounting a tmpfs needs root: run this test as root");
     let pair = Pair::new(&host);
     let c = host.client();
     let sync = c
@@ -1124,7 +1123,8 @@ impl Drop for Immutable {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permission_denied_on_read_and_write_is_reported_and_the_rest_goes_on() {
+#[ignore = "needs root (setpriv, chattr); .ci/run runs it as root (--ignored as_root_)"]
+async fn as_root_permission_denied_on_read_and_write_is_reported_and_the_rest_goes_on() {
     use std::os::unix::fs::PermissionsExt;
     let host = Host::start().await;
     let pair = Pair::new(&host);
@@ -1137,14 +1137,13 @@ async fn permission_denied_on_read_and_write_is_reported_and_the_rest_goes_on() 
     .unwrap();
     // Make the config and state usable without root's override.
     std::fs::set_permissions(&pair.cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let Some(r) = sync_without_dac_override(&pair.cfg).await else {
-        eprintln!("SKIPPED: setpriv is not available");
-        return;
-    };
-    if r.stderr.contains("setpriv") {
-        eprintln!("SKIPPED: setpriv refused here: {}", r.stderr);
-        return;
-    }
+    let r = sync_without_dac_override(&pair.cfg)
+        .await
+        .expect("setpriv (util-linux) is needed");
+    assert!(
+        !r.stderr.contains("setpriv"),
+        "setpriv refused (run as root): {r:?}"
+    );
     // Read denied: skipped with a reason, the rest synced, no error storm;
     // the sides are not equal, so the exit code says so, naming the file.
     assert_eq!(r.code, 1, "{r:?}");
@@ -1159,10 +1158,8 @@ async fn permission_denied_on_read_and_write_is_reported_and_the_rest_goes_on() 
 
     // Write denied: a local file that cannot be replaced (immutable) while
     // the host has a new version; a new remote file still arrives.
-    let Some(_guard) = Immutable::set(&pair.lp("ok.txt")) else {
-        eprintln!("SKIPPED: chattr is not available");
-        return;
-    };
+    let _guard = Immutable::set(&pair.lp("ok.txt"))
+        .expect("chattr +i needs root and e2fsprogs on a filesystem that supports it");
     let v2 = host.write("h/ok.txt", b"new version");
     pair.remote(&["put", "--overwrite", v2.to_str().unwrap(), "/Sync"])
         .await
