@@ -415,12 +415,7 @@ pub async fn status(
         out.push(status_pair(pair, l, json)?);
     }
     if json {
-        let v = if out.len() == 1 {
-            out.remove(0)
-        } else {
-            serde_json::Value::Array(out)
-        };
-        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        print_json_per_pair(out);
     } else if live.is_none() {
         out!("(no daemon running)");
     }
@@ -611,12 +606,18 @@ pub fn conflicts(
         }
     }
     if json {
-        let v = if out.len() == 1 {
-            out.remove(0)
-        } else {
-            serde_json::Value::Array(out)
-        };
-        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        print_json_per_pair(out);
     }
     Ok(())
+}
+
+/// Prints one JSON value per pair: the value itself for one pair, an array
+/// for several.
+pub fn print_json_per_pair(mut values: Vec<serde_json::Value>) {
+    let v = if values.len() == 1 {
+        values.remove(0)
+    } else {
+        serde_json::Value::Array(values)
+    };
+    out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
 }

@@ -57,12 +57,7 @@ pub fn run(config: &Config, config_path: &Path, cmd: TrashCmd) -> Result<(), Cli
                 }
             }
             if json {
-                let v = if all.len() == 1 {
-                    all.remove(0)
-                } else {
-                    serde_json::Value::Array(all)
-                };
-                out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                sync_cmd::print_json_per_pair(all);
             }
             Ok(())
         }
