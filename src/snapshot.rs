@@ -8,7 +8,8 @@
 //! skipped note; [`snapshot`] itself never fails. It only reads from the host
 //! ([`resolve_root`] may create folders when asked to).
 
-use crate::api::{ApiError, Client, FolderId, FolderOptions, Listing};
+use crate::api::host::Host;
+use crate::api::{ApiError, FolderId, FolderOptions, Listing};
 use crate::model::{Kind, RelPath, RemoteEntry, RemoteView};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -76,7 +77,7 @@ impl SnapshotError {
 /// Lists the folder `root` (`None` = the account root) recursively, up to
 /// `concurrency` listings at a time. Paths are relative to `root`.
 pub async fn snapshot(
-    client: &Client,
+    client: &dyn Host,
     root: Option<FolderId>,
     concurrency: usize,
 ) -> SnapshotOutcome {
@@ -86,7 +87,7 @@ pub async fn snapshot(
 /// Lists one folder (`folder`, found at `base` in the tree) recursively;
 /// paths in the result start with `base`. Used to refresh part of a tree.
 pub async fn snapshot_from(
-    client: &Client,
+    client: &dyn Host,
     root: Option<FolderId>,
     base: RelPath,
     concurrency: usize,
@@ -97,7 +98,7 @@ pub async fn snapshot_from(
 /// The direct content of one folder (one listing, no subfolders listed):
 /// its files, and its subfolders without their content.
 pub async fn snapshot_level(
-    client: &Client,
+    client: &dyn Host,
     root: Option<FolderId>,
     base: RelPath,
 ) -> SnapshotOutcome {
@@ -105,7 +106,7 @@ pub async fn snapshot_level(
 }
 
 async fn walk(
-    client: &Client,
+    client: &dyn Host,
     root: Option<FolderId>,
     base: RelPath,
     concurrency: usize,
@@ -305,7 +306,7 @@ fn display_child(parent: &RelPath, name: &str) -> String {
 /// else it is [`SnapshotError::NotFound`]. Several folders of one name are
 /// [`SnapshotError::Ambiguous`].
 pub async fn resolve_root(
-    client: &Client,
+    client: &dyn Host,
     remote_path: &str,
     create: bool,
 ) -> Result<Option<FolderId>, SnapshotError> {
@@ -356,7 +357,7 @@ pub async fn resolve_root(
 /// Creates `name` in `parent`; when the answer is lost, looks whether the
 /// folder got created before trying again (so it is not created twice).
 async fn create_folder(
-    client: &Client,
+    client: &dyn Host,
     name: &str,
     parent: Option<FolderId>,
     walked: &str,

@@ -6,13 +6,14 @@
 //! folders or the state database, and never logs a secret.
 //!
 //! Layout: [`client`] (endpoints and the request loop), [`transfer`]
-//! (upload/download streaming), [`auth`] (credentials, shared token),
+//! (upload/download streaming), [`host`] (the [`host::Host`] seam the engine calls through), [`auth`] (credentials, shared token),
 //! [`types`] and [`de`] (decoding), [`error`], [`retry`].
 
 pub mod auth;
 pub mod client;
 mod de;
 pub mod error;
+pub mod host;
 pub mod names;
 pub mod retry;
 pub mod transfer;

@@ -11,7 +11,8 @@
 
 use super::recover::Named;
 use super::{MARKER, Reporter, SyncReport};
-use crate::api::{ApiError, Client, Expected, FileId, FolderId, FolderOptions};
+use crate::api::host::Host;
+use crate::api::{ApiError, Expected, FileId, FolderId, FolderOptions};
 use crate::clock::{self, Clock};
 use crate::model::*;
 use crate::plan::{Op, Stage, conflict_name};
@@ -148,7 +149,7 @@ pub(crate) struct RoundOutcome {
 }
 
 pub(crate) struct Exec<'a> {
-    client: &'a Client,
+    client: &'a dyn Host,
     root: &'a Path,
     /// Remote folder ids by path (`None` = the account root), kept current
     /// as this round creates and moves folders.
@@ -170,7 +171,7 @@ pub(crate) struct Exec<'a> {
 impl<'a> Exec<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        client: &'a Client,
+        client: &'a dyn Host,
         root: &'a Path,
         remote_root: Option<FolderId>,
         remote: &RemoteView,
@@ -701,6 +702,39 @@ impl<'a> Exec<'a> {
             path: path.clone(),
             local: *local,
         };
+        // `folder/create` does no uniqueness check: a folder of this name
+        // another device made since the listing is taken as this one (its
+        // content meets ours file by file) instead of made twice. Not in the
+        // account root, whose listing shows trashed folders too.
+        if let Some(pid) = parent {
+            let listing = self
+                .client
+                .folder_listing(Some(FolderId(pid)))
+                .await
+                .map_err(|e| OpError::Api {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            if listing.files.iter().any(|f| f.name == path.name()) {
+                return Err(changed(path, "a file of this name appeared on the host"));
+            }
+            let same: Vec<u64> = listing
+                .folders
+                .iter()
+                .filter(|f| f.name == path.name())
+                .map(|f| f.id.0)
+                .collect();
+            match same.as_slice() {
+                [] => {}
+                [id] => return self.adopt_remote_dir(path, local, *id, parent),
+                _ => {
+                    return Err(changed(
+                        path,
+                        "several folders of this name are on the host",
+                    ));
+                }
+            }
+        }
         let intent = self.journal(&op, parent)?;
         let created = match self
             .client
@@ -729,16 +763,66 @@ impl<'a> Exec<'a> {
         }
         self.commit(
             Some(intent),
-            vec![Change::Put(
-                path.clone(),
-                dir_entry(path, *local, created.id.0, parent),
-            )],
+            vec![
+                Change::Put(path.clone(), dir_entry(path, *local, created.id.0, parent)),
+                Change::Made(created.id.0),
+            ],
         )?;
         tracing::info!(%path, "created remote folder");
         Ok(Done {
             created_dirs: 1,
             ..Done::default()
         })
+    }
+
+    /// Takes a folder of `path`'s name that appeared on the host as the
+    /// remote side of the local folder `path`.
+    fn adopt_remote_dir(
+        &self,
+        path: &RelPath,
+        local: &LocalMeta,
+        id: u64,
+        parent: Option<u64>,
+    ) -> Result<Done, OpError> {
+        if let Ok(mut d) = self.dirs.lock() {
+            d.insert(path.clone(), Some(id));
+        }
+        self.commit(
+            None,
+            vec![Change::Put(
+                path.clone(),
+                dir_entry(path, *local, id, parent),
+            )],
+        )?;
+        tracing::info!(%path, "a remote folder of this name appeared; syncing with it");
+        Ok(Done::default())
+    }
+
+    /// Whether `name` in the remote folder `parent` is held by an entry
+    /// other than `id` (a fresh listing). In the account root only files
+    /// count: its listing also shows folders that are in the host's trash.
+    async fn taken_on_host(
+        &self,
+        path: &RelPath,
+        parent: Option<u64>,
+        name: &str,
+        id: u64,
+    ) -> Result<bool, OpError> {
+        let listing = self
+            .client
+            .folder_listing(parent.map(FolderId))
+            .await
+            .map_err(|e| OpError::Api {
+                path: path.clone(),
+                source: e,
+            })?;
+        let file = listing.files.iter().any(|f| f.name == name && f.id.0 != id);
+        let folder = parent.is_some()
+            && listing
+                .folders
+                .iter()
+                .any(|f| f.name == name && f.id.0 != id);
+        Ok(file || folder)
     }
 
     fn db_synced_ids(&self) -> Result<std::collections::HashSet<u64>, OpError> {
@@ -782,28 +866,48 @@ impl<'a> Exec<'a> {
     ) -> Result<Done, OpError> {
         let new_parent = self.parent_id(to)?;
         let old_parent = self.parent_id(from).ok();
+        let (moves, renames) = (old_parent != Some(new_parent), from.name() != to.name());
+        // `file/move`, `file/edit` and their folder twins do no uniqueness
+        // check: an entry another device put at the destination since the
+        // listing would end up beside a second one of the same name.
+        if self.taken_on_host(to, new_parent, to.name(), id).await? {
+            return Err(changed(
+                to,
+                "another entry of this name appeared on the host",
+            ));
+        }
+        // Moved and renamed: the step in between must not make a pair
+        // either, so rename first when the old name is taken over there.
+        let rename_first =
+            moves && renames && self.taken_on_host(to, new_parent, from.name(), id).await?;
+        if rename_first {
+            let blocked = match old_parent {
+                Some(p) => self.taken_on_host(from, p, to.name(), id).await?,
+                None => true,
+            };
+            if blocked {
+                return Err(changed(to, "the names on the way are taken on the host"));
+            }
+        }
         let intent = self.journal(op, new_parent)?;
         let result = async {
-            match kind {
-                Kind::File => {
-                    if old_parent != Some(new_parent) {
-                        self.client
-                            .file_move(FileId(id), new_parent.map(FolderId))
-                            .await?;
-                    }
-                    if from.name() != to.name() {
-                        self.client.file_rename(FileId(id), to.name()).await?;
-                    }
+            let to_parent = new_parent.map(FolderId);
+            if rename_first {
+                match kind {
+                    Kind::File => drop(self.client.file_rename(FileId(id), to.name()).await?),
+                    Kind::Dir => drop(self.client.folder_rename(FolderId(id), to.name()).await?),
                 }
-                Kind::Dir => {
-                    if old_parent != Some(new_parent) {
-                        self.client
-                            .folder_move(FolderId(id), new_parent.map(FolderId))
-                            .await?;
-                    }
-                    if from.name() != to.name() {
-                        self.client.folder_rename(FolderId(id), to.name()).await?;
-                    }
+            }
+            if moves {
+                match kind {
+                    Kind::File => drop(self.client.file_move(FileId(id), to_parent).await?),
+                    Kind::Dir => drop(self.client.folder_move(FolderId(id), to_parent).await?),
+                }
+            }
+            if renames && !rename_first {
+                match kind {
+                    Kind::File => drop(self.client.file_rename(FileId(id), to.name()).await?),
+                    Kind::Dir => drop(self.client.folder_rename(FolderId(id), to.name()).await?),
                 }
             }
             Ok::<(), ApiError>(())
@@ -823,7 +927,10 @@ impl<'a> Exec<'a> {
             d.retain(|k, _| !k.starts_with(from));
             d.extend(moved);
         }
-        let changes = self.move_changes(synced, to, new_parent)?;
+        let mut changes = self.move_changes(synced, to, new_parent)?;
+        // Until a listing shows it there, its folder may have been trashed
+        // before it arrived (see `engine::forget_unlisted`).
+        changes.push(Change::Made(id));
         self.commit(Some(intent), changes)?;
         tracing::info!(from = %from, to = %to, "moved on the host");
         Ok(Done {
@@ -930,7 +1037,10 @@ impl<'a> Exec<'a> {
             remote_name: name,
             size: up.size,
         };
-        self.commit(Some(intent), vec![Change::Put(path.clone(), entry)])?;
+        self.commit(
+            Some(intent),
+            vec![Change::Put(path.clone(), entry), Change::Made(up.id.0)],
+        )?;
         tracing::info!(%path, bytes = up.size, "uploaded");
         Ok(Done {
             uploaded: 1,
@@ -1052,7 +1162,10 @@ impl<'a> Exec<'a> {
             remote_name: name,
             size: copy.size,
         };
-        self.commit(Some(intent), vec![Change::Put(path.clone(), entry)])?;
+        self.commit(
+            Some(intent),
+            vec![Change::Put(path.clone(), entry), Change::Made(copy.id.0)],
+        )?;
         tracing::info!(%path, source, "copied on the host instead of uploading");
         Ok(Done {
             copied: 1,

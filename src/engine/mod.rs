@@ -13,7 +13,8 @@ mod fsat;
 mod recover;
 pub mod trash;
 
-use crate::api::{ApiError, Client, FolderId};
+use crate::api::host::Host;
+use crate::api::{ApiError, FolderId};
 use crate::clock::{self, Clock};
 use crate::model::{RelPath, Scope};
 use crate::plan::{self, Op, PlanOptions};
@@ -171,7 +172,7 @@ pub struct Timings {
 /// content is not known: those subtrees count as unknown and the second
 /// value says a full pass is needed.
 async fn refresh_parts(
-    client: &Client,
+    client: &dyn Host,
     f: &Focus,
     scopes: &[(Scope, Option<u64>)],
     trashed: &std::collections::BTreeSet<u64>,
@@ -249,6 +250,62 @@ fn forget_ignored(
         synced.retain(|k, _| !k.starts_with(t));
     }
     top.into_iter().collect()
+}
+
+/// Host entries dcsync made that no listing has shown yet
+/// (`StateDb::unlisted`): a listing that shows one ends that. One missing
+/// from this pass's listing was never there for anybody to delete — the
+/// folder it went into was trashed (or moved away) before it arrived — so
+/// the planner does not see it as synced: the local file counts as new and
+/// goes up again, instead of being taken for deleted on the host and
+/// trashed locally (a folder: with everything below it). Moves on the host
+/// count as made too. A full pass also forgets ids no longer tracked.
+fn forget_unlisted(
+    db: &mut StateDb,
+    synced: Arc<crate::model::Tree<crate::model::SyncedEntry>>,
+    view: &crate::model::RemoteView,
+    full: bool,
+    dry_run: bool,
+) -> Result<Arc<crate::model::Tree<crate::model::SyncedEntry>>, EngineError> {
+    let unlisted = db.unlisted()?;
+    if unlisted.is_empty() {
+        return Ok(synced);
+    }
+    let mut done: Vec<u64> = view
+        .entries
+        .values()
+        .map(|e| e.id)
+        .filter(|id| unlisted.contains(id))
+        .collect();
+    let unknown: std::collections::BTreeSet<RelPath> = view.unknown.iter().cloned().collect();
+    let gone: Vec<RelPath> = synced
+        .iter()
+        .filter(|(p, e)| {
+            !p.is_root()
+                && unlisted.contains(&e.remote_id)
+                && !done.contains(&e.remote_id)
+                && !crate::model::under_any(&unknown, p)
+        })
+        .map(|(p, _)| p.clone())
+        .collect();
+    if full {
+        let tracked: std::collections::HashSet<u64> =
+            synced.values().map(|e| e.remote_id).collect();
+        done.extend(unlisted.iter().filter(|id| !tracked.contains(id)));
+    }
+    if !dry_run {
+        db.drop_unlisted(&done)?;
+    }
+    if gone.is_empty() {
+        return Ok(synced);
+    }
+    let mut kept = (*synced).clone();
+    for p in &gone {
+        tracing::info!(path = %p, "what dcsync put on the host is not there, and nobody saw it there: sending it again");
+        // A folder's content went with it, unseen as well.
+        kept.retain(|k, _| !k.starts_with(p));
+    }
+    Ok(Arc::new(kept))
 }
 
 /// Why a remote entry is not synced when the ignore rules match it.
@@ -578,7 +635,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
 /// (or finds its folder missing) says so in the state DB too, so that
 /// `dcsync status` never shows "converged" after it.
 pub async fn sync(
-    client: &Client,
+    client: &dyn Host,
     cfg: &EngineConfig,
     req: SyncRequest,
     clock: Arc<dyn Clock>,
@@ -604,7 +661,7 @@ pub async fn sync(
 }
 
 async fn sync_pass(
-    client: &Client,
+    client: &dyn Host,
     cfg: &EngineConfig,
     req: SyncRequest,
     clock: Arc<dyn Clock>,
@@ -755,6 +812,7 @@ async fn sync_pass(
         }
         hold_back_unstorable_names(&mut scanned);
         hold_back_too_long_paths(root, &mut scanned, &mut snap);
+        let synced = forget_unlisted(&mut db, synced, &snap.view, scopes.is_none(), req.dry_run)?;
         let now = clock::datetime(clock.now());
         // What earlier passes already said (each note is logged once per
         // path and reason; `dcsync status` keeps listing it).
@@ -995,7 +1053,7 @@ fn trashed_folders(db: &StateDb) -> Result<std::collections::BTreeSet<u64>, Engi
 /// trashed itself are remembered; a Synced folder that shows up in the root
 /// is checked through one of its former files (`file_status` = trash).
 async fn drop_trashed_root_folders(
-    client: &Client,
+    client: &dyn Host,
     db: &mut StateDb,
     view: &mut crate::model::RemoteView,
     synced: &crate::model::Tree<crate::model::SyncedEntry>,
@@ -1065,7 +1123,7 @@ const ROOT_PROBES: usize = 3;
 /// id, and when that folder is one the listing still shows, the synced
 /// folder (or a folder above it) is in the trash. Then nothing is touched.
 async fn check_root_not_trashed(
-    client: &Client,
+    client: &dyn Host,
     cfg: &EngineConfig,
     root_id: FolderId,
     view: &crate::model::RemoteView,
@@ -1119,7 +1177,7 @@ async fn check_root_not_trashed(
 /// Returns the largest file size the host accepts, if limited. A host
 /// without `/account/package` gets no limits.
 async fn apply_package_limits(
-    client: &Client,
+    client: &dyn Host,
     cfg: &EngineConfig,
 ) -> (EngineConfig, Option<u64>, Option<u64>) {
     let mut cfg = cfg.clone();
@@ -1145,7 +1203,7 @@ async fn apply_package_limits(
 /// Bytes stored in the account now: the whole account is listed (only
 /// for accounts with a storage limit, and only in passes that upload).
 async fn used_storage(
-    client: &Client,
+    client: &dyn Host,
     remote_root: Option<FolderId>,
     view: &crate::model::RemoteView,
     concurrency: usize,
@@ -1435,7 +1493,7 @@ fn rel_skipped(list: &[(String, String)]) -> Vec<(RelPath, String)> {
 /// Resolves (on the first sync: creates) the remote folder, and refuses a
 /// remote folder that vanished or was replaced since the last sync.
 async fn remote_root(
-    client: &Client,
+    client: &dyn Host,
     cfg: &EngineConfig,
     db: &mut StateDb,
     tracked: u64,

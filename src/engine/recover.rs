@@ -10,8 +10,9 @@
 //! thing, because those ops converge by themselves.
 
 use super::EngineError;
+use crate::api::host::Host;
 use crate::api::names::is_upload_variant;
-use crate::api::{ApiError, Client, FileId, FileStatus, FolderId, RemoteFolder};
+use crate::api::{ApiError, FileId, FileStatus, FolderId, RemoteFolder};
 use crate::clock::{self, Clock};
 use crate::model::*;
 use crate::plan::Op;
@@ -36,7 +37,7 @@ pub(crate) struct Intent {
 }
 
 pub(crate) async fn run(
-    client: &Client,
+    client: &dyn Host,
     db: &mut StateDb,
     root: &Path,
     clock: &dyn Clock,
@@ -122,7 +123,7 @@ pub(crate) enum Named {
 /// `replaces` goes to the host's trash and the file takes the exact name,
 /// read back.
 pub(crate) async fn claim_name(
-    client: &Client,
+    client: &dyn Host,
     parent: Option<u64>,
     path: &RelPath,
     id: FileId,
@@ -185,7 +186,7 @@ const MAX_COMPARED: usize = 5;
 /// device's upload of the same name and size) are never touched.
 #[allow(clippy::too_many_arguments)]
 async fn recover_upload(
-    client: &Client,
+    client: &dyn Host,
     root: &Path,
     tracked: &HashSet<u64>,
     intent: &Intent,
@@ -266,7 +267,7 @@ async fn recover_upload(
 /// like the copy's `source`, and with the content that was sent (SHA-256
 /// compared after downloading each; without a known hash nothing is ours).
 async fn find_ours(
-    client: &Client,
+    client: &dyn Host,
     root: &Path,
     tracked: &HashSet<u64>,
     parent: Option<u64>,
@@ -313,7 +314,7 @@ async fn find_ours(
 /// Whether remote file `id` holds exactly the content with SHA-256 `sha`
 /// (downloaded into `.dcsync/tmp/` and hashed; the temp file is removed).
 async fn same_content(
-    client: &Client,
+    client: &dyn Host,
     root: &Path,
     id: FileId,
     size: u64,
@@ -352,7 +353,7 @@ fn trash_ok(r: Result<(), ApiError>) -> Result<(), EngineError> {
 /// A folder named `name` in `parent` that Synced does not track: the one a
 /// create whose answer was lost made.
 pub(crate) async fn find_new_folder(
-    client: &Client,
+    client: &dyn Host,
     tracked: HashSet<u64>,
     parent: Option<u64>,
     name: &str,

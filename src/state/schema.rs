@@ -28,6 +28,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0002_conflict_sides.sql",
         sql: include_str!("../../migrations/0002_conflict_sides.sql"),
     },
+    Migration {
+        name: "0003_unlisted.sql",
+        sql: include_str!("../../migrations/0003_unlisted.sql"),
+    },
 ];
 
 /// Reads `PRAGMA user_version`.

@@ -24,6 +24,9 @@ pub enum Change {
     /// paths change: follow with a `Put` of `to` to record its new remote
     /// name or parent.
     MoveTree { from: RelPath, to: RelPath },
+    /// dcsync made host entry `remote_id`; no listing has shown it yet
+    /// (see [`StateDb::unlisted`]).
+    Made(u64),
 }
 
 const COLUMNS: &str = "path, kind, dev, ino, size, local_size, mtime_ns, sha256, md5, remote_id, remote_parent, remote_name";
@@ -191,6 +194,11 @@ pub(crate) fn apply_changes(
         match change {
             Change::Put(path, entry) => put(conn, path, entry).map_err(err)?,
             Change::RemoveTree(path) => remove_tree(conn, path).map_err(err)?,
+            Change::Made(id) => {
+                conn.prepare_cached("INSERT OR IGNORE INTO unlisted (remote_id) VALUES (?1)")
+                    .and_then(|mut s| s.execute([*id as i64]))
+                    .map_err(err)?;
+            }
             Change::MoveTree { from, to } => {
                 if from == to {
                     continue;
@@ -286,6 +294,40 @@ impl StateDb {
     }
 
     /// The number of entries in the Synced tree.
+    /// Host entries dcsync made that no listing has shown yet.
+    pub fn unlisted(&self) -> Result<std::collections::HashSet<u64>, StateError> {
+        let err = |e| StateError::sqlite("read the unlisted entries", &self.path, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT remote_id FROM unlisted")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, i64>(0))
+            .map_err(err)?
+            .collect::<Result<Vec<i64>, _>>()
+            .map_err(err)?;
+        Ok(rows.into_iter().map(|v| v as u64).collect())
+    }
+
+    /// A listing showed these entries (or they are no longer tracked).
+    pub fn drop_unlisted(&mut self, ids: &[u64]) -> Result<(), StateError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let err = |e| StateError::sqlite("update the unlisted entries", &path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM unlisted WHERE remote_id = ?1")
+                .map_err(err)?;
+            for id in ids {
+                stmt.execute([*id as i64]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
     pub fn synced_len(&self) -> Result<u64, StateError> {
         self.count("count the Synced tree", "SELECT count(*) FROM synced")
     }

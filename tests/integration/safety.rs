@@ -962,3 +962,95 @@ async fn backup_mode_keeps_the_hosts_other_version_as_a_conflicted_copy() {
     assert_eq!(read(&pair.lp("a.txt")), b"local v1");
     assert!(!pair.lp("c.txt").exists());
 }
+
+// ------------------------------------------- found by the simulation (#12)
+
+/// Runs a host call to completion from a reporter callback (not async).
+fn block_on_host<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+    .join()
+    .unwrap()
+}
+
+/// A folder trashed on the host after the plan, before the upload into it
+/// ran: the file lands in a trashed folder, where nobody ever saw it. The
+/// next pass must send it again, not take it for deleted on the host and
+/// move the only live copy into the local trash. (Simulation, seed 12 of
+/// its first runs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_sent_into_a_folder_trashed_meanwhile_is_sent_again_not_trashed() {
+    use dcsync::engine::{SyncRequest, sync};
+    let lib = Lib::new(&[("d", 2), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("d/new.txt"), b"the only copy").unwrap();
+    let d = lib.folder("d").await;
+    let c2 = c.clone();
+    sync(
+        c,
+        cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &between_any(move || block_on_host(async move { c2.folder_delete(d).await.unwrap() })),
+    )
+    .await
+    .ok();
+    // The folder's trashing is a delete of what was synced in it; the new
+    // file was never seen there by anybody.
+    for _ in 0..3 {
+        sync(
+            c,
+            cfg,
+            SyncRequest::default(),
+            clock.clone(),
+            &dcsync::engine::Quiet,
+        )
+        .await
+        .ok();
+    }
+    assert_eq!(read(&local.join("d/new.txt")), b"the only copy");
+    let d = lib.folder("d").await;
+    let l = c.folder_listing(Some(d)).await.unwrap();
+    let names: Vec<&str> = l.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["new.txt"], "sent again into a new folder d");
+}
+
+/// Another device makes a folder of the same name between our listing and
+/// our `folder/create` (which does no uniqueness check): we take it as ours
+/// instead of making a second `d2` beside it. (Simulation.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_made_on_the_host_meanwhile_is_adopted_not_duplicated() {
+    use dcsync::engine::{SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::create_dir_all(local.join("d2")).unwrap();
+    std::fs::write(local.join("d2/mine.txt"), b"local").unwrap();
+    let sync_id = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let c2 = c.clone();
+    let r = sync(
+        c,
+        cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &between_any(move || {
+            block_on_host(async move {
+                c2.folder_create("d2", Some(sync_id), &Default::default())
+                    .await
+                    .unwrap()
+            });
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(r.converged, "{r:?}");
+    let l = c.folder_listing(Some(sync_id)).await.unwrap();
+    let d2: Vec<_> = l.folders.iter().filter(|f| f.name == "d2").collect();
+    assert_eq!(d2.len(), 1, "one d2 on the host: {:?}", l.folders);
+    let inside = c.folder_listing(Some(d2[0].id)).await.unwrap();
+    assert_eq!(inside.files.len(), 1);
+}
