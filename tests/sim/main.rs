@@ -1,0 +1,421 @@
+//! Whole-engine simulation: the production engine, executor and recovery
+//! (`dcsync::engine::sync`) run against a real emulator through the
+//! `dcsync::api::Host` seam, while a seeded world acts around every host
+//! call: a local user and a remote user change files and folders, calls
+//! fail before or after the host did the work, answers get lost, the
+//! process crashes at any call (the pass is dropped and the next one starts
+//! from the state database and journal), the local folder vanishes. After
+//! the users stop, passes run until one reports "in sync", and the oracle
+//! (`world::World::check`) looks for lost versions, differing sides,
+//! duplicates, leftover temp files and ignored files that crossed over.
+//!
+//! `cargo test --test sim -- --ignored` runs `DCSYNC_SIM_SEEDS` seeds
+//! (default 300); `DCSYNC_SIM_SEED=N` runs one seed and prints its trace;
+//! `DCSYNC_SIM_TRACES=DIR` writes the trace of every failing seed there;
+//! `DCSYNC_SIM_FROM`, `DCSYNC_SIM_STEPS`, `DCSYNC_SIM_THREADS` tune a long run.
+//!
+//! Not yet in CI (ignored): it still finds bugs that are open, and at about
+//! 0.7 s per seed in a debug build it is far from the 2,000 seeds in 90 s
+//! that CI needs (an in-memory host behind the same seam is the way there).
+//! Runs are not fully reproducible yet: the scan runs beside the listing on
+//! another thread, and conflict names carry the wall-clock time.
+//! What users do inside `folder/delete` is left out: the API has no
+//! conditional delete, so a file arriving in that one-call window is
+//! trashed with the folder (the host's race, not one the engine can close).
+
+mod host;
+mod world;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use dcsync::api::{
+    Client, ClientOptions, Credentials, FolderOptions, RetryPolicy, Secret, TokenStore,
+};
+use dcsync::engine::{EngineConfig, EngineError, SyncReport, SyncRequest};
+use dcsync_emulator::{Config as EmuConfig, RunningEmulator};
+use rand::{Rng, SeedableRng};
+
+use host::SimHost;
+use world::{Rates, Shared, World};
+
+const KEY1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const KEY2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+/// Seeds per emulator before it is started afresh (keeps the account root small).
+const SEEDS_PER_EMULATOR: u64 = 100;
+/// Passes allowed after the users stop.
+const SETTLE_PASSES: usize = 8;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn client(api_url: &str, tokens: &Path) -> Client {
+    let creds = Credentials::Keys {
+        key1: Secret::new(KEY1),
+        key2: Secret::new(KEY2),
+    };
+    let mut o = ClientOptions::new(api_url.to_string(), creds);
+    o.token_store = TokenStore::in_dir(tokens, &o.credentials.account_key(&o.api_url));
+    o.retry = RetryPolicy::fast();
+    o.max_requests_per_second = None;
+    Client::new(o).expect("client")
+}
+
+/// A seed that failed: what went wrong and what happened before.
+struct Failure {
+    seed: u64,
+    message: String,
+    trace: Vec<String>,
+}
+
+enum Outcome {
+    Crashed,
+    Done(Box<Result<SyncReport, EngineError>>),
+}
+
+struct Seed {
+    shared: Arc<Shared>,
+    host: SimHost,
+    cfg: EngineConfig,
+    clock: Arc<dcsync::clock::SystemClock>,
+    ops: OpLog,
+}
+
+/// Puts every op the engine finishes into the trace.
+struct OpLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl dcsync::engine::Reporter for OpLog {
+    fn op_done(&self, op: &dcsync::plan::Op, result: &Result<(), String>) {
+        if let Ok(mut t) = self.0.lock() {
+            t.push(match result {
+                Ok(()) => format!("    op {op}"),
+                Err(e) => format!("    op {op} FAILED: {e}"),
+            });
+        }
+    }
+}
+
+impl Seed {
+    async fn pass(&self, allow_mass_delete: bool) -> Outcome {
+        let signal = self.shared.crash_signal();
+        let req = SyncRequest {
+            allow_mass_delete,
+            ..Default::default()
+        };
+        tokio::select! {
+            biased;
+            _ = signal.notified() => Outcome::Crashed,
+            r = dcsync::engine::sync(&self.host, &self.cfg, req, self.clock.clone(), &self.ops) => {
+                Outcome::Done(Box::new(r))
+            }
+        }
+    }
+
+    async fn log(&self, s: String) {
+        self.shared.world.lock().await.log(s);
+    }
+}
+
+fn summary(r: &Result<SyncReport, EngineError>) -> String {
+    match r {
+        Ok(r) => format!(
+            "{} (up {}, down {}, moved {}, copied {}, del local {}, del remote {}, conflicts {}{}{})",
+            if r.in_sync() {
+                "in sync"
+            } else {
+                "not in sync"
+            },
+            r.uploaded,
+            r.downloaded,
+            r.moved,
+            r.copied,
+            r.deleted_local,
+            r.deleted_remote,
+            r.conflicts,
+            if r.in_sync() {
+                String::new()
+            } else {
+                format!(
+                    ", converged {}, unseen {:?}, waiting {:?}, stopped {:?}, deferred {}",
+                    r.converged, r.unseen, r.waiting, r.stopped, r.deferred
+                )
+            },
+            if r.errors.is_empty() {
+                String::new()
+            } else {
+                format!(", errors: {}", r.errors.join("; "))
+            }
+        ),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+async fn run_seed(seed: u64, steps: u64, api_url: &str, base: &Path) -> Result<(), Failure> {
+    let dir = base.join(format!("s{seed}"));
+    let root = dir.join("local");
+    let scratch = dir.join("scratch");
+    let tokens = base.join("tokens");
+    std::fs::create_dir_all(root.join(".dcsync")).expect("root");
+    std::fs::create_dir_all(&scratch).expect("scratch");
+    std::fs::write(root.join(".dcsyncignore"), world::IGNORE_BASE).expect("ignore file");
+    let plain = client(api_url, &tokens);
+    let remote_root = plain
+        .folder_create(&format!("sim{seed}"), None, &FolderOptions::default())
+        .await
+        .expect("remote root")
+        .id;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let rates = Rates {
+        local: rng.random_range(0.02..0.2),
+        remote: rng.random_range(0.02..0.2),
+        fail: rng.random_range(0.0..0.05),
+        lose: rng.random_range(0.0..0.05),
+        crash: rng.random_range(0.0..0.03),
+    };
+    let cfg = EngineConfig {
+        local_root: root.clone(),
+        remote_path: format!("/sim{seed}"),
+        db_path: dir.join("state/pair.db"),
+        plan: Default::default(),
+        transfers: rng.random_range(1..=3),
+        listing_concurrency: rng.random_range(1..=2),
+        max_delete_percent: 100,
+        max_delete_count: 1_000_000,
+        trash: Default::default(),
+    };
+    let world = World::new(seed, rates, root.clone(), scratch, plain, remote_root);
+    let trace = world.trace.clone();
+    let shared = Shared::new(world);
+    let s = Seed {
+        shared: shared.clone(),
+        host: SimHost {
+            inner: client(api_url, &tokens),
+            shared: shared.clone(),
+            one_at_a_time: Default::default(),
+        },
+        cfg,
+        clock: Arc::new(dcsync::clock::SystemClock),
+        ops: OpLog(trace.clone()),
+    };
+    s.log(format!(
+        "seed {seed}: {rates:?}, transfers {}",
+        s.cfg.transfers
+    ))
+    .await;
+    let fail = |message: String, _: &Arc<Shared>| {
+        let trace = trace.lock().map(|t| t.clone()).unwrap_or_default();
+        Failure {
+            seed,
+            message,
+            trace,
+        }
+    };
+
+    for step in 0..steps {
+        let roll = rng.random_range(0..100);
+        if roll < 55 {
+            shared.world.lock().await.act().await;
+        } else if roll < 99 {
+            shared.armed.store(true, Ordering::SeqCst);
+            let o = s.pass(false).await;
+            shared.armed.store(false, Ordering::SeqCst);
+            match o {
+                Outcome::Crashed => s.log(format!("step {step}: pass crashed")).await,
+                Outcome::Done(r) => s.log(format!("step {step}: pass {}", summary(&r))).await,
+            }
+        } else {
+            // The local folder vanishes (an unmounted disk): the pass must
+            // stop without touching the host.
+            let away = dir.join("unmounted");
+            std::fs::rename(&root, &away).expect("unmount");
+            let before = {
+                let w = shared.world.lock().await;
+                world::rtree(&w.plain, remote_root).await
+            };
+            let o = s.pass(false).await;
+            let after = {
+                let w = shared.world.lock().await;
+                world::rtree(&w.plain, remote_root).await
+            };
+            std::fs::rename(&away, &root).expect("mount again");
+            let r = match o {
+                Outcome::Done(r) => r,
+                Outcome::Crashed => unreachable!("not armed"),
+            };
+            s.log(format!(
+                "step {step}: local folder gone; pass {}",
+                summary(&r)
+            ))
+            .await;
+            if r.is_ok() {
+                return Err(fail(
+                    "a pass without its local folder did not stop".into(),
+                    &shared,
+                ));
+            }
+            let ids = |t: Result<world::RTree, _>| {
+                t.map(|t| {
+                    (
+                        t.files
+                            .iter()
+                            .map(|(p, f)| (p.clone(), f.id))
+                            .collect::<Vec<_>>(),
+                        t.dirs,
+                    )
+                })
+                .ok()
+            };
+            if ids(before) != ids(after) {
+                return Err(fail(
+                    "a pass without its local folder changed the host".into(),
+                    &shared,
+                ));
+            }
+        }
+    }
+
+    // The users stop; the engine must settle.
+    shared.armed.store(false, Ordering::SeqCst);
+    let mut last = String::new();
+    let mut settled = false;
+    for i in 0..SETTLE_PASSES {
+        match s.pass(true).await {
+            Outcome::Crashed => unreachable!("not armed"),
+            Outcome::Done(r) => {
+                last = summary(&r);
+                s.log(format!("settle {i}: pass {last}")).await;
+                if r.as_ref().as_ref().is_ok_and(|r| r.in_sync()) {
+                    settled = true;
+                    break;
+                }
+            }
+        }
+    }
+    if !settled {
+        return Err(fail(
+            format!("not in sync after {SETTLE_PASSES} passes without users: {last}"),
+            &shared,
+        ));
+    }
+    let checked = shared.world.lock().await.check().await;
+    if let Err(m) = checked {
+        return Err(fail(m, &shared));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn scratch_base() -> PathBuf {
+    // tmpfs when there is one: the simulation is mostly small writes and fsyncs.
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// Runs the seeds `from + k * threads + t` of one thread.
+fn run_thread(t: u64, threads: u64, from: u64, count: u64, steps: u64) -> (u64, Vec<Failure>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let mut failures = Vec::new();
+        let mut done = 0;
+        let mut emu: Option<(RunningEmulator, tempfile::TempDir)> = None;
+        let mut k = 0;
+        while k * threads + t < count {
+            let seed = from + k * threads + t;
+            if k % SEEDS_PER_EMULATOR == 0 {
+                if let Some((e, _)) = emu.take() {
+                    let _ = e.stop().await;
+                }
+                let dir = tempfile::Builder::new()
+                    .prefix("dcsync-sim-")
+                    .tempdir_in(scratch_base())
+                    .expect("tempdir");
+                let e = RunningEmulator::start(EmuConfig::new(dir.path().join("emu"), KEY1, KEY2))
+                    .await
+                    .expect("emulator");
+                emu = Some((e, dir));
+            }
+            let (e, dir) = emu.as_ref().expect("emulator");
+            if let Err(f) = run_seed(seed, steps, &e.api_url(), dir.path()).await {
+                failures.push(f);
+            }
+            done += 1;
+            k += 1;
+        }
+        (done, failures)
+    })
+}
+
+#[test]
+#[ignore = "it still finds open bugs (about 1 seed in 8 fails; see the module docs and issue #12): \
+            DCSYNC_SIM_SEEDS=300 cargo test --test sim -- --ignored --nocapture"]
+fn simulation() {
+    if let Ok(v) = std::env::var("DCSYNC_SIM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(v))
+            .with_test_writer()
+            .try_init();
+    }
+    let steps = env_u64("DCSYNC_SIM_STEPS", 40);
+    let (from, count, threads) = match std::env::var("DCSYNC_SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(one) => (one, 1, 1),
+        None => (
+            env_u64("DCSYNC_SIM_FROM", 0),
+            env_u64("DCSYNC_SIM_SEEDS", 300),
+            env_u64("DCSYNC_SIM_THREADS", 2),
+        ),
+    };
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads.min(count.max(1)))
+        .map(|t| std::thread::spawn(move || run_thread(t, threads, from, count, steps)))
+        .collect();
+    let mut done = 0;
+    let mut failures = Vec::new();
+    for h in handles {
+        let (d, f) = h.join().expect("simulation thread");
+        done += d;
+        failures.extend(f);
+    }
+    failures.sort_by_key(|f| f.seed);
+    if let Ok(dir) = std::env::var("DCSYNC_SIM_TRACES") {
+        let _ = std::fs::create_dir_all(&dir);
+        for f in &failures {
+            let text = format!("{}\n---- {}\n", f.trace.join("\n"), f.message);
+            let _ = std::fs::write(Path::new(&dir).join(format!("seed-{}.txt", f.seed)), text);
+        }
+    }
+    eprintln!(
+        "simulation: {done} seeds of {steps} steps (from {from}) in {:.1} s, {} failed",
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    if let Some(f) = failures.first() {
+        eprintln!("---- first failing seed {} trace:", f.seed);
+        for l in &f.trace {
+            eprintln!("{l}");
+        }
+        eprintln!("---- seed {}: {}", f.seed, f.message);
+        eprintln!(
+            "rerun: DCSYNC_SIM_SEED={} DCSYNC_SIM_STEPS={steps} cargo test --test sim -- --nocapture",
+            f.seed
+        );
+        let seeds: Vec<u64> = failures.iter().map(|f| f.seed).collect();
+        panic!("{} of {done} seeds failed: {seeds:?}", failures.len());
+    }
+}

@@ -1,0 +1,886 @@
+//! The world around the engine: two users (one on the local folder, one on
+//! the host, as another device or the website would), host faults and
+//! crashes, all drawn from one seeded RNG; and the oracle that checks, when
+//! the users stop and the engine has settled, that nothing a user wrote was
+//! lost, both sides are equal, and nothing ignored crossed over.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use dcsync::api::{ApiError, Client, Expected, FileId, FolderId, FolderOptions, RemoteFile};
+use dcsync::model::{Kind, RelPath};
+use dcsync::scan::IgnoreRules;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{Mutex, Notify};
+
+use crate::host::{After, Before};
+
+/// Folders and names the users pick from: few, so that they collide.
+const DIRS: &[&str] = &["", "d0", "d1", "d0/e"];
+const NAMES: &[&str] = &["a.txt", "b.txt", "c.md"];
+/// Always ignored (the `.dcsyncignore` written before the first pass).
+const IGNORED_NAME: &str = "x.log";
+pub const IGNORE_BASE: &str = "*.log\n";
+/// The line the local user adds and removes again.
+const IGNORE_TOGGLE: &str = "d1/\n";
+
+/// How often things happen, per host call while the users are active.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    pub local: f64,
+    pub remote: f64,
+    pub fail: f64,
+    pub lose: f64,
+    pub crash: f64,
+}
+
+/// What the engine's host calls and the runner share.
+pub struct Shared {
+    pub world: Mutex<World>,
+    /// Users act and faults happen only while this is set.
+    pub armed: AtomicBool,
+    crash: std::sync::Mutex<Arc<Notify>>,
+}
+
+impl Shared {
+    pub fn new(world: World) -> Arc<Shared> {
+        Arc::new(Shared {
+            world: Mutex::new(world),
+            armed: AtomicBool::new(false),
+            crash: std::sync::Mutex::new(Arc::new(Notify::new())),
+        })
+    }
+
+    /// A new crash signal for the pass about to start.
+    pub fn crash_signal(&self) -> Arc<Notify> {
+        let n = Arc::new(Notify::new());
+        *self.crash.lock().unwrap() = n.clone();
+        n
+    }
+
+    pub fn crash(&self) {
+        self.crash.lock().unwrap().notify_one();
+    }
+
+    pub async fn before(&self, call: &'static str) -> Before {
+        if !self.armed.load(Ordering::SeqCst) {
+            return Before::Go;
+        }
+        let mut w = self.world.lock().await;
+        // A folder trashed on the host takes with it what arrives between
+        // the engine's last look and the trash call: the API has no
+        // conditional delete, so that race is the host's (the engine makes
+        // the window one call wide); users do not act inside it here.
+        if call != "folder/delete" {
+            w.around_call().await;
+        }
+        let r = w.rates;
+        if w.rng.random_bool(r.crash) {
+            w.log(format!("  ! crash before {call}"));
+            return Before::Crash;
+        }
+        if w.rng.random_bool(r.fail) {
+            let e = if w.rng.random_bool(0.3) {
+                ApiError::RateLimited {
+                    endpoint: call,
+                    retry_after: None,
+                }
+            } else {
+                ApiError::Server {
+                    endpoint: call,
+                    status: 503,
+                    snippet: "simulated".into(),
+                }
+            };
+            w.log(format!("  ! {call} fails before the host acts"));
+            return Before::Fail(e);
+        }
+        Before::Go
+    }
+
+    pub async fn after(&self, call: &'static str, ok: bool) -> After {
+        if !self.armed.load(Ordering::SeqCst) {
+            return After::Keep;
+        }
+        let mut w = self.world.lock().await;
+        let r = w.rates;
+        if w.rng.random_bool(r.crash) {
+            w.log(format!("  ! crash after {call} (ok={ok})"));
+            return After::Crash;
+        }
+        if ok && w.rng.random_bool(r.lose) {
+            w.log(format!("  ! {call}: the host acted, the answer is lost"));
+            return After::LoseAnswer;
+        }
+        w.around_call().await;
+        After::Keep
+    }
+}
+
+/// A remote tree, path -> entry; `""` is the synced folder.
+#[derive(Debug, Default)]
+pub struct RTree {
+    pub files: BTreeMap<String, RemoteFile>,
+    pub dirs: BTreeMap<String, FolderId>,
+    /// Names listed twice in one folder.
+    pub dups: Vec<String>,
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Files only the engine and the oracle handle specially: users on the host
+/// leave them alone (the ignore file is the local user's to edit).
+fn special(p: &str) -> bool {
+    // (The engine's own copies count too: `.dcsyncignore (2)` on the host.)
+    p.ends_with(".log") || name_of(p).starts_with(".dcsyncignore")
+}
+
+fn parent_of(p: &str) -> &str {
+    p.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+fn name_of(p: &str) -> &str {
+    p.rsplit_once('/').map(|(_, n)| n).unwrap_or(p)
+}
+
+pub async fn rtree(c: &Client, root: FolderId) -> Result<RTree, ApiError> {
+    let mut t = RTree::default();
+    t.dirs.insert(String::new(), root);
+    let mut todo = vec![(String::new(), root)];
+    while let Some((path, id)) = todo.pop() {
+        let l = c.folder_listing(Some(id)).await?;
+        let mut seen = BTreeSet::new();
+        for f in l.folders {
+            let p = join(&path, &f.name);
+            if !seen.insert(f.name.clone()) {
+                t.dups.push(p);
+                continue;
+            }
+            t.dirs.insert(p.clone(), f.id);
+            todo.push((p, f.id));
+        }
+        for f in l.files {
+            let p = join(&path, &f.name);
+            if !seen.insert(f.name.clone()) {
+                t.dups.push(p);
+                continue;
+            }
+            t.files.insert(p, f);
+        }
+    }
+    Ok(t)
+}
+
+/// Every file below `root` (the state folder left out), path -> content.
+pub fn ltree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, rel: &str, out: &mut BTreeMap<String, String>) {
+        let Ok(rd) = std::fs::read_dir(root.join(rel)) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if rel.is_empty() && name == ".dcsync" {
+                continue;
+            }
+            let p = join(rel, &name);
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(root, &p, out),
+                Ok(t) if t.is_file() => {
+                    if let Ok(s) = std::fs::read_to_string(root.join(&p)) {
+                        out.insert(p, s);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, "", &mut out);
+    out
+}
+
+fn ldirs(root: &Path) -> Vec<String> {
+    DIRS.iter()
+        .filter(|d| !d.is_empty() && root.join(d).is_dir())
+        .map(|d| d.to_string())
+        .collect()
+}
+
+pub struct World {
+    pub rng: StdRng,
+    pub rates: Rates,
+    pub root: PathBuf,
+    /// Outside the sync root: the remote user's files and the oracle's downloads.
+    pub scratch: PathBuf,
+    /// The other users' client (no faults).
+    pub plain: Client,
+    pub remote_root: FolderId,
+    /// Versions (contents) users wrote and did not delete or overwrite.
+    pub live: BTreeSet<String>,
+    /// Ignored files each side made: must stay on their side.
+    pub ign_local: BTreeSet<String>,
+    pub ign_remote: BTreeSet<String>,
+    n: u64,
+    /// Shared with the engine's reporter, so ops land in order.
+    pub trace: Arc<std::sync::Mutex<Vec<String>>>,
+    downloads: u64,
+}
+
+impl World {
+    pub fn new(
+        seed: u64,
+        rates: Rates,
+        root: PathBuf,
+        scratch: PathBuf,
+        plain: Client,
+        remote_root: FolderId,
+    ) -> World {
+        World {
+            rng: StdRng::seed_from_u64(seed ^ 0x5eed_0000_dc5c),
+            rates,
+            root,
+            scratch,
+            plain,
+            remote_root,
+            live: BTreeSet::new(),
+            ign_local: BTreeSet::new(),
+            ign_remote: BTreeSet::new(),
+            n: 0,
+            trace: Arc::default(),
+            downloads: 0,
+        }
+    }
+
+    pub fn log(&mut self, s: String) {
+        if let Ok(mut t) = self.trace.lock() {
+            t.push(s);
+        }
+    }
+
+    fn content(&mut self, side: char) -> String {
+        self.n += 1;
+        let len = self.rng.random_range(0..48);
+        let filler: String = (0..len)
+            .map(|_| char::from(b'a' + self.rng.random_range(0..26u8)))
+            .collect();
+        format!("v{}{side}{filler}\n", self.n)
+    }
+
+    /// Other users act while the engine waits on a host call.
+    async fn around_call(&mut self) {
+        let r = self.rates;
+        if self.rng.random_bool(r.local) {
+            self.local_action();
+        }
+        if self.rng.random_bool(r.remote) {
+            self.remote_action().await;
+        }
+    }
+
+    /// One action of either user (between passes).
+    pub async fn act(&mut self) {
+        if self.rng.random_bool(0.5) {
+            self.local_action();
+        } else {
+            self.remote_action().await;
+        }
+    }
+
+    // ------------------------------------------------------------ local user
+
+    fn local_files(&self) -> Vec<String> {
+        ltree(&self.root)
+            .into_keys()
+            .filter(|p| !special(p))
+            .collect()
+    }
+
+    fn free_local_path(&mut self) -> Option<String> {
+        let d = *DIRS.choose(&mut self.rng)?;
+        let n = *NAMES.choose(&mut self.rng)?;
+        let p = join(d, n);
+        let full = self.root.join(&p);
+        // Never over a folder or through a file.
+        if full.exists() || self.root.join(d).is_file() {
+            return None;
+        }
+        Some(p)
+    }
+
+    pub fn local_action(&mut self) {
+        let roll = self.rng.random_range(0..100);
+        let r = match roll {
+            0..=29 => self.l_write(),
+            30..=39 => self.l_overwrite(false),
+            40..=44 => self.l_overwrite(true),
+            45..=52 => self.l_delete(),
+            53..=64 => self.l_rename(),
+            65..=68 => self.l_delete_dir(),
+            69..=75 => self.l_rename_dir(),
+            76..=84 => self.l_ignored(),
+            85..=87 => self.l_toggle_ignore(),
+            _ => self.l_replace_atomically(),
+        };
+        if let Err(e) = r {
+            self.log(format!("L (failed: {e})"));
+        }
+    }
+
+    fn l_write(&mut self) -> std::io::Result<()> {
+        let Some(p) = self.free_local_path() else {
+            return Ok(());
+        };
+        let c = self.content('L');
+        let full = self.root.join(&p);
+        std::fs::create_dir_all(full.parent().unwrap_or(&self.root))?;
+        std::fs::write(&full, &c)?;
+        self.log(format!("L write {p} = {}", c.trim_end()));
+        self.live.insert(c);
+        Ok(())
+    }
+
+    /// Overwrites in place; `same_tick`: same size and the old mtime kept.
+    fn l_overwrite(&mut self, same_tick: bool) -> std::io::Result<()> {
+        let files = self.local_files();
+        let Some(p) = files.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let full = self.root.join(&p);
+        let old = std::fs::read_to_string(&full)?;
+        let meta = std::fs::metadata(&full)?;
+        // Within one tick of the filesystem's clock (Linux stamps files
+        // from a clock of jiffy resolution, 4-10 ms) a second write keeps
+        // the mtime; later it cannot, whatever the size.
+        let same_tick = same_tick
+            && meta
+                .modified()?
+                .elapsed()
+                .is_ok_and(|age| age < std::time::Duration::from_millis(8));
+        let mut c = self.content('L');
+        if same_tick {
+            // Same length as before, so only the content differs.
+            while c.len() < old.len() {
+                c.insert(c.len() - 1, 'z');
+            }
+            if c.len() > old.len() {
+                return Ok(());
+            }
+        }
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&full)?;
+        use std::io::Write;
+        (&f).write_all(c.as_bytes())?;
+        if same_tick {
+            f.set_modified(meta.modified()?)?;
+        }
+        drop(f);
+        self.log(format!(
+            "L overwrite {p}{} = {}",
+            if same_tick {
+                " (same size and mtime)"
+            } else {
+                ""
+            },
+            c.trim_end()
+        ));
+        self.live.remove(&old);
+        self.live.insert(c);
+        Ok(())
+    }
+
+    fn l_replace_atomically(&mut self) -> std::io::Result<()> {
+        let files = self.local_files();
+        let Some(p) = files.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let full = self.root.join(&p);
+        let old = std::fs::read_to_string(&full)?;
+        let c = self.content('L');
+        // An editor's save: a temp file (ignored by default) renamed over.
+        let tmp = full.with_file_name(format!("~${}", name_of(&p)));
+        std::fs::write(&tmp, &c)?;
+        std::fs::rename(&tmp, &full)?;
+        self.log(format!("L save-by-rename {p} = {}", c.trim_end()));
+        self.live.remove(&old);
+        self.live.insert(c);
+        Ok(())
+    }
+
+    fn l_delete(&mut self) -> std::io::Result<()> {
+        let files = self.local_files();
+        let Some(p) = files.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let full = self.root.join(&p);
+        let old = std::fs::read_to_string(&full)?;
+        std::fs::remove_file(&full)?;
+        self.log(format!("L delete {p} ({})", old.trim_end()));
+        self.live.remove(&old);
+        Ok(())
+    }
+
+    fn l_rename(&mut self) -> std::io::Result<()> {
+        let files = self.local_files();
+        let Some(p) = files.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let Some(to) = self.free_local_path() else {
+            return Ok(());
+        };
+        let dest = self.root.join(&to);
+        std::fs::create_dir_all(dest.parent().unwrap_or(&self.root))?;
+        std::fs::rename(self.root.join(&p), &dest)?;
+        self.log(format!("L rename {p} -> {to}"));
+        Ok(())
+    }
+
+    fn l_delete_dir(&mut self) -> std::io::Result<()> {
+        let dirs = ldirs(&self.root);
+        let Some(d) = dirs.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let below: Vec<(String, String)> = ltree(&self.root)
+            .into_iter()
+            .filter(|(p, _)| p.starts_with(&format!("{d}/")))
+            .collect();
+        std::fs::remove_dir_all(self.root.join(&d))?;
+        self.log(format!("L delete folder {d} ({} files)", below.len()));
+        for (p, c) in below {
+            if p.ends_with(".log") {
+                self.ign_local.remove(&c);
+            }
+            self.live.remove(&c);
+        }
+        Ok(())
+    }
+
+    fn l_rename_dir(&mut self) -> std::io::Result<()> {
+        let dirs = ldirs(&self.root);
+        let Some(d) = dirs.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let to = match d.as_str() {
+            "d0" => "d1",
+            "d1" => "d0",
+            "d0/e" => "d1/e",
+            _ => return Ok(()),
+        };
+        let dest = self.root.join(to);
+        if dest.exists() || self.root.join(parent_of(to)).is_file() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dest.parent().unwrap_or(&self.root))?;
+        std::fs::rename(self.root.join(&d), &dest)?;
+        self.log(format!("L rename folder {d} -> {to}"));
+        Ok(())
+    }
+
+    fn l_ignored(&mut self) -> std::io::Result<()> {
+        let d = *DIRS.choose(&mut self.rng).unwrap_or(&"");
+        let p = join(d, IGNORED_NAME);
+        let full = self.root.join(&p);
+        if self.root.join(d).is_file() {
+            return Ok(());
+        }
+        let c = self.content('I');
+        std::fs::create_dir_all(full.parent().unwrap_or(&self.root))?;
+        if let Ok(old) = std::fs::read_to_string(&full) {
+            self.ign_local.remove(&old);
+        }
+        std::fs::write(&full, &c)?;
+        self.log(format!("L write ignored {p} = {}", c.trim_end()));
+        self.ign_local.insert(c);
+        Ok(())
+    }
+
+    fn l_toggle_ignore(&mut self) -> std::io::Result<()> {
+        let p = self.root.join(".dcsyncignore");
+        let now = std::fs::read_to_string(&p).unwrap_or_default();
+        let next = if now.contains(IGNORE_TOGGLE) {
+            IGNORE_BASE.to_string()
+        } else {
+            format!("{IGNORE_BASE}{IGNORE_TOGGLE}")
+        };
+        std::fs::write(&p, &next)?;
+        self.log(format!(
+            "L .dcsyncignore now {:?}",
+            next.lines().collect::<Vec<_>>()
+        ));
+        Ok(())
+    }
+
+    // ----------------------------------------------------------- remote user
+
+    pub async fn remote_action(&mut self) {
+        let t = match rtree(&self.plain, self.remote_root).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.log(format!("R (listing failed: {e})"));
+                return;
+            }
+        };
+        let roll = self.rng.random_range(0..100);
+        let r = match roll {
+            0..=29 => self.r_upload(&t, false).await,
+            30..=41 => self.r_upload(&t, true).await,
+            42..=51 => self.r_trash(&t).await,
+            52..=64 => self.r_move(&t).await,
+            65..=68 => self.r_trash_dir(&t).await,
+            69..=76 => self.r_move_dir(&t).await,
+            77..=84 => self.r_ignored(&t).await,
+            _ => self.r_mkdir(&t).await,
+        };
+        if let Err(e) = r {
+            self.log(format!("R (failed: {e})"));
+        }
+    }
+
+    /// The folder at `d`, made (with its parents) when missing.
+    async fn r_dir(&mut self, t: &RTree, d: &str) -> Result<FolderId, ApiError> {
+        if let Some(id) = t.dirs.get(d) {
+            return Ok(*id);
+        }
+        let parent = Box::pin(self.r_dir(t, parent_of(d))).await?;
+        // A listing of the parent may show it was made meanwhile (by the
+        // recursion above for a deeper folder).
+        let l = self.plain.folder_listing(Some(parent)).await?;
+        if let Some(f) = l.folders.iter().find(|f| f.name == name_of(d)) {
+            return Ok(f.id);
+        }
+        if l.files.iter().any(|f| f.name == name_of(d)) {
+            return Err(ApiError::Config(format!("{d} is a file")));
+        }
+        let f = self
+            .plain
+            .folder_create(name_of(d), Some(parent), &FolderOptions::default())
+            .await?;
+        self.log(format!("R mkdir {d}"));
+        Ok(f.id)
+    }
+
+    async fn r_content(&mut self, id: FileId) -> Result<String, ApiError> {
+        self.downloads += 1;
+        let dest = self.scratch.join(format!("dl-{}", self.downloads));
+        self.plain
+            .download_file(id, &dest, &Expected::default(), None)
+            .await?;
+        let s = std::fs::read_to_string(&dest).unwrap_or_default();
+        let _ = std::fs::remove_file(&dest);
+        Ok(s)
+    }
+
+    async fn r_put(
+        &mut self,
+        folder: FolderId,
+        name: &str,
+        side: char,
+    ) -> Result<(String, String), ApiError> {
+        let c = self.content(side);
+        let src = self.scratch.join("upload");
+        std::fs::write(&src, &c).map_err(|e| ApiError::Config(e.to_string()))?;
+        let up = self
+            .plain
+            .upload_file(&src, name, Some(folder), None)
+            .await?;
+        Ok((c, up.name))
+    }
+
+    async fn r_upload(&mut self, t: &RTree, replace: bool) -> Result<(), ApiError> {
+        let (d, name) = if replace {
+            let files: Vec<&String> = t.files.keys().filter(|p| !special(p)).collect();
+            let Some(p) = files.choose(&mut self.rng) else {
+                return Ok(());
+            };
+            (parent_of(p).to_string(), name_of(p).to_string())
+        } else {
+            let d = DIRS.choose(&mut self.rng).unwrap_or(&"").to_string();
+            let n = NAMES.choose(&mut self.rng).unwrap_or(&"a.txt").to_string();
+            if t.files.contains_key(&join(&d, &n)) || t.files.contains_key(&d) {
+                return Ok(());
+            }
+            (d, n)
+        };
+        let p = join(&d, &name);
+        if replace {
+            // The website's "replace": the old one to the trash, the new one up.
+            let Some(old) = t.files.get(&p) else {
+                return Ok(());
+            };
+            let old_content = self.r_content(old.id).await?;
+            self.plain.file_delete(old.id).await?;
+            self.live.remove(&old_content);
+            self.log(format!(
+                "R trash {p} ({}) to replace it",
+                old_content.trim_end()
+            ));
+        }
+        let folder = self.r_dir(t, &d).await?;
+        let (c, stored) = self.r_put(folder, &name, 'R').await?;
+        self.log(format!(
+            "R upload {p}{} = {}",
+            if stored != name {
+                format!(" (stored as {stored})")
+            } else {
+                String::new()
+            },
+            c.trim_end()
+        ));
+        self.live.insert(c);
+        Ok(())
+    }
+
+    async fn r_trash(&mut self, t: &RTree) -> Result<(), ApiError> {
+        let files: Vec<(&String, &RemoteFile)> =
+            t.files.iter().filter(|(p, _)| !special(p)).collect();
+        let Some((p, f)) = files.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let c = self.r_content(f.id).await?;
+        self.plain.file_delete(f.id).await?;
+        self.log(format!("R trash {p} ({})", c.trim_end()));
+        self.live.remove(&c);
+        Ok(())
+    }
+
+    async fn r_move(&mut self, t: &RTree) -> Result<(), ApiError> {
+        let files: Vec<(&String, &RemoteFile)> =
+            t.files.iter().filter(|(p, _)| !special(p)).collect();
+        let Some((p, f)) = files.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let d = DIRS.choose(&mut self.rng).unwrap_or(&"").to_string();
+        let n = NAMES.choose(&mut self.rng).unwrap_or(&"a.txt").to_string();
+        let to = join(&d, &n);
+        if t.files.contains_key(&to) || t.dirs.contains_key(&to) || t.files.contains_key(&d) {
+            return Ok(());
+        }
+        let (p, id) = (p.clone(), f.id);
+        if parent_of(&p) != d {
+            let folder = self.r_dir(t, &d).await?;
+            // The name must be free in the new folder before the move (the
+            // host would keep both under one name).
+            let l = self.plain.folder_listing(Some(folder)).await?;
+            if l.files.iter().any(|f| f.name == name_of(&p))
+                || l.folders.iter().any(|f| f.name == name_of(&p))
+            {
+                return Ok(());
+            }
+            self.plain.file_move(id, Some(folder)).await?;
+        }
+        if name_of(&p) != n {
+            self.plain.file_rename(id, &n).await?;
+        }
+        self.log(format!("R move {p} -> {to}"));
+        Ok(())
+    }
+
+    async fn r_trash_dir(&mut self, t: &RTree) -> Result<(), ApiError> {
+        let dirs: Vec<(&String, &FolderId)> =
+            t.dirs.iter().filter(|(p, _)| !p.is_empty()).collect();
+        let Some((d, id)) = dirs.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let (d, id) = (d.clone(), *id);
+        let below: Vec<(String, FileId)> = t
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with(&format!("{d}/")))
+            .map(|(p, f)| (p.clone(), f.id))
+            .collect();
+        let mut contents = Vec::new();
+        for (p, id) in &below {
+            contents.push((p.clone(), self.r_content(*id).await?));
+        }
+        self.plain.folder_delete(id).await?;
+        self.log(format!("R trash folder {d} ({} files)", below.len()));
+        for (p, c) in contents {
+            if p.ends_with(".log") {
+                self.ign_remote.remove(&c);
+            }
+            self.live.remove(&c);
+        }
+        Ok(())
+    }
+
+    async fn r_move_dir(&mut self, t: &RTree) -> Result<(), ApiError> {
+        let dirs: Vec<(&String, &FolderId)> =
+            t.dirs.iter().filter(|(p, _)| !p.is_empty()).collect();
+        let Some((d, id)) = dirs.choose(&mut self.rng).cloned() else {
+            return Ok(());
+        };
+        let (d, id) = (d.clone(), *id);
+        let to = match d.as_str() {
+            "d0" => "d1",
+            "d1" => "d0",
+            "d0/e" => "d1/e",
+            "d1/e" => "e",
+            _ => return Ok(()),
+        };
+        if t.dirs.contains_key(to) || t.files.contains_key(to) {
+            return Ok(());
+        }
+        if parent_of(&d) != parent_of(to) {
+            let folder = self.r_dir(t, parent_of(to)).await?;
+            let l = self.plain.folder_listing(Some(folder)).await?;
+            if l.files.iter().any(|f| f.name == name_of(&d))
+                || l.folders.iter().any(|f| f.name == name_of(&d))
+            {
+                return Ok(());
+            }
+            self.plain.folder_move(id, Some(folder)).await?;
+        }
+        if name_of(&d) != name_of(to) {
+            self.plain.folder_rename(id, name_of(to)).await?;
+        }
+        self.log(format!("R move folder {d} -> {to}"));
+        Ok(())
+    }
+
+    async fn r_ignored(&mut self, t: &RTree) -> Result<(), ApiError> {
+        let d = DIRS.choose(&mut self.rng).unwrap_or(&"").to_string();
+        if t.files.contains_key(&join(&d, IGNORED_NAME)) || t.files.contains_key(&d) {
+            return Ok(());
+        }
+        let folder = self.r_dir(t, &d).await?;
+        let (c, stored) = self.r_put(folder, IGNORED_NAME, 'J').await?;
+        self.log(format!(
+            "R upload ignored {} as {stored} = {}",
+            join(&d, IGNORED_NAME),
+            c.trim_end()
+        ));
+        self.ign_remote.insert(c);
+        Ok(())
+    }
+
+    async fn r_mkdir(&mut self, t: &RTree) -> Result<(), ApiError> {
+        let d = DIRS.choose(&mut self.rng).unwrap_or(&"").to_string();
+        if d.is_empty() || t.dirs.contains_key(&d) {
+            return Ok(());
+        }
+        self.r_dir(t, &d).await.map(|_| ())
+    }
+
+    // ---------------------------------------------------------------- oracle
+
+    /// Both trees with contents: (local, remote, remote duplicates).
+    pub async fn both(
+        &mut self,
+    ) -> Result<
+        (
+            BTreeMap<String, String>,
+            BTreeMap<String, String>,
+            Vec<String>,
+        ),
+        String,
+    > {
+        let local = ltree(&self.root);
+        let t = rtree(&self.plain, self.remote_root)
+            .await
+            .map_err(|e| format!("listing for the check: {e}"))?;
+        let mut remote = BTreeMap::new();
+        for (p, f) in &t.files {
+            let c = self
+                .r_content(f.id)
+                .await
+                .map_err(|e| format!("download for the check: {e}"))?;
+            remote.insert(p.clone(), c);
+        }
+        Ok((local, remote, t.dups))
+    }
+
+    /// The end-of-seed checks. See the module docs.
+    pub async fn check(&mut self) -> Result<(), String> {
+        let (local, remote, dups) = self.both().await?;
+        let mut bad = Vec::new();
+        if !dups.is_empty() {
+            bad.push(format!("duplicate names on the host: {dups:?}"));
+        }
+        let rules = IgnoreRules::load(&self.root).map_err(|e| e.to_string())?;
+        let ignored = |p: &str| RelPath::new(p).is_some_and(|r| rules.is_ignored(&r, Kind::File));
+        let keys: BTreeSet<&String> = local.keys().chain(remote.keys()).collect();
+        for k in keys {
+            if ignored(k) {
+                continue;
+            }
+            let (l, r) = (local.get(k), remote.get(k));
+            if l != r {
+                bad.push(format!(
+                    "not equal at {k}: local {:?}, remote {:?}",
+                    l.map(|s| s.trim_end()),
+                    r.map(|s| s.trim_end())
+                ));
+            }
+        }
+        let everywhere: BTreeSet<&String> = local.values().chain(remote.values()).collect();
+        let trash = ltree(&self.root.join(".dcsync/trash"));
+        for v in &self.live {
+            if !everywhere.contains(v) {
+                let at: Vec<&String> = trash
+                    .iter()
+                    .filter(|(_, c)| *c == v)
+                    .map(|(p, _)| p)
+                    .collect();
+                bad.push(format!(
+                    "LOST: {} (a user wrote it and nobody deleted it; in the local trash: {at:?})",
+                    v.trim_end()
+                ));
+            }
+        }
+        let lvals: BTreeSet<&String> = local.values().collect();
+        let rvals: BTreeSet<&String> = remote.values().collect();
+        for v in &self.ign_local {
+            if !lvals.contains(v) {
+                bad.push(format!("ignored local file lost: {}", v.trim_end()));
+            }
+            if rvals.contains(v) {
+                bad.push(format!("ignored local file uploaded: {}", v.trim_end()));
+            }
+        }
+        for v in &self.ign_remote {
+            if !rvals.contains(v) {
+                bad.push(format!("ignored host file lost: {}", v.trim_end()));
+            }
+            if lvals.contains(v) {
+                bad.push(format!("ignored host file downloaded: {}", v.trim_end()));
+            }
+        }
+        let tmp = self.root.join(".dcsync/tmp");
+        let left: Vec<String> = std::fs::read_dir(&tmp)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !left.is_empty() {
+            bad.push(format!("temp files left in .dcsync/tmp: {left:?}"));
+        }
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let show = |t: &BTreeMap<String, String>| {
+            t.iter()
+                .map(|(p, c)| format!("    {p} = {}", c.trim_end()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        Err(format!(
+            "{}\n  local:\n{}\n  remote:\n{}",
+            bad.join("\n"),
+            show(&local),
+            show(&remote)
+        ))
+    }
+}
