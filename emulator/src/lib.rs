@@ -177,6 +177,13 @@ pub async fn serve(
     });
     url_upload::resume_unfinished(&state)?;
     let app = api::router(state.clone());
+    // Headers and body go out in separate writes: without TCP_NODELAY the
+    // second waits for the client's delayed ACK (40 ms on Linux loopback).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

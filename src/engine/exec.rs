@@ -12,7 +12,7 @@
 use super::recover::Named;
 use super::{MARKER, Reporter, SyncReport};
 use crate::api::host::Host;
-use crate::api::{ApiError, Expected, FileId, FolderId, FolderOptions};
+use crate::api::{ApiError, Expected, FileId, FolderId, FolderOptions, RemoteFolder};
 use crate::clock::{self, Clock};
 use crate::model::*;
 use crate::plan::{Op, Stage, conflict_name};
@@ -758,6 +758,20 @@ impl<'a> Exec<'a> {
             }
             Err(e) => return Err(self.fail(intent, path, e)),
         };
+        // One of this name made in the call between our look and our
+        // create is older than ours: ours, still empty, goes back to the
+        // host's trash and theirs is taken (the lower id wins, so two
+        // dcsync instances racing keep the same one).
+        let created = match self.older_namesake(path, parent, created.id.0).await {
+            Some(older) => {
+                tracing::info!(%path, "a remote folder of this name appeared as ours was made; syncing with it");
+                RemoteFolder {
+                    id: FolderId(older),
+                    ..created
+                }
+            }
+            None => created,
+        };
         if let Ok(mut d) = self.dirs.lock() {
             d.insert(path.clone(), Some(created.id.0));
         }
@@ -765,7 +779,7 @@ impl<'a> Exec<'a> {
             Some(intent),
             vec![
                 Change::Put(path.clone(), dir_entry(path, *local, created.id.0, parent)),
-                Change::Made(created.id.0),
+                Change::Made(Kind::Dir, created.id.0),
             ],
         )?;
         tracing::info!(%path, "created remote folder");
@@ -773,6 +787,29 @@ impl<'a> Exec<'a> {
             created_dirs: 1,
             ..Done::default()
         })
+    }
+
+    /// An older folder of `path`'s name beside the one we just made (`ours`),
+    /// once ours, still empty, is trashed again; `None` when ours stays.
+    async fn older_namesake(&self, path: &RelPath, parent: Option<u64>, ours: u64) -> Option<u64> {
+        let pid = parent?;
+        let listing = self.client.folder_listing(Some(FolderId(pid))).await.ok()?;
+        let older = listing
+            .folders
+            .iter()
+            .filter(|f| f.name == path.name() && f.id.0 < ours)
+            .map(|f| f.id.0)
+            .min()?;
+        let mine = self
+            .client
+            .folder_listing(Some(FolderId(ours)))
+            .await
+            .ok()?;
+        if !mine.files.is_empty() || !mine.folders.is_empty() {
+            return None;
+        }
+        self.client.folder_delete(FolderId(ours)).await.ok()?;
+        Some(older)
     }
 
     /// Takes a folder of `path`'s name that appeared on the host as the
@@ -876,19 +913,17 @@ impl<'a> Exec<'a> {
                 "another entry of this name appeared on the host",
             ));
         }
-        // Moved and renamed: the step in between must not make a pair
-        // either, so rename first when the old name is taken over there.
-        let rename_first =
-            moves && renames && self.taken_on_host(to, new_parent, from.name(), id).await?;
-        if rename_first {
-            let blocked = match old_parent {
-                Some(p) => self.taken_on_host(from, p, to.name(), id).await?,
-                None => true,
+        // Moved and renamed: the step in between should not make a pair
+        // either, so rename first when the old name is taken over there
+        // (and the new one is free where it is). When both are taken, the
+        // pair lasts one call (move, then rename).
+        let rename_first = moves
+            && renames
+            && self.taken_on_host(to, new_parent, from.name(), id).await?
+            && match old_parent {
+                Some(p) => !self.taken_on_host(from, p, to.name(), id).await?,
+                None => false,
             };
-            if blocked {
-                return Err(changed(to, "the names on the way are taken on the host"));
-            }
-        }
         let intent = self.journal(op, new_parent)?;
         let result = async {
             let to_parent = new_parent.map(FolderId);
@@ -916,6 +951,22 @@ impl<'a> Exec<'a> {
         if let Err(e) = result {
             return Err(self.fail(intent, to, e));
         }
+        // Another entry took the name in the call between our look and our
+        // move: ours steps aside (the next round follows locally).
+        let stamp = clock::conflict_stamp(self.clock.now());
+        let aside = match super::recover::step_aside_if_doubled(
+            self.client,
+            new_parent,
+            to,
+            kind,
+            id,
+            &stamp,
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(e) => return Err(self.fail(intent, to, e)),
+        };
         if kind == Kind::Dir
             && let Ok(mut d) = self.dirs.lock()
         {
@@ -928,9 +979,18 @@ impl<'a> Exec<'a> {
             d.extend(moved);
         }
         let mut changes = self.move_changes(synced, to, new_parent)?;
+        if let Some(name) = aside {
+            for c in changes.iter_mut() {
+                if let Change::Put(p, e) = c
+                    && p == to
+                {
+                    e.remote_name = name.clone();
+                }
+            }
+        }
         // Until a listing shows it there, its folder may have been trashed
         // before it arrived (see `engine::forget_unlisted`).
-        changes.push(Change::Made(id));
+        changes.push(Change::Made(kind, id));
         self.commit(Some(intent), changes)?;
         tracing::info!(from = %from, to = %to, "moved on the host");
         Ok(Done {
@@ -1039,7 +1099,10 @@ impl<'a> Exec<'a> {
         };
         self.commit(
             Some(intent),
-            vec![Change::Put(path.clone(), entry), Change::Made(up.id.0)],
+            vec![
+                Change::Put(path.clone(), entry),
+                Change::Made(Kind::File, up.id.0),
+            ],
         )?;
         tracing::info!(%path, bytes = up.size, "uploaded");
         Ok(Done {
@@ -1164,7 +1227,10 @@ impl<'a> Exec<'a> {
         };
         self.commit(
             Some(intent),
-            vec![Change::Put(path.clone(), entry), Change::Made(copy.id.0)],
+            vec![
+                Change::Put(path.clone(), entry),
+                Change::Made(Kind::File, copy.id.0),
+            ],
         )?;
         tracing::info!(%path, source, "copied on the host instead of uploading");
         Ok(Done {

@@ -271,28 +271,35 @@ fn forget_unlisted(
     if unlisted.is_empty() {
         return Ok(synced);
     }
-    let mut done: Vec<u64> = view
+    let mut done: Vec<(crate::model::Kind, u64)> = view
         .entries
         .values()
-        .map(|e| e.id)
-        .filter(|id| unlisted.contains(id))
+        .map(|e| (e.kind, e.id))
+        .filter(|k| unlisted.contains(k))
         .collect();
     let unknown: std::collections::BTreeSet<RelPath> = view.unknown.iter().cloned().collect();
     let gone: Vec<RelPath> = synced
         .iter()
         .filter(|(p, e)| {
+            let key = (e.kind, e.remote_id);
             !p.is_root()
-                && unlisted.contains(&e.remote_id)
-                && !done.contains(&e.remote_id)
+                && unlisted.contains(&key)
+                && !done.contains(&key)
                 && !crate::model::under_any(&unknown, p)
         })
         .map(|(p, _)| p.clone())
         .collect();
     if full {
-        let tracked: std::collections::HashSet<u64> =
-            synced.values().map(|e| e.remote_id).collect();
-        done.extend(unlisted.iter().filter(|id| !tracked.contains(id)));
+        let tracked: std::collections::HashSet<(crate::model::Kind, u64)> =
+            synced.values().map(|e| (e.kind, e.remote_id)).collect();
+        done.extend(unlisted.iter().filter(|k| !tracked.contains(k)));
     }
+    tracing::debug!(
+        unlisted = unlisted.len(),
+        listed = done.len(),
+        ?gone,
+        "entries dcsync made, not yet listed"
+    );
     if !dry_run {
         db.drop_unlisted(&done)?;
     }

@@ -169,8 +169,65 @@ pub(crate) async fn claim_name(
         if f.name != path.name() {
             return Ok(Named::Refused(f.name));
         }
+        if let Some(name) =
+            step_aside_if_doubled(client, parent, path, Kind::File, id.0, stamp).await?
+        {
+            return Ok(Named::Conflict(name));
+        }
     }
     Ok(Named::Exact)
+}
+
+/// After dcsync gave its entry `id` the name of `path` in `parent`
+/// (`file/edit`, `file/move` and their folder twins do no uniqueness check):
+/// when a fresh listing shows another entry of that name too — one that
+/// arrived in the one call between our look and our rename — ours steps
+/// aside to a conflicted-copy name, so the host never keeps two of one
+/// name. Returns that name, or `None` when the name is ours alone. (In the
+/// account root only files count: its listing shows trashed folders.)
+pub(crate) async fn step_aside_if_doubled(
+    client: &dyn Host,
+    parent: Option<u64>,
+    path: &RelPath,
+    kind: Kind,
+    id: u64,
+    stamp: &str,
+) -> Result<Option<String>, ApiError> {
+    let listing = client.folder_listing(parent.map(FolderId)).await?;
+    let name = path.name();
+    let other_file = listing
+        .files
+        .iter()
+        .any(|f| f.name == name && !(kind == Kind::File && f.id.0 == id));
+    let other_dir = parent.is_some()
+        && listing
+            .folders
+            .iter()
+            .any(|f| f.name == name && !(kind == Kind::Dir && f.id.0 == id));
+    if !other_file && !other_dir {
+        return Ok(None);
+    }
+    let taken: HashSet<&str> = listing
+        .files
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain(listing.folders.iter().map(|f| f.name.as_str()))
+        .collect();
+    let Some(aside) = (1..1000)
+        .map(|n| crate::plan::conflict_name(name, stamp, n))
+        .find(|c| !taken.contains(c.as_str()))
+    else {
+        return Err(ApiError::Api {
+            endpoint: "file/edit",
+            message: format!("no free conflicted-copy name for {path} on the host"),
+        });
+    };
+    let now = match kind {
+        Kind::File => client.file_rename(FileId(id), &aside).await?.name,
+        Kind::Dir => client.folder_rename(FolderId(id), &aside).await?.name,
+    };
+    tracing::warn!(%path, copy = %now, "another entry took this name on the host at the same moment; ours is kept beside it as a conflicted copy");
+    Ok(Some(now))
 }
 
 /// At most this many same-size candidates are downloaded and compared
@@ -241,25 +298,30 @@ async fn recover_upload(
     };
     let size = local.meta.size;
     tracing::info!(%path, file = %id, "adopted an upload that reached the host before an interruption");
-    Ok(Some(vec![Change::Put(
-        path.clone(),
-        SyncedEntry {
-            kind: Kind::File,
-            // Read by a run that was interrupted: hashed again next scan.
-            local: crate::model::LocalMeta {
-                mtime_ns: crate::model::LocalMeta::RACY_MTIME,
-                ..local.meta
+    Ok(Some(vec![
+        Change::Put(
+            path.clone(),
+            SyncedEntry {
+                kind: Kind::File,
+                // Read by a run that was interrupted: hashed again next scan.
+                local: crate::model::LocalMeta {
+                    mtime_ns: crate::model::LocalMeta::RACY_MTIME,
+                    ..local.meta
+                },
+                hashes: Hashes {
+                    sha256: local.hashes.sha256,
+                    md5: None,
+                },
+                remote_id: id.0,
+                remote_parent: intent.parent,
+                remote_name: name,
+                size,
             },
-            hashes: Hashes {
-                sha256: local.hashes.sha256,
-                md5: None,
-            },
-            remote_id: id.0,
-            remote_parent: intent.parent,
-            remote_name: name,
-            size,
-        },
-    )]))
+        ),
+        // Its folder may have been trashed before it arrived: not taken for
+        // deleted until a listing of the tree shows it (`engine::forget_unlisted`).
+        Change::Made(Kind::File, id.0),
+    ]))
 }
 
 /// The files in `parent` that an upload (or copy) of `path` whose answer

@@ -24,9 +24,9 @@ pub enum Change {
     /// paths change: follow with a `Put` of `to` to record its new remote
     /// name or parent.
     MoveTree { from: RelPath, to: RelPath },
-    /// dcsync made host entry `remote_id`; no listing has shown it yet
-    /// (see [`StateDb::unlisted`]).
-    Made(u64),
+    /// dcsync made (or moved) the host entry of this kind and id; no
+    /// listing has shown it there yet (see [`StateDb::unlisted`]).
+    Made(Kind, u64),
 }
 
 const COLUMNS: &str = "path, kind, dev, ino, size, local_size, mtime_ns, sha256, md5, remote_id, remote_parent, remote_name";
@@ -194,10 +194,12 @@ pub(crate) fn apply_changes(
         match change {
             Change::Put(path, entry) => put(conn, path, entry).map_err(err)?,
             Change::RemoveTree(path) => remove_tree(conn, path).map_err(err)?,
-            Change::Made(id) => {
-                conn.prepare_cached("INSERT OR IGNORE INTO unlisted (remote_id) VALUES (?1)")
-                    .and_then(|mut s| s.execute([*id as i64]))
-                    .map_err(err)?;
+            Change::Made(kind, id) => {
+                conn.prepare_cached(
+                    "INSERT OR IGNORE INTO unlisted (kind, remote_id) VALUES (?1, ?2)",
+                )
+                .and_then(|mut s| s.execute(rusqlite::params![kind_str(*kind), *id as i64]))
+                .map_err(err)?;
             }
             Change::MoveTree { from, to } => {
                 if from == to {
@@ -294,23 +296,27 @@ impl StateDb {
     }
 
     /// The number of entries in the Synced tree.
-    /// Host entries dcsync made that no listing has shown yet.
-    pub fn unlisted(&self) -> Result<std::collections::HashSet<u64>, StateError> {
+    /// Host entries (kind, id) dcsync made or moved that no listing has
+    /// shown there yet.
+    pub fn unlisted(&self) -> Result<std::collections::HashSet<(Kind, u64)>, StateError> {
         let err = |e| StateError::sqlite("read the unlisted entries", &self.path, e);
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT remote_id FROM unlisted")
+            .prepare_cached("SELECT kind, remote_id FROM unlisted")
             .map_err(err)?;
         let rows = stmt
-            .query_map([], |r| r.get::<_, i64>(0))
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .map_err(err)?
-            .collect::<Result<Vec<i64>, _>>()
+            .collect::<Result<Vec<(String, i64)>, _>>()
             .map_err(err)?;
-        Ok(rows.into_iter().map(|v| v as u64).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(k, v)| (if k == "dir" { Kind::Dir } else { Kind::File }, v as u64))
+            .collect())
     }
 
     /// A listing showed these entries (or they are no longer tracked).
-    pub fn drop_unlisted(&mut self, ids: &[u64]) -> Result<(), StateError> {
+    pub fn drop_unlisted(&mut self, ids: &[(Kind, u64)]) -> Result<(), StateError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -319,10 +325,11 @@ impl StateDb {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut stmt = tx
-                .prepare_cached("DELETE FROM unlisted WHERE remote_id = ?1")
+                .prepare_cached("DELETE FROM unlisted WHERE kind = ?1 AND remote_id = ?2")
                 .map_err(err)?;
-            for id in ids {
-                stmt.execute([*id as i64]).map_err(err)?;
+            for (kind, id) in ids {
+                stmt.execute(rusqlite::params![kind_str(*kind), *id as i64])
+                    .map_err(err)?;
             }
         }
         tx.commit().map_err(err)

@@ -807,3 +807,23 @@ fn conflicts_recorded_before_sides_existed_read_as_local_copies() {
         .unwrap();
     assert_eq!(db.conflicts().unwrap()[1].copy_from, Side::Remote);
 }
+
+/// Files and folders have separate id spaces on the host: a folder 6 must
+/// not stand for the file 6 that dcsync made and no listing showed yet.
+#[test]
+fn unlisted_entries_are_kept_per_kind() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    db.apply(&[Change::Made(Kind::File, 6), Change::Made(Kind::Dir, 7)])
+        .unwrap();
+    let got = db.unlisted().unwrap();
+    assert!(got.contains(&(Kind::File, 6)) && got.contains(&(Kind::Dir, 7)));
+    // A folder 6 listed says nothing about the file 6.
+    db.drop_unlisted(&[(Kind::Dir, 6), (Kind::Dir, 7)]).unwrap();
+    let got = db.unlisted().unwrap();
+    assert_eq!(got.into_iter().collect::<Vec<_>>(), vec![(Kind::File, 6)]);
+    // Kept across a reopen (it is in the database, not in memory).
+    drop(db);
+    let db = StateDb::open(&path).unwrap();
+    assert_eq!(db.unlisted().unwrap().len(), 1);
+}

@@ -224,7 +224,11 @@ async fn run_seed(seed: u64, steps: u64, api_url: &str, base: &Path) -> Result<(
             shared.world.lock().await.act().await;
         } else if roll < 99 {
             shared.armed.store(true, Ordering::SeqCst);
+            let t0 = Instant::now();
             let o = s.pass(false).await;
+            if std::env::var("DCSYNC_SIM_TIMES").is_ok() {
+                eprintln!("pass {:?}", t0.elapsed());
+            }
             shared.armed.store(false, Ordering::SeqCst);
             match o {
                 Outcome::Crashed => s.log(format!("step {step}: pass crashed")).await,
