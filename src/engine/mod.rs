@@ -1163,9 +1163,26 @@ async fn check_root_not_trashed(
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
         };
-        if info.status != crate::api::FileStatus::Active
-            && info.folder_id.is_some_and(|f| listed.contains(&f.0))
-        {
+        let Some(folder) = info.folder_id.filter(|f| listed.contains(&f.0)) else {
+            continue;
+        };
+        // A folder trashed and then moved back into the tree (a move racing
+        // the trash) shows the same; but a trashed root takes every file
+        // with it, so a tracked file still listed outside that folder says
+        // the root is not in the trash.
+        let at: Option<&RelPath> = view
+            .entries
+            .iter()
+            .find(|(_, e)| e.kind == Kind::Dir && e.id == folder.0)
+            .map(|(p, _)| p);
+        let alive_elsewhere = at.is_some_and(|at| {
+            synced.iter().any(|(p, e)| {
+                e.kind == Kind::File
+                    && !p.starts_with(at)
+                    && view.entries.get(p).is_some_and(|r| r.id == e.remote_id)
+            })
+        });
+        if info.status != crate::api::FileStatus::Active && !alive_elsewhere {
             tracing::warn!(
                 remote = %cfg.remote_path,
                 file_id = id,

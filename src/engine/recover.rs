@@ -230,6 +230,31 @@ pub(crate) async fn step_aside_if_doubled(
     Ok(Some(now))
 }
 
+/// An interrupted upload that was to replace version `replaces` is not
+/// adopted (the file changed since): when the interrupted run had already
+/// trashed the old version, the Synced entry must go too, or the next plan
+/// takes the old version's absence for a delete on the host and trashes the
+/// local file. Without the entry the local file simply goes up again.
+async fn forget_replaced(
+    client: &dyn Host,
+    path: &RelPath,
+    replaces: Option<u64>,
+) -> Result<Option<Vec<Change>>, EngineError> {
+    let Some(old) = replaces else {
+        return Ok(None);
+    };
+    let gone = match client.file_info(FileId(old)).await {
+        Ok(f) => f.status != FileStatus::Active,
+        Err(e) if e.is_not_found() => true,
+        Err(e) => return Err(e.into()),
+    };
+    if !gone {
+        return Ok(None);
+    }
+    tracing::info!(%path, "the version an interrupted upload replaced is in the host's trash; the local file goes up again");
+    Ok(Some(vec![Change::RemoveTree(path.clone())]))
+}
+
 /// At most this many same-size candidates are downloaded and compared
 /// when an upload's answer was lost.
 const MAX_COMPARED: usize = 5;
@@ -283,7 +308,7 @@ async fn recover_upload(
         trash_ok(client.file_delete(*stray).await)?;
     }
     let Some((id, stored)) = adopt else {
-        return Ok(None);
+        return forget_replaced(client, path, replaces).await;
     };
     let name = match claim_name(client, intent.parent, path, id, &stored, replaces, stamp).await? {
         Named::Exact => path.name().to_owned(),
@@ -293,7 +318,7 @@ async fn recover_upload(
         }
         Named::Refused(_) => {
             trash_ok(client.file_delete(id).await)?;
-            return Ok(None);
+            return forget_replaced(client, path, replaces).await;
         }
     };
     let size = local.meta.size;

@@ -116,7 +116,11 @@ impl Shared {
             w.log(format!("  ! {call}: the host acted, the answer is lost"));
             return After::LoseAnswer;
         }
-        w.around_call().await;
+        // Acting after a listing is acting before the next call, except
+        // when that call is a `folder/delete` (see `before`).
+        if call != "folder/listing" {
+            w.around_call().await;
+        }
         After::Keep
     }
 }
