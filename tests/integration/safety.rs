@@ -1054,3 +1054,53 @@ async fn a_folder_made_on_the_host_meanwhile_is_adopted_not_duplicated() {
     let inside = c.folder_listing(Some(d2[0].id)).await.unwrap();
     assert_eq!(inside.files.len(), 1);
 }
+
+/// A run was killed while it replaced a version: the new upload reached
+/// the host, the old version was already in the host's trash, the answer
+/// of the rename never came. Then the user undid the edit (the file is as
+/// it was synced). Recovery does not adopt the upload (the file changed
+/// since), and must not leave the Synced entry pointing at the trashed old
+/// version: the next plan would take that for a delete on the host and
+/// move the only copy into the local trash. (Simulation, seed 30.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_replacement_never_turns_into_a_local_delete() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 2)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let d = lib.folder("d").await;
+    let listing = c.folder_listing(Some(d)).await.unwrap();
+    let old = listing
+        .files
+        .iter()
+        .find(|f| f.name == "f0.txt")
+        .unwrap()
+        .id;
+    let path = local.join("d/f0.txt");
+    std::fs::write(&path, "an edit that went up").unwrap();
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/f0.txt"),
+        local: local_entry(&path),
+        replaces: Some(old.0),
+    };
+    // What the killed run did on the host: the upload (stored beside the
+    // old one), the old version to the trash.
+    let new = c.upload_file(&path, "f0.txt", Some(d), None).await.unwrap();
+    c.file_delete(old).await.unwrap();
+    let json = serde_json::json!({ "op": op, "parent": d.0, "placed": new.id.0 }).to_string();
+    dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_begin(&json, "2026-12-01 00:00:00")
+        .unwrap();
+    // The user undoes the edit: the content is what was synced ("d0").
+    std::fs::write(&path, "d0").unwrap();
+
+    for _ in 0..2 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    assert_eq!(read(&path), b"d0", "the local file stays");
+    let listing = c.folder_listing(Some(d)).await.unwrap();
+    let names: Vec<&str> = listing.files.iter().map(|f| f.name.as_str()).collect();
+    assert!(names.contains(&"f0.txt"), "and goes up again: {names:?}");
+}
