@@ -762,6 +762,8 @@ impl<'a> Exec<'a> {
         // create is older than ours: ours, still empty, goes back to the
         // host's trash and theirs is taken (the lower id wins, so two
         // dcsync instances racing keep the same one).
+        // A run killed before the check below leaves the id to recovery.
+        self.journal_placed(intent, &op, parent, FileId(created.id.0));
         let created = match self.older_namesake(path, parent, created.id.0).await {
             Some(older) => {
                 tracing::info!(%path, "a remote folder of this name appeared as ours was made; syncing with it");
@@ -789,27 +791,9 @@ impl<'a> Exec<'a> {
         })
     }
 
-    /// An older folder of `path`'s name beside the one we just made (`ours`),
-    /// once ours, still empty, is trashed again; `None` when ours stays.
+    /// See [`super::recover::older_namesake`].
     async fn older_namesake(&self, path: &RelPath, parent: Option<u64>, ours: u64) -> Option<u64> {
-        let pid = parent?;
-        let listing = self.client.folder_listing(Some(FolderId(pid))).await.ok()?;
-        let older = listing
-            .folders
-            .iter()
-            .filter(|f| f.name == path.name() && f.id.0 < ours)
-            .map(|f| f.id.0)
-            .min()?;
-        let mine = self
-            .client
-            .folder_listing(Some(FolderId(ours)))
-            .await
-            .ok()?;
-        if !mine.files.is_empty() || !mine.folders.is_empty() {
-            return None;
-        }
-        self.client.folder_delete(FolderId(ours)).await.ok()?;
-        Some(older)
+        super::recover::older_namesake(self.client, path, parent, ours).await
     }
 
     /// Takes a folder of `path`'s name that appeared on the host as the
@@ -949,6 +933,15 @@ impl<'a> Exec<'a> {
         }
         .await;
         if let Err(e) = result {
+            // A step may have gone through: never leave a pair of names.
+            if !matches!(e, ApiError::OutcomeUnknown { .. }) {
+                let stamp = clock::conflict_stamp(self.clock.now());
+                if let Err(se) =
+                    super::recover::settle_move(self.client, kind, id, new_parent, to, &stamp).await
+                {
+                    tracing::debug!(path = %to, error = %se, "a half-done move could not be looked at");
+                }
+            }
             return Err(self.fail(intent, to, e));
         }
         // Another entry took the name in the call between our look and our

@@ -98,10 +98,138 @@ pub(crate) async fn run(
                     None => db.journal_abandon(id, &now)?,
                 }
             }
+            Op::MoveRemote {
+                kind,
+                id: entry,
+                to,
+                ..
+            } => {
+                let stamp = clock::conflict_stamp(clock.now());
+                if let Err(e) = settle_move(client, *kind, *entry, intent.parent, to, &stamp).await
+                {
+                    if e.is_retryable() {
+                        return Err(e.into());
+                    }
+                    tracing::debug!(path = %to, error = %e, "an interrupted move could not be looked at");
+                }
+                db.journal_abandon(id, &now)?;
+            }
+            Op::CreateRemoteDir { path, .. } => {
+                // Killed between the create and its check: a folder of the
+                // same name made at the same moment may stand beside ours.
+                // Without the answer, the newest of the name stands for ours
+                // (only ever trashed when empty, so nobody's content goes).
+                let ours = match intent.placed {
+                    Some(id) => Some(id),
+                    None => newest_namesake(client, path, intent.parent).await,
+                };
+                if let Some(ours) = ours
+                    && older_namesake(client, path, intent.parent, ours)
+                        .await
+                        .is_some()
+                {
+                    tracing::info!(%path, "trashed a folder made twice by an interrupted run");
+                }
+                db.journal_abandon(id, &now)?;
+            }
             _ => db.journal_abandon(id, &now)?,
         }
     }
     Ok(())
+}
+
+/// A move on the host of entry `id` to `to` (in folder `parent`) that did
+/// not finish (an answer lost, a later step refused, the run killed): a
+/// move without its rename is completed when the name is free there, and
+/// whatever name the entry has now, it must not stand beside another entry
+/// of that name (ours steps aside). The next plan sees where it ended up.
+pub(crate) async fn settle_move(
+    client: &dyn Host,
+    kind: Kind,
+    id: u64,
+    parent: Option<u64>,
+    to: &RelPath,
+    stamp: &str,
+) -> Result<(), ApiError> {
+    let (now_parent, mut name) = match kind {
+        Kind::File => {
+            let f = client.file_info(FileId(id)).await?;
+            if f.status != FileStatus::Active {
+                return Ok(());
+            }
+            (f.folder_id.map(|p| p.0), f.name)
+        }
+        Kind::Dir => {
+            let f = client.folder_info(FolderId(id)).await?;
+            (f.parent_id.map(|p| p.0), f.name)
+        }
+    };
+    if now_parent == parent && name != to.name() {
+        let listing = client.folder_listing(parent.map(FolderId)).await?;
+        let taken = listing
+            .files
+            .iter()
+            .any(|f| f.name == to.name() && !(kind == Kind::File && f.id.0 == id))
+            || (parent.is_some()
+                && listing
+                    .folders
+                    .iter()
+                    .any(|f| f.name == to.name() && !(kind == Kind::Dir && f.id.0 == id)));
+        if !taken {
+            name = match kind {
+                Kind::File => client.file_rename(FileId(id), to.name()).await?.name,
+                Kind::Dir => client.folder_rename(FolderId(id), to.name()).await?.name,
+            };
+        }
+    }
+    let Some(at) = to.parent().unwrap_or_default().join(&name) else {
+        return Ok(());
+    };
+    step_aside_if_doubled(client, now_parent, &at, kind, id, stamp).await?;
+    Ok(())
+}
+
+/// The newest folder of `path`'s name in `parent` (not the account root).
+async fn newest_namesake(client: &dyn Host, path: &RelPath, parent: Option<u64>) -> Option<u64> {
+    let listing = client.folder_listing(Some(FolderId(parent?))).await.ok()?;
+    listing
+        .folders
+        .iter()
+        .filter(|f| f.name == path.name())
+        .map(|f| f.id.0)
+        .max()
+}
+
+/// An older folder of `path`'s name beside `ours`, a folder dcsync just
+/// made (`folder/create` does no uniqueness check, so one made by somebody
+/// else in the same moment can stand beside it): ours, when still empty,
+/// goes back to the host's trash and the older one is returned, to be
+/// synced with. The lower id wins, so two dcsync instances racing keep the
+/// same one. `None` when ours stays (no older namesake, not empty, or the
+/// account root, whose listing shows trashed folders too).
+pub(crate) async fn older_namesake(
+    client: &dyn Host,
+    path: &RelPath,
+    parent: Option<u64>,
+    ours: u64,
+) -> Option<u64> {
+    let pid = parent?;
+    let listing = client.folder_listing(Some(FolderId(pid))).await.ok()?;
+    let older = listing
+        .folders
+        .iter()
+        .filter(|f| f.name == path.name() && f.id.0 < ours)
+        .map(|f| f.id.0)
+        .min()?;
+    if !listing.folders.iter().any(|f| f.id.0 == ours) {
+        return None;
+    }
+    let mine = client.folder_listing(Some(FolderId(ours))).await.ok()?;
+    if !mine.files.is_empty() || !mine.folders.is_empty() {
+        return None;
+    }
+    client.folder_delete(FolderId(ours)).await.ok()?;
+    Some(older)
 }
 
 /// How a file this client made ended up named.

@@ -1104,3 +1104,96 @@ async fn an_interrupted_replacement_never_turns_into_a_local_delete() {
     let names: Vec<&str> = listing.files.iter().map(|f| f.name.as_str()).collect();
     assert!(names.contains(&"f0.txt"), "and goes up again: {names:?}");
 }
+
+/// A remote move is two calls (move, then rename). When both names are
+/// taken on the way and the rename fails after the move went through, the
+/// entry must not stay beside another of the same name: the half-done
+/// move is finished (or ours steps aside). (Simulation, seed 13.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_that_stops_half_way_never_leaves_two_entries_of_one_name() {
+    use crate::util::{Hooked, When, unavailable};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    // d/f0.txt goes to e/g.txt; e has an f0.txt, d has a g.txt: whichever
+    // step comes first passes through a taken name.
+    std::fs::write(local.join("d/g.txt"), "stays in d").unwrap();
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    std::fs::rename(local.join("d/f0.txt"), local.join("e/g.txt")).unwrap();
+    let failed = AtomicBool::new(false);
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            (call == "file/edit" && when == When::Before && !failed.swap(true, Ordering::SeqCst))
+                .then(|| unavailable(call))
+        },
+    };
+    for _ in 0..2 {
+        sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let e = lib.folder("e").await;
+    let mut names: Vec<String> = c
+        .folder_listing(Some(e))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["f0.txt", "g.txt"], "one of each name on the host");
+    let mut here: Vec<String> = std::fs::read_dir(local.join("e"))
+        .unwrap()
+        .map(|x| x.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    here.sort();
+    assert_eq!(here, ["f0.txt", "g.txt"]);
+}
+
+/// A run killed right after `folder/create` (its answer never recorded),
+/// while another device made a folder of the same name: the host holds two.
+/// Recovery trashes the newer one while it is empty, so the pair syncs with
+/// one folder, not with "x" and "x (duplicate 2)". (Simulation, seed 60.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_made_twice_by_an_interrupted_run_is_made_once() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::create_dir_all(local.join("x")).unwrap();
+    std::fs::write(local.join("x/mine.txt"), "local").unwrap();
+    let sync_id = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    // The other device's folder first (with a file), then ours (empty).
+    let theirs = c
+        .folder_create("x", Some(sync_id), &Default::default())
+        .await
+        .unwrap();
+    let up = lib.host.write("other/theirs.txt", b"theirs");
+    c.upload_file(&up, "theirs.txt", Some(theirs.id), None)
+        .await
+        .unwrap();
+    c.folder_create("x", Some(sync_id), &Default::default())
+        .await
+        .unwrap();
+    let op = dcsync::plan::Op::CreateRemoteDir {
+        path: rel("x"),
+        local: dcsync::engine::local_meta(&std::fs::symlink_metadata(local.join("x")).unwrap()),
+    };
+    pending_intent(&cfg.db_path, &op, sync_id.0);
+    for _ in 0..2 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let l = c.folder_listing(Some(sync_id)).await.unwrap();
+    let xs: Vec<_> = l.folders.iter().filter(|f| f.name == "x").collect();
+    assert_eq!(xs.len(), 1, "{:?}", l.folders);
+    assert_eq!(xs[0].id, theirs.id, "the older one is kept");
+    assert_eq!(read(&local.join("x/theirs.txt")), b"theirs");
+    let inside = c.folder_listing(Some(theirs.id)).await.unwrap();
+    assert_eq!(inside.files.len(), 2, "{:?}", inside.files);
+}

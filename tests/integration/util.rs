@@ -230,3 +230,149 @@ where
 pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
 }
+
+/// When a [`Hooked`] host asks its hook: before the call reaches the host,
+/// or after the host answered (`ok` = it did the work).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Before,
+    After { ok: bool },
+}
+
+/// The API client behind the engine's `Host` seam, with a hook around every
+/// call that may fail it (before: the host never sees it; after: the host
+/// did the work and the answer is replaced by the error).
+pub struct Hooked<F> {
+    pub inner: Client,
+    pub hook: F,
+}
+
+type Fut<'a, T> = futures_util::future::BoxFuture<'a, Result<T, dcsync::api::ApiError>>;
+
+impl<F> Hooked<F>
+where
+    F: Fn(&'static str, When) -> Option<dcsync::api::ApiError> + Send + Sync,
+{
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        call: &'static str,
+        fut: impl std::future::Future<Output = Result<T, dcsync::api::ApiError>> + Send + 'a,
+    ) -> Fut<'a, T> {
+        Box::pin(async move {
+            if let Some(e) = (self.hook)(call, When::Before) {
+                return Err(e);
+            }
+            let r = fut.await;
+            match (self.hook)(call, When::After { ok: r.is_ok() }) {
+                Some(e) => Err(e),
+                None => r,
+            }
+        })
+    }
+}
+
+impl<F> dcsync::api::host::Host for Hooked<F>
+where
+    F: Fn(&'static str, When) -> Option<dcsync::api::ApiError> + Send + Sync,
+{
+    fn account_package(&self) -> Fut<'_, dcsync::api::Package> {
+        self.around("account/package", self.inner.account_package())
+    }
+    fn file_info(&self, id: dcsync::api::FileId) -> Fut<'_, dcsync::api::RemoteFile> {
+        self.around("file/info", self.inner.file_info(id))
+    }
+    fn file_rename<'a>(
+        &'a self,
+        id: dcsync::api::FileId,
+        name: &'a str,
+    ) -> Fut<'a, dcsync::api::RemoteFile> {
+        self.around("file/edit", self.inner.file_rename(id, name))
+    }
+    fn file_delete(&self, id: dcsync::api::FileId) -> Fut<'_, ()> {
+        self.around("file/delete", self.inner.file_delete(id))
+    }
+    fn file_move(
+        &self,
+        id: dcsync::api::FileId,
+        to: Option<dcsync::api::FolderId>,
+    ) -> Fut<'_, dcsync::api::RemoteFile> {
+        self.around("file/move", self.inner.file_move(id, to))
+    }
+    fn file_copy(
+        &self,
+        id: dcsync::api::FileId,
+        to: Option<dcsync::api::FolderId>,
+    ) -> Fut<'_, dcsync::api::CopyResult> {
+        self.around("file/copy", self.inner.file_copy(id, to))
+    }
+    fn folder_create<'a>(
+        &'a self,
+        name: &'a str,
+        parent: Option<dcsync::api::FolderId>,
+        opts: &'a dcsync::api::FolderOptions,
+    ) -> Fut<'a, dcsync::api::RemoteFolder> {
+        self.around(
+            "folder/create",
+            self.inner.folder_create(name, parent, opts),
+        )
+    }
+    fn folder_listing(
+        &self,
+        parent: Option<dcsync::api::FolderId>,
+    ) -> Fut<'_, dcsync::api::Listing> {
+        self.around("folder/listing", self.inner.folder_listing(parent))
+    }
+    fn folder_info(&self, id: dcsync::api::FolderId) -> Fut<'_, dcsync::api::RemoteFolder> {
+        self.around("folder/info", self.inner.folder_info(id))
+    }
+    fn folder_rename<'a>(
+        &'a self,
+        id: dcsync::api::FolderId,
+        name: &'a str,
+    ) -> Fut<'a, dcsync::api::RemoteFolder> {
+        self.around("folder/edit", self.inner.folder_rename(id, name))
+    }
+    fn folder_delete(&self, id: dcsync::api::FolderId) -> Fut<'_, ()> {
+        self.around("folder/delete", self.inner.folder_delete(id))
+    }
+    fn folder_move(
+        &self,
+        id: dcsync::api::FolderId,
+        to: Option<dcsync::api::FolderId>,
+    ) -> Fut<'_, dcsync::api::RemoteFolder> {
+        self.around("folder/move", self.inner.folder_move(id, to))
+    }
+    fn upload_file<'a>(
+        &'a self,
+        path: &'a Path,
+        name: &'a str,
+        folder: Option<dcsync::api::FolderId>,
+        progress: Option<dcsync::api::Progress>,
+    ) -> Fut<'a, dcsync::api::UploadedFile> {
+        self.around(
+            "file/upload",
+            self.inner.upload_file(path, name, folder, progress),
+        )
+    }
+    fn download_file<'a>(
+        &'a self,
+        id: dcsync::api::FileId,
+        dest: &'a Path,
+        expected: &'a dcsync::api::Expected,
+        progress: Option<dcsync::api::Progress>,
+    ) -> Fut<'a, dcsync::api::Downloaded> {
+        self.around(
+            "download",
+            self.inner.download_file(id, dest, expected, progress),
+        )
+    }
+}
+
+/// A 503 from the host (retryable, nothing done).
+pub fn unavailable(call: &'static str) -> dcsync::api::ApiError {
+    dcsync::api::ApiError::Server {
+        endpoint: call,
+        status: 503,
+        snippet: "test".into(),
+    }
+}

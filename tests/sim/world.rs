@@ -708,7 +708,14 @@ impl World {
             contents.push((p.clone(), self.r_content(*id).await?));
         }
         self.plain.folder_delete(id).await?;
-        self.log(format!("R trash folder {d} ({} files)", below.len()));
+        self.log(format!(
+            "R trash folder {d} ({})",
+            contents
+                .iter()
+                .map(|(p, c)| format!("{p} = {}", c.trim_end()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         for (p, c) in contents {
             if p.ends_with(".log") {
                 self.ign_remote.remove(&c);
