@@ -758,21 +758,21 @@ impl<'a> Exec<'a> {
             }
             Err(e) => return Err(self.fail(intent, path, e)),
         };
-        // One of this name made in the call between our look and our
-        // create is older than ours: ours, still empty, goes back to the
-        // host's trash and theirs is taken (the lower id wins, so two
-        // dcsync instances racing keep the same one).
-        // A run killed before the check below leaves the id to recovery.
+        // Folders of this name made in the call between our look and our
+        // create (or, with a lost answer, ours beside theirs): the oldest is
+        // the one, newer empty ones go back to the host's trash (the lower
+        // id wins, so two dcsync instances racing keep the same one).
+        // A run killed before this leaves the id to recovery.
         self.journal_placed(intent, &op, parent, FileId(created.id.0));
-        let created = match self.older_namesake(path, parent, created.id.0).await {
-            Some(older) => {
+        let created = match super::recover::keep_oldest_namesake(self.client, path, parent).await {
+            Some(oldest) if oldest != created.id.0 => {
                 tracing::info!(%path, "a remote folder of this name appeared as ours was made; syncing with it");
                 RemoteFolder {
-                    id: FolderId(older),
+                    id: FolderId(oldest),
                     ..created
                 }
             }
-            None => created,
+            _ => created,
         };
         if let Ok(mut d) = self.dirs.lock() {
             d.insert(path.clone(), Some(created.id.0));
@@ -789,11 +789,6 @@ impl<'a> Exec<'a> {
             created_dirs: 1,
             ..Done::default()
         })
-    }
-
-    /// See [`super::recover::older_namesake`].
-    async fn older_namesake(&self, path: &RelPath, parent: Option<u64>, ours: u64) -> Option<u64> {
-        super::recover::older_namesake(self.client, path, parent, ours).await
     }
 
     /// Takes a folder of `path`'s name that appeared on the host as the

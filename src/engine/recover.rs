@@ -117,18 +117,11 @@ pub(crate) async fn run(
             Op::CreateRemoteDir { path, .. } => {
                 // Killed between the create and its check: a folder of the
                 // same name made at the same moment may stand beside ours.
-                // Without the answer, the newest of the name stands for ours
-                // (only ever trashed when empty, so nobody's content goes).
-                let ours = match intent.placed {
-                    Some(id) => Some(id),
-                    None => newest_namesake(client, path, intent.parent).await,
-                };
-                if let Some(ours) = ours
-                    && older_namesake(client, path, intent.parent, ours)
-                        .await
-                        .is_some()
+                if keep_oldest_namesake(client, path, intent.parent)
+                    .await
+                    .is_some()
                 {
-                    tracing::info!(%path, "trashed a folder made twice by an interrupted run");
+                    tracing::info!(%path, "settled folders of one name left by an interrupted run");
                 }
                 db.journal_abandon(id, &now)?;
             }
@@ -189,47 +182,45 @@ pub(crate) async fn settle_move(
     Ok(())
 }
 
-/// The newest folder of `path`'s name in `parent` (not the account root).
-async fn newest_namesake(client: &dyn Host, path: &RelPath, parent: Option<u64>) -> Option<u64> {
-    let listing = client.folder_listing(Some(FolderId(parent?))).await.ok()?;
-    listing
+/// Folders of `path`'s name in `parent` (`folder/create` does no uniqueness
+/// check, so one made by somebody else in the same moment as ours can stand
+/// beside it): the oldest is the one; every newer one that is empty goes
+/// back to the host's trash (nobody's content goes; the lower id wins, so
+/// two dcsync instances racing keep the same one). Returns the oldest when
+/// there were several; `None` when there is at most one, or in the account
+/// root, whose listing shows trashed folders too.
+pub(crate) async fn keep_oldest_namesake(
+    client: &dyn Host,
+    path: &RelPath,
+    parent: Option<u64>,
+) -> Option<u64> {
+    let pid = parent?;
+    let listing = client.folder_listing(Some(FolderId(pid))).await.ok()?;
+    let mut same: Vec<u64> = listing
         .folders
         .iter()
         .filter(|f| f.name == path.name())
         .map(|f| f.id.0)
-        .max()
-}
-
-/// An older folder of `path`'s name beside `ours`, a folder dcsync just
-/// made (`folder/create` does no uniqueness check, so one made by somebody
-/// else in the same moment can stand beside it): ours, when still empty,
-/// goes back to the host's trash and the older one is returned, to be
-/// synced with. The lower id wins, so two dcsync instances racing keep the
-/// same one. `None` when ours stays (no older namesake, not empty, or the
-/// account root, whose listing shows trashed folders too).
-pub(crate) async fn older_namesake(
-    client: &dyn Host,
-    path: &RelPath,
-    parent: Option<u64>,
-    ours: u64,
-) -> Option<u64> {
-    let pid = parent?;
-    let listing = client.folder_listing(Some(FolderId(pid))).await.ok()?;
-    let older = listing
-        .folders
-        .iter()
-        .filter(|f| f.name == path.name() && f.id.0 < ours)
-        .map(|f| f.id.0)
-        .min()?;
-    if !listing.folders.iter().any(|f| f.id.0 == ours) {
+        .collect();
+    same.sort_unstable();
+    let (&oldest, newer) = same.split_first()?;
+    if newer.is_empty() {
         return None;
     }
-    let mine = client.folder_listing(Some(FolderId(ours))).await.ok()?;
-    if !mine.files.is_empty() || !mine.folders.is_empty() {
-        return None;
+    for &id in newer {
+        let Ok(inside) = client.folder_listing(Some(FolderId(id))).await else {
+            continue;
+        };
+        if inside.files.is_empty() && inside.folders.is_empty() {
+            match client.folder_delete(FolderId(id)).await {
+                Ok(()) => {
+                    tracing::info!(%path, folder = id, "trashed an empty folder made beside another of the same name")
+                }
+                Err(e) => tracing::debug!(%path, error = %e, "could not trash a doubled folder"),
+            }
+        }
     }
-    client.folder_delete(FolderId(ours)).await.ok()?;
-    Some(older)
+    Some(oldest)
 }
 
 /// How a file this client made ended up named.
