@@ -313,6 +313,14 @@ async fn run_seed(seed: u64, steps: u64, api_url: &str, base: &Path) -> Result<(
     if let Err(m) = checked {
         return Err(fail(m, &shared));
     }
+    // One seed asked for by name: its trace, also when it passes.
+    if std::env::var("DCSYNC_SIM_SEED").is_ok()
+        && let Ok(t) = trace.lock()
+    {
+        for l in t.iter() {
+            eprintln!("{l}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

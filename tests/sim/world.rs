@@ -76,7 +76,7 @@ impl Shared {
         // conditional delete, so that race is the host's (the engine makes
         // the window one call wide); users do not act inside it here.
         if call != "folder/delete" {
-            w.around_call().await;
+            w.around_call(call).await;
         }
         let r = w.rates;
         if w.rng.random_bool(r.crash) {
@@ -119,7 +119,7 @@ impl Shared {
         // Acting after a listing is acting before the next call, except
         // when that call is a `folder/delete` (see `before`).
         if call != "folder/listing" {
-            w.around_call().await;
+            w.around_call(call).await;
         }
         After::Keep
     }
@@ -280,10 +280,15 @@ impl World {
         format!("v{}{side}{filler}\n", self.n)
     }
 
-    /// Other users act while the engine waits on a host call.
-    async fn around_call(&mut self) {
+    /// Other users act while the engine waits on a host call. The local
+    /// user does not act during listings: the scan runs beside them on
+    /// another thread, and what it would see would depend on timing, not on
+    /// the seed. (Changes between the scan and the ops still happen: in the
+    /// calls of the ops.)
+    async fn around_call(&mut self, call: &str) {
         let r = self.rates;
-        if self.rng.random_bool(r.local) {
+        let local = self.rng.random_bool(r.local);
+        if local && call != "folder/listing" && call != "account/package" {
             self.local_action();
         }
         if self.rng.random_bool(r.remote) {
