@@ -765,14 +765,23 @@ impl<'a> Exec<'a> {
         // A run killed before this leaves the id to recovery.
         self.journal_placed(intent, &op, parent, FileId(created.id.0));
         let created = match super::recover::keep_oldest_namesake(self.client, path, parent).await {
-            Some(oldest) if oldest != created.id.0 => {
+            Ok(Some(oldest)) if oldest != created.id.0 => {
                 tracing::info!(%path, "a remote folder of this name appeared as ours was made; syncing with it");
                 RemoteFolder {
                     id: FolderId(oldest),
                     ..created
                 }
             }
-            _ => created,
+            Ok(_) => created,
+            // Not looked at: the intent stays open and recovery looks next
+            // round, before anything is planned into the folder.
+            Err(e) => {
+                let e = ApiError::OutcomeUnknown {
+                    endpoint: "folder/create",
+                    source: Box::new(e),
+                };
+                return Err(self.fail(intent, path, e));
+            }
         };
         if let Ok(mut d) = self.dirs.lock() {
             d.insert(path.clone(), Some(created.id.0));

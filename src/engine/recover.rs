@@ -117,11 +117,16 @@ pub(crate) async fn run(
             Op::CreateRemoteDir { path, .. } => {
                 // Killed between the create and its check: a folder of the
                 // same name made at the same moment may stand beside ours.
-                if keep_oldest_namesake(client, path, intent.parent)
-                    .await
-                    .is_some()
-                {
-                    tracing::info!(%path, "settled folders of one name left by an interrupted run");
+                match keep_oldest_namesake(client, path, intent.parent).await {
+                    Ok(Some(_)) => {
+                        tracing::info!(%path, "settled folders of one name left by an interrupted run")
+                    }
+                    Ok(None) => {}
+                    // Looked at again next time (the intent stays open).
+                    Err(e) if e.is_retryable() => return Err(e.into()),
+                    Err(e) => {
+                        tracing::debug!(%path, error = %e, "folders of one name could not be settled")
+                    }
                 }
                 db.journal_abandon(id, &now)?;
             }
@@ -193,9 +198,11 @@ pub(crate) async fn keep_oldest_namesake(
     client: &dyn Host,
     path: &RelPath,
     parent: Option<u64>,
-) -> Option<u64> {
-    let pid = parent?;
-    let listing = client.folder_listing(Some(FolderId(pid))).await.ok()?;
+) -> Result<Option<u64>, ApiError> {
+    let Some(pid) = parent else {
+        return Ok(None);
+    };
+    let listing = client.folder_listing(Some(FolderId(pid))).await?;
     let mut same: Vec<u64> = listing
         .folders
         .iter()
@@ -203,24 +210,20 @@ pub(crate) async fn keep_oldest_namesake(
         .map(|f| f.id.0)
         .collect();
     same.sort_unstable();
-    let (&oldest, newer) = same.split_first()?;
+    let Some((&oldest, newer)) = same.split_first() else {
+        return Ok(None);
+    };
     if newer.is_empty() {
-        return None;
+        return Ok(None);
     }
     for &id in newer {
-        let Ok(inside) = client.folder_listing(Some(FolderId(id))).await else {
-            continue;
-        };
+        let inside = client.folder_listing(Some(FolderId(id))).await?;
         if inside.files.is_empty() && inside.folders.is_empty() {
-            match client.folder_delete(FolderId(id)).await {
-                Ok(()) => {
-                    tracing::info!(%path, folder = id, "trashed an empty folder made beside another of the same name")
-                }
-                Err(e) => tracing::debug!(%path, error = %e, "could not trash a doubled folder"),
-            }
+            client.folder_delete(FolderId(id)).await?;
+            tracing::info!(%path, folder = id, "trashed an empty folder made beside another of the same name");
         }
     }
-    Some(oldest)
+    Ok(Some(oldest))
 }
 
 /// How a file this client made ended up named.
@@ -288,8 +291,10 @@ pub(crate) async fn claim_name(
         if f.name != path.name() {
             return Ok(Named::Refused(f.name));
         }
+        // Where it is now: another device may have moved it meanwhile.
+        let now_in = f.folder_id.map(|p| p.0);
         if let Some(name) =
-            step_aside_if_doubled(client, parent, path, Kind::File, id.0, stamp).await?
+            step_aside_if_doubled(client, now_in, path, Kind::File, id.0, stamp).await?
         {
             return Ok(Named::Conflict(name));
         }
