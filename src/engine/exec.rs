@@ -823,6 +823,38 @@ impl<'a> Exec<'a> {
         Ok(Done::default())
     }
 
+    /// Whether the remote folder `path` went into is still in the tree: a
+    /// folder trashed on the host leaves its parent's listing (only the top
+    /// of a trashed subtree does, so every folder on the way is looked at).
+    /// One in the account root cannot be told from a live one: it counts as
+    /// there.
+    async fn still_attached(&self, path: &RelPath) -> Result<bool, OpError> {
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| !d.is_root()) {
+            let id = self
+                .dirs
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&d).copied().flatten());
+            let (Some(id), Ok(Some(parent))) = (id, self.parent_id(&d)) else {
+                return Ok(true);
+            };
+            let listing = self
+                .client
+                .folder_listing(Some(FolderId(parent)))
+                .await
+                .map_err(|e| OpError::Api {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            if !listing.folders.iter().any(|f| f.id.0 == id) {
+                return Ok(false);
+            }
+            dir = d.parent();
+        }
+        Ok(true)
+    }
+
     /// Whether `name` in the remote folder `parent` is held by an entry
     /// other than `id` (a fresh listing). In the account root only files
     /// count: its listing also shows folders that are in the host's trash.
@@ -947,6 +979,24 @@ impl<'a> Exec<'a> {
                 }
             }
             return Err(self.fail(intent, to, e));
+        }
+        // The folder it went into was trashed on the host meanwhile (the
+        // host still takes moves into it): bring the entry back, with what
+        // it holds that was never synced, and let the next round look again.
+        if moves && !self.still_attached(to).await? {
+            let back = old_parent.flatten().map(FolderId);
+            let undone = match kind {
+                Kind::File => self.client.file_move(FileId(id), back).await.map(drop),
+                Kind::Dir => self.client.folder_move(FolderId(id), back).await.map(drop),
+            };
+            if let Err(e) = undone {
+                return Err(self.fail(intent, to, e));
+            }
+            self.commit(Some(intent), vec![])?;
+            return Err(changed(
+                to,
+                "its new remote folder was trashed meanwhile; moved back",
+            ));
         }
         // Another entry took the name in the call between our look and our
         // move: ours steps aside (the next round follows locally).

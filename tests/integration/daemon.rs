@@ -282,12 +282,17 @@ async fn converges_with_faults_on() {
     for i in 0..12 {
         d.write(&format!("f{i}.txt"), format!("file {i}").as_bytes());
     }
+    // One request in ten fails: a few failed passes in a row put the
+    // daemon in its backoff (5 s, 10 s, 20 s...), so this waits longer than
+    // the other tests (it returns as soon as everything arrived).
     for i in 0..12 {
         let want = format!("file {i}");
-        assert!(
-            until_remote(&c, &format!("f{i}.txt"), Some(want.as_bytes())).await,
-            "f{i} arrived despite faults"
-        );
+        let name = format!("f{i}.txt");
+        let arrived = wait_for(Duration::from_secs(120), || async {
+            remote_file(&c, &name).await.as_deref() == Some(want.as_bytes())
+        })
+        .await;
+        assert!(arrived, "f{i} arrived despite faults");
     }
     assert!(d.stop().await.success());
 }

@@ -80,6 +80,17 @@ impl SimHost {
         call: &'static str,
         fut: impl Future<Output = Result<T, ApiError>> + Send + 'a,
     ) -> BoxFuture<'a, Result<T, ApiError>> {
+        self.around_delete(call, None, fut)
+    }
+
+    /// `around`; for a `folder/delete`, `trashing` is the folder, looked at
+    /// right before the host acts (see `Shared::before_folder_delete`).
+    fn around_delete<'a, T: Send + 'a>(
+        &'a self,
+        call: &'static str,
+        trashing: Option<FolderId>,
+        fut: impl Future<Output = Result<T, ApiError>> + Send + 'a,
+    ) -> BoxFuture<'a, Result<T, ApiError>> {
         Box::pin(async move {
             let _turn = self.one_at_a_time.lock().await;
             match self.shared.before(call).await {
@@ -89,6 +100,9 @@ impl SimHost {
                     self.shared.crash();
                     std::future::pending::<()>().await;
                 }
+            }
+            if let Some(folder) = trashing {
+                self.shared.before_folder_delete(folder).await;
             }
             let r = fut.await;
             match self.shared.after(call, r.is_ok()).await {
@@ -147,7 +161,15 @@ impl Host for SimHost {
         )
     }
     fn folder_listing(&self, parent: Option<FolderId>) -> BoxFuture<'_, Result<Listing, ApiError>> {
-        self.around("folder/listing", self.inner.folder_listing(parent))
+        Box::pin(async move {
+            let r = self
+                .around("folder/listing", self.inner.folder_listing(parent))
+                .await;
+            if let (Ok(l), Some(p)) = (&r, parent) {
+                self.shared.seen_by_engine(p, l).await;
+            }
+            r
+        })
     }
     fn folder_info(&self, id: FolderId) -> BoxFuture<'_, Result<RemoteFolder, ApiError>> {
         self.around("folder/info", self.inner.folder_info(id))
@@ -160,7 +182,7 @@ impl Host for SimHost {
         self.around("folder/edit", self.inner.folder_rename(id, new_name))
     }
     fn folder_delete(&self, id: FolderId) -> BoxFuture<'_, Result<(), ApiError>> {
-        self.around("folder/delete", self.inner.folder_delete(id))
+        self.around_delete("folder/delete", Some(id), self.inner.folder_delete(id))
     }
     fn folder_move(
         &self,

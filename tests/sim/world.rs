@@ -71,13 +71,7 @@ impl Shared {
             return Before::Go;
         }
         let mut w = self.world.lock().await;
-        // A folder trashed on the host takes with it what arrives between
-        // the engine's last look and the trash call: the API has no
-        // conditional delete, so that race is the host's (the engine makes
-        // the window one call wide); users do not act inside it here.
-        if call != "folder/delete" {
-            w.around_call(call).await;
-        }
+        w.around_call(call).await;
         let r = w.rates;
         if w.rng.random_bool(r.crash) {
             w.log(format!("  ! crash before {call}"));
@@ -102,6 +96,41 @@ impl Shared {
         Before::Go
     }
 
+    /// The engine got this listing of `folder`: the files it has seen there.
+    pub async fn seen_by_engine(&self, folder: FolderId, l: &dcsync::api::Listing) {
+        let mut w = self.world.lock().await;
+        w.seen
+            .insert(folder, l.files.iter().map(|f| f.id).collect());
+    }
+
+    /// The engine is about to trash `folder` on the host. A file in it that
+    /// arrived after the engine last listed its folder goes with it: the API
+    /// has no conditional delete, so no client can prevent that (one call
+    /// wide). Such versions are written off as the host's race, in the
+    /// trace; what the engine had seen is not (trashing that is its bug).
+    pub async fn before_folder_delete(&self, folder: FolderId) {
+        let mut w = self.world.lock().await;
+        let mut todo = vec![folder];
+        while let Some(f) = todo.pop() {
+            let Ok(l) = w.plain.folder_listing(Some(f)).await else {
+                continue;
+            };
+            todo.extend(l.folders.iter().map(|d| d.id));
+            let seen = w.seen.get(&f).cloned().unwrap_or_default();
+            for file in l.files.iter().filter(|x| !seen.contains(&x.id)) {
+                if let Ok(c) = w.r_content(file.id).await
+                    && w.live.remove(&c)
+                {
+                    w.log(format!(
+                        "  ~ {} ({}) arrived after the engine's last look; trashed with its folder (the host's race)",
+                        file.name,
+                        c.trim_end()
+                    ));
+                }
+            }
+        }
+    }
+
     pub async fn after(&self, call: &'static str, ok: bool) -> After {
         if !self.armed.load(Ordering::SeqCst) {
             return After::Keep;
@@ -116,11 +145,7 @@ impl Shared {
             w.log(format!("  ! {call}: the host acted, the answer is lost"));
             return After::LoseAnswer;
         }
-        // Acting after a listing is acting before the next call, except
-        // when that call is a `folder/delete` (see `before`).
-        if call != "folder/listing" {
-            w.around_call(call).await;
-        }
+        w.around_call(call).await;
         After::Keep
     }
 }
@@ -235,6 +260,8 @@ pub struct World {
     pub ign_local: BTreeSet<String>,
     pub ign_remote: BTreeSet<String>,
     n: u64,
+    /// The files of each folder in the engine's latest listing of it.
+    pub seen: std::collections::HashMap<FolderId, BTreeSet<FileId>>,
     /// Shared with the engine's reporter, so ops land in order.
     pub trace: Arc<std::sync::Mutex<Vec<String>>>,
     downloads: u64,
@@ -260,6 +287,7 @@ impl World {
             ign_local: BTreeSet::new(),
             ign_remote: BTreeSet::new(),
             n: 0,
+            seen: Default::default(),
             trace: Arc::default(),
             downloads: 0,
         }
@@ -579,7 +607,7 @@ impl World {
         Ok(f.id)
     }
 
-    async fn r_content(&mut self, id: FileId) -> Result<String, ApiError> {
+    pub async fn r_content(&mut self, id: FileId) -> Result<String, ApiError> {
         self.downloads += 1;
         let dest = self.scratch.join(format!("dl-{}", self.downloads));
         self.plain
