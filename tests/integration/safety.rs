@@ -1197,3 +1197,25 @@ async fn a_folder_made_twice_by_an_interrupted_run_is_made_once() {
     let inside = c.folder_listing(Some(theirs.id)).await.unwrap();
     assert_eq!(inside.files.len(), 2, "{:?}", inside.files);
 }
+
+/// A folder trashed on the host and then moved back into the tree (a move
+/// racing the trash: the host takes moves of trashed folders) shows like a
+/// trashed root would: a listed folder whose former files are in the trash.
+/// The files still listed elsewhere say the root is not in the trash: the
+/// pass carries the deletes over instead of stopping the pair for good.
+/// (Simulation.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trashed_folder_moved_back_is_not_taken_for_a_trashed_root() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 2), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    c.folder_delete(d).await.unwrap();
+    c.folder_move(d, Some(e)).await.unwrap();
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    let r = r.unwrap_or_else(|err| panic!("the pass stopped: {err}"));
+    assert!(r.converged, "{r:?}");
+    // What was trashed on the host goes to the local trash; e's file stays.
+    assert!(!local.join("d/f0.txt").exists());
+    assert_eq!(read(&local.join("e/f0.txt")), b"e0");
+}
