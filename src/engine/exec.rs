@@ -828,7 +828,7 @@ impl<'a> Exec<'a> {
     /// of a trashed subtree does, so every folder on the way is looked at).
     /// One in the account root cannot be told from a live one: it counts as
     /// there.
-    async fn still_attached(&self, path: &RelPath) -> Result<bool, OpError> {
+    async fn still_attached(&self, path: &RelPath) -> Result<bool, ApiError> {
         let mut dir = path.parent();
         while let Some(d) = dir.filter(|d| !d.is_root()) {
             let id = self
@@ -839,14 +839,7 @@ impl<'a> Exec<'a> {
             let (Some(id), Ok(Some(parent))) = (id, self.parent_id(&d)) else {
                 return Ok(true);
             };
-            let listing = self
-                .client
-                .folder_listing(Some(FolderId(parent)))
-                .await
-                .map_err(|e| OpError::Api {
-                    path: path.clone(),
-                    source: e,
-                })?;
+            let listing = self.client.folder_listing(Some(FolderId(parent))).await?;
             if !listing.folders.iter().any(|f| f.id.0 == id) {
                 return Ok(false);
             }
@@ -983,7 +976,21 @@ impl<'a> Exec<'a> {
         // The folder it went into was trashed on the host meanwhile (the
         // host still takes moves into it): bring the entry back, with what
         // it holds that was never synced, and let the next round look again.
-        if moves && !self.still_attached(to).await? {
+        // From here the move went through: a check that cannot run leaves
+        // the intent open, so recovery settles the move next round.
+        let unsettled = |e: ApiError| ApiError::OutcomeUnknown {
+            endpoint: "file/move",
+            source: Box::new(e),
+        };
+        let attached = if moves {
+            match self.still_attached(to).await {
+                Ok(a) => a,
+                Err(e) => return Err(self.fail(intent, to, unsettled(e))),
+            }
+        } else {
+            true
+        };
+        if !attached {
             let back = old_parent.flatten().map(FolderId);
             let undone = match kind {
                 Kind::File => self.client.file_move(FileId(id), back).await.map(drop),
@@ -1012,7 +1019,7 @@ impl<'a> Exec<'a> {
         .await
         {
             Ok(a) => a,
-            Err(e) => return Err(self.fail(intent, to, e)),
+            Err(e) => return Err(self.fail(intent, to, unsettled(e))),
         };
         if kind == Kind::Dir
             && let Ok(mut d) = self.dirs.lock()
