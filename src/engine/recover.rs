@@ -112,7 +112,10 @@ pub(crate) async fn run(
                     }
                     tracing::debug!(path = %to, error = %e, "an interrupted move could not be looked at");
                 }
-                db.journal_abandon(id, &now)?;
+                // It may have gone into a folder trashed meanwhile: until a
+                // listing shows it, its absence proves no delete
+                // (`engine::forget_unlisted`).
+                db.journal_done(id, &[Change::Made(*kind, *entry)], &now)?;
             }
             Op::CreateRemoteDir { path, .. } => {
                 // Killed between the create and its check: a folder of the
