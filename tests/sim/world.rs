@@ -119,7 +119,7 @@ impl Shared {
             let seen = w.seen.get(&f).cloned().unwrap_or_default();
             for file in l.files.iter().filter(|x| !seen.contains(&x.id)) {
                 if let Ok(c) = w.r_content(file.id).await
-                    && w.live.remove(&c)
+                    && (w.live.remove(&c) | w.ign_remote.remove(&c))
                 {
                     w.log(format!(
                         "  ~ {} ({}) arrived after the engine's last look; trashed with its folder (the host's race)",
