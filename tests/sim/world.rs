@@ -631,7 +631,8 @@ impl World {
             .plain
             .upload_file(&src, name, Some(folder), None)
             .await?;
-        Ok((c, up.name))
+        // Host ids in the trace make a file's way through a run easy to follow.
+        Ok((c, format!("{} [file {}]", up.name, up.id)))
     }
 
     async fn r_upload(&mut self, t: &RTree, replace: bool) -> Result<(), ApiError> {
@@ -659,19 +660,15 @@ impl World {
             self.plain.file_delete(old.id).await?;
             self.live.remove(&old_content);
             self.log(format!(
-                "R trash {p} ({}) to replace it",
+                "R trash {p} [file {}] ({}) to replace it",
+                old.id,
                 old_content.trim_end()
             ));
         }
         let folder = self.r_dir(t, &d).await?;
         let (c, stored) = self.r_put(folder, &name, 'R').await?;
         self.log(format!(
-            "R upload {p}{} = {}",
-            if stored != name {
-                format!(" (stored as {stored})")
-            } else {
-                String::new()
-            },
+            "R upload {p} (stored as {stored}) = {}",
             c.trim_end()
         ));
         self.live.insert(c);
@@ -686,7 +683,7 @@ impl World {
         };
         let c = self.r_content(f.id).await?;
         self.plain.file_delete(f.id).await?;
-        self.log(format!("R trash {p} ({})", c.trim_end()));
+        self.log(format!("R trash {p} [file {}] ({})", f.id, c.trim_end()));
         self.live.remove(&c);
         Ok(())
     }
@@ -719,7 +716,7 @@ impl World {
         if name_of(&p) != n {
             self.plain.file_rename(id, &n).await?;
         }
-        self.log(format!("R move {p} -> {to}"));
+        self.log(format!("R move {p} [file {id}] -> {to}"));
         Ok(())
     }
 
@@ -738,18 +735,18 @@ impl World {
             .collect();
         let mut contents = Vec::new();
         for (p, id) in &below {
-            contents.push((p.clone(), self.r_content(*id).await?));
+            contents.push((p.clone(), *id, self.r_content(*id).await?));
         }
         self.plain.folder_delete(id).await?;
         self.log(format!(
             "R trash folder {d} ({})",
             contents
                 .iter()
-                .map(|(p, c)| format!("{p} = {}", c.trim_end()))
+                .map(|(p, id, c)| format!("{p} [file {id}] = {}", c.trim_end()))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        for (p, c) in contents {
+        for (p, _, c) in contents {
             if p.ends_with(".log") {
                 self.ign_remote.remove(&c);
             }
@@ -788,7 +785,7 @@ impl World {
         if name_of(&d) != name_of(to) {
             self.plain.folder_rename(id, name_of(to)).await?;
         }
-        self.log(format!("R move folder {d} -> {to}"));
+        self.log(format!("R move folder {d} [folder {id}] -> {to}"));
         Ok(())
     }
 
