@@ -603,7 +603,7 @@ impl World {
             .plain
             .folder_create(name_of(d), Some(parent), &FolderOptions::default())
             .await?;
-        self.log(format!("R mkdir {d}"));
+        self.log(format!("R mkdir {d} [folder {}]", f.id));
         Ok(f.id)
     }
 
