@@ -849,13 +849,13 @@ impl<'a> Exec<'a> {
     }
 
     /// Whether `name` in the remote folder `parent` is held by an entry
-    /// other than `id` (a fresh listing). In the account root only files
-    /// count: its listing also shows folders that are in the host's trash.
+    /// other than ours (a fresh listing; see `recover::held_by_another`).
     async fn taken_on_host(
         &self,
         path: &RelPath,
         parent: Option<u64>,
         name: &str,
+        kind: Kind,
         id: u64,
     ) -> Result<bool, OpError> {
         let listing = self
@@ -866,13 +866,13 @@ impl<'a> Exec<'a> {
                 path: path.clone(),
                 source: e,
             })?;
-        let file = listing.files.iter().any(|f| f.name == name && f.id.0 != id);
-        let folder = parent.is_some()
-            && listing
-                .folders
-                .iter()
-                .any(|f| f.name == name && f.id.0 != id);
-        Ok(file || folder)
+        Ok(super::recover::held_by_another(
+            &listing,
+            parent.is_none(),
+            name,
+            kind,
+            id,
+        ))
     }
 
     fn db_synced_ids(&self) -> Result<std::collections::HashSet<u64>, OpError> {
@@ -920,7 +920,10 @@ impl<'a> Exec<'a> {
         // `file/move`, `file/edit` and their folder twins do no uniqueness
         // check: an entry another device put at the destination since the
         // listing would end up beside a second one of the same name.
-        if self.taken_on_host(to, new_parent, to.name(), id).await? {
+        if self
+            .taken_on_host(to, new_parent, to.name(), kind, id)
+            .await?
+        {
             return Err(changed(
                 to,
                 "another entry of this name appeared on the host",
@@ -932,9 +935,11 @@ impl<'a> Exec<'a> {
         // pair lasts one call (move, then rename).
         let rename_first = moves
             && renames
-            && self.taken_on_host(to, new_parent, from.name(), id).await?
+            && self
+                .taken_on_host(to, new_parent, from.name(), kind, id)
+                .await?
             && match old_parent {
-                Some(p) => !self.taken_on_host(from, p, to.name(), id).await?,
+                Some(p) => !self.taken_on_host(from, p, to.name(), kind, id).await?,
                 None => false,
             };
         let intent = self.journal(op, new_parent)?;
@@ -1204,16 +1209,8 @@ impl<'a> Exec<'a> {
         {
             return Err(changed(path, "the host's file is not what the plan saw"));
         }
-        let taken: std::collections::HashSet<&str> = listing
-            .files
-            .iter()
-            .map(|f| f.name.as_str())
-            .chain(listing.folders.iter().map(|f| f.name.as_str()))
-            .collect();
         let stamp = clock::conflict_stamp(self.clock.now());
-        let name = (1..1000)
-            .map(|n| conflict_name(path.name(), &stamp, n))
-            .find(|c| !taken.contains(c.as_str()))
+        let name = super::recover::free_conflict_name(&listing, path.name(), &stamp)
             .ok_or_else(|| changed(path, "no free conflicted-copy name on the host"))?;
         let intent = self.journal(op, parent)?;
         let f = match self.client.file_rename(FileId(id), &name).await {

@@ -167,16 +167,7 @@ pub(crate) async fn settle_move(
     };
     if now_parent == parent && name != to.name() {
         let listing = client.folder_listing(parent.map(FolderId)).await?;
-        let taken = listing
-            .files
-            .iter()
-            .any(|f| f.name == to.name() && !(kind == Kind::File && f.id.0 == id))
-            || (parent.is_some()
-                && listing
-                    .folders
-                    .iter()
-                    .any(|f| f.name == to.name() && !(kind == Kind::Dir && f.id.0 == id)));
-        if !taken {
+        if !held_by_another(&listing, parent.is_none(), to.name(), kind, id) {
             name = match kind {
                 Kind::File => client.file_rename(FileId(id), to.name()).await?.name,
                 Kind::Dir => client.folder_rename(FolderId(id), to.name()).await?.name,
@@ -263,16 +254,7 @@ pub(crate) async fn claim_name(
             .iter()
             .any(|f| f.name == path.name() && f.id != id && Some(f.id.0) != replaces);
         if foreign {
-            let taken: HashSet<&str> = listing
-                .files
-                .iter()
-                .map(|f| f.name.as_str())
-                .chain(listing.folders.iter().map(|f| f.name.as_str()))
-                .collect();
-            let Some(name) = (1..1000)
-                .map(|n| crate::plan::conflict_name(path.name(), stamp, n))
-                .find(|c| !taken.contains(c.as_str()))
-            else {
+            let Some(name) = free_conflict_name(&listing, path.name(), stamp) else {
                 return Err(ApiError::Api {
                     endpoint: "file/edit",
                     message: format!("no free conflicted-copy name for {path} on the host"),
@@ -305,6 +287,45 @@ pub(crate) async fn claim_name(
     Ok(Named::Exact)
 }
 
+/// Whether `name` in a folder's `listing` is held by an entry other than
+/// ours (`kind`, `id`; files and folders have separate ids). In the account
+/// root (`in_root`) only files count: its listing shows trashed folders too.
+pub(crate) fn held_by_another(
+    listing: &crate::api::Listing,
+    in_root: bool,
+    name: &str,
+    kind: Kind,
+    id: u64,
+) -> bool {
+    listing
+        .files
+        .iter()
+        .any(|f| f.name == name && !(kind == Kind::File && f.id.0 == id))
+        || (!in_root
+            && listing
+                .folders
+                .iter()
+                .any(|f| f.name == name && !(kind == Kind::Dir && f.id.0 == id)))
+}
+
+/// The first conflicted-copy name for `name` (`stamp`) that nothing in the
+/// folder's `listing` holds.
+pub(crate) fn free_conflict_name(
+    listing: &crate::api::Listing,
+    name: &str,
+    stamp: &str,
+) -> Option<String> {
+    let taken: HashSet<&str> = listing
+        .files
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain(listing.folders.iter().map(|f| f.name.as_str()))
+        .collect();
+    (1..1000)
+        .map(|n| crate::plan::conflict_name(name, stamp, n))
+        .find(|c| !taken.contains(c.as_str()))
+}
+
 /// After dcsync gave its entry `id` the name of `path` in `parent`
 /// (`file/edit`, `file/move` and their folder twins do no uniqueness check):
 /// when a fresh listing shows another entry of that name too — one that
@@ -322,28 +343,10 @@ pub(crate) async fn step_aside_if_doubled(
 ) -> Result<Option<String>, ApiError> {
     let listing = client.folder_listing(parent.map(FolderId)).await?;
     let name = path.name();
-    let other_file = listing
-        .files
-        .iter()
-        .any(|f| f.name == name && !(kind == Kind::File && f.id.0 == id));
-    let other_dir = parent.is_some()
-        && listing
-            .folders
-            .iter()
-            .any(|f| f.name == name && !(kind == Kind::Dir && f.id.0 == id));
-    if !other_file && !other_dir {
+    if !held_by_another(&listing, parent.is_none(), name, kind, id) {
         return Ok(None);
     }
-    let taken: HashSet<&str> = listing
-        .files
-        .iter()
-        .map(|f| f.name.as_str())
-        .chain(listing.folders.iter().map(|f| f.name.as_str()))
-        .collect();
-    let Some(aside) = (1..1000)
-        .map(|n| crate::plan::conflict_name(name, stamp, n))
-        .find(|c| !taken.contains(c.as_str()))
-    else {
+    let Some(aside) = free_conflict_name(&listing, name, stamp) else {
         return Err(ApiError::Api {
             endpoint: "file/edit",
             message: format!("no free conflicted-copy name for {path} on the host"),
