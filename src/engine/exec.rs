@@ -447,13 +447,17 @@ impl<'a> Exec<'a> {
     }
 
     fn journal(&self, op: &Op, parent: Option<u64>) -> Result<i64, OpError> {
-        let intent = super::recover::Intent {
+        self.journal_intent(&super::recover::Intent {
             op: op.clone(),
             parent,
             placed: None,
             discard: None,
-        };
-        let json = serde_json::to_string(&intent).map_err(|e| OpError::Io {
+            moved_from: None,
+        })
+    }
+
+    fn journal_intent(&self, intent: &super::recover::Intent) -> Result<i64, OpError> {
+        let json = serde_json::to_string(intent).map_err(|e| OpError::Io {
             path: self.root.to_path_buf(),
             source: std::io::Error::other(e),
         })?;
@@ -490,6 +494,7 @@ impl<'a> Exec<'a> {
             parent,
             placed: placed.map(|f| f.0),
             discard: discard.map(|f| f.0),
+            moved_from: None,
         });
         let now = self.now();
         let r = match (json, self.db.lock()) {
@@ -942,7 +947,15 @@ impl<'a> Exec<'a> {
                 Some(p) => !self.taken_on_host(from, p, to.name(), kind, id).await?,
                 None => false,
             };
-        let intent = self.journal(op, new_parent)?;
+        // Where it was: recovery brings it back there when the folder it
+        // went into turns out trashed (or moved out of the synced tree).
+        let intent = self.journal_intent(&super::recover::Intent {
+            op: op.clone(),
+            parent: new_parent,
+            placed: None,
+            discard: None,
+            moved_from: old_parent.map(|parent| super::recover::MovedFrom { parent }),
+        })?;
         let result = async {
             let to_parent = new_parent.map(FolderId);
             if rename_first {

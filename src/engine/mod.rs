@@ -743,7 +743,7 @@ async fn sync_pass(
             check_marker(root, tracked)?;
         }
         if !req.dry_run {
-            recover::run(client, &mut db, root, &*clock).await?;
+            recover::run(client, &mut db, root, remote_root, &*clock).await?;
         }
         let t_load = Instant::now();
         // A focused pass reads, scans and plans only its scopes.

@@ -34,12 +34,22 @@ pub(crate) struct Intent {
     /// else than was meant) and that could not be trashed yet.
     #[serde(default)]
     pub discard: Option<u64>,
+    /// For a remote move: the folder the entry was in before it.
+    #[serde(default)]
+    pub moved_from: Option<MovedFrom>,
+}
+
+/// The folder a remote move took its entry from (`None`: the account root).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct MovedFrom {
+    pub parent: Option<u64>,
 }
 
 pub(crate) async fn run(
     client: &dyn Host,
     db: &mut StateDb,
     root: &Path,
+    remote_root: Option<FolderId>,
     clock: &dyn Clock,
 ) -> Result<(), EngineError> {
     let pending = db.journal_pending()?;
@@ -101,6 +111,7 @@ pub(crate) async fn run(
             Op::MoveRemote {
                 kind,
                 id: entry,
+                from,
                 to,
                 ..
             } => {
@@ -111,6 +122,36 @@ pub(crate) async fn run(
                         return Err(e.into());
                     }
                     tracing::debug!(path = %to, error = %e, "an interrupted move could not be looked at");
+                }
+                // The folder it went into may have been trashed (or moved
+                // out of the synced tree) by somebody else in the meantime:
+                // it goes back where it came from, never along into a trash.
+                let from_path = from;
+                if let (Some(from), Some(top)) = (&intent.moved_from, remote_root) {
+                    let back = from.parent;
+                    let brought = async {
+                        let Some(name) =
+                            bring_back_if_detached(client, *kind, *entry, back, top).await?
+                        else {
+                            return Ok(false);
+                        };
+                        // Somebody may have taken the name there since.
+                        if let Some(at) = from_path.parent().unwrap_or_default().join(&name) {
+                            step_aside_if_doubled(client, back, &at, *kind, *entry, &stamp).await?;
+                        }
+                        Ok::<bool, ApiError>(true)
+                    };
+                    match brought.await {
+                        Ok(true) => tracing::info!(
+                            path = %from_path,
+                            "an interrupted move had gone into a folder trashed meanwhile; moved back"
+                        ),
+                        Ok(false) => {}
+                        Err(e) if e.is_retryable() => return Err(e.into()),
+                        Err(e) => {
+                            tracing::debug!(path = %to, error = %e, "an interrupted move could not be looked at")
+                        }
+                    }
                 }
                 // It may have gone into a folder trashed meanwhile: until a
                 // listing shows it, its absence proves no delete
@@ -179,6 +220,65 @@ pub(crate) async fn settle_move(
     };
     step_aside_if_doubled(client, now_parent, &at, kind, id, stamp).await?;
     Ok(())
+}
+
+/// How deep a folder chain is followed up to the synced folder before
+/// giving up (a cycle or an absurd depth: taken as attached, nothing moves).
+const MAX_DEPTH: usize = 512;
+
+/// Whether remote folder `folder` (`None`: the account root) is inside the
+/// synced folder `top` (or is it). A folder trashed on the host is detached
+/// to the account root, so a trashed folder answers no here, as does one
+/// moved out of the synced tree.
+pub(crate) async fn inside_synced_tree(
+    client: &dyn Host,
+    folder: Option<FolderId>,
+    top: FolderId,
+) -> Result<bool, ApiError> {
+    let mut cur = folder;
+    for _ in 0..MAX_DEPTH {
+        match cur {
+            Some(f) if f == top => return Ok(true),
+            Some(f) => cur = client.folder_info(f).await?.parent_id,
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// Remote entry `id`, moved by an interrupted op, is outside the synced
+/// tree `top` (its new folder was trashed or moved away meanwhile): moves
+/// it back to `back`, the folder it came from, when that one is still in
+/// the tree. Returns the name it has there when it moved it.
+pub(crate) async fn bring_back_if_detached(
+    client: &dyn Host,
+    kind: Kind,
+    id: u64,
+    back: Option<u64>,
+    top: FolderId,
+) -> Result<Option<String>, ApiError> {
+    let now = match kind {
+        Kind::File => {
+            let f = client.file_info(FileId(id)).await?;
+            if f.status != FileStatus::Active {
+                return Ok(None);
+            }
+            f.folder_id
+        }
+        Kind::Dir => client.folder_info(FolderId(id)).await?.parent_id,
+    };
+    let back = back.map(FolderId);
+    if now == back
+        || inside_synced_tree(client, now, top).await?
+        || !inside_synced_tree(client, back, top).await?
+    {
+        return Ok(None);
+    }
+    let name = match kind {
+        Kind::File => client.file_move(FileId(id), back).await?.name,
+        Kind::Dir => client.folder_move(FolderId(id), back).await?.name,
+    };
+    Ok(Some(name))
 }
 
 /// Folders of `path`'s name in `parent` (`folder/create` does no uniqueness

@@ -1219,3 +1219,75 @@ async fn a_trashed_folder_moved_back_is_not_taken_for_a_trashed_root() {
     assert!(!local.join("d/f0.txt").exists());
     assert_eq!(read(&local.join("e/f0.txt")), b"e0");
 }
+
+/// A remote move (following a local one) whose answer was lost, while
+/// another device trashed the folder it went into: the host's new version
+/// of the file sat in that trashed folder, and recovery only closed the
+/// intent, so nothing ever brought it back (the next plan saw the old
+/// version gone and the move forgotten). Recovery now moves it back where
+/// it came from. (Simulation, seed 18.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
+    use crate::util::{Hooked, When};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    // Another device replaces d/f0.txt with a new version; here the user
+    // moves the file into e.
+    let old = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    c.file_delete(old).await.unwrap();
+    let up = lib.host.write("other/f0.txt", b"their new version");
+    c.upload_file(&up, "f0.txt", Some(d), None).await.unwrap();
+    std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
+    // e is trashed by the other device right before our move (the host
+    // takes moves into a trashed folder), and the answer is lost.
+    let (trashed, lost) = (AtomicBool::new(false), AtomicBool::new(false));
+    let other = c.clone();
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call != "file/move" {
+                return None;
+            }
+            if when == When::Before && !trashed.swap(true, Ordering::SeqCst) {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.folder_delete(e))
+                        .unwrap()
+                });
+            }
+            (when == (When::After { ok: true }) && !lost.swap(true, Ordering::SeqCst)).then(|| {
+                dcsync::api::ApiError::OutcomeUnknown {
+                    endpoint: call,
+                    source: Box::new(crate::util::unavailable(call)),
+                }
+            })
+        },
+    };
+    for _ in 0..3 {
+        sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.converged, "{r:?}");
+    // The other device's version is live on the host and here.
+    let pair = crate::sync::Pair {
+        client: c.clone(),
+        scratch: lib.host.path(""),
+        local: local.clone(),
+        cfg: std::path::PathBuf::new(),
+    };
+    let theirs = Some(b"their new version".to_vec());
+    let live = pair.remote_tree().await;
+    assert!(
+        live.values().any(|v| *v == theirs),
+        "their version is live on the host: {live:?}"
+    );
+    let here = pair.local_tree();
+    assert!(here.values().any(|v| *v == theirs), "and here: {here:?}");
+}

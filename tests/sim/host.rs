@@ -78,9 +78,10 @@ impl SimHost {
     fn around<'a, T: Send + 'a>(
         &'a self,
         call: &'static str,
+        what: String,
         fut: impl Future<Output = Result<T, ApiError>> + Send + 'a,
     ) -> BoxFuture<'a, Result<T, ApiError>> {
-        self.around_delete(call, None, fut)
+        self.around_delete(call, what, None, fut)
     }
 
     /// `around`; for a `folder/delete`, `trashing` is the folder, looked at
@@ -88,12 +89,13 @@ impl SimHost {
     fn around_delete<'a, T: Send + 'a>(
         &'a self,
         call: &'static str,
+        what: String,
         trashing: Option<FolderId>,
         fut: impl Future<Output = Result<T, ApiError>> + Send + 'a,
     ) -> BoxFuture<'a, Result<T, ApiError>> {
         Box::pin(async move {
             let _turn = self.one_at_a_time.lock().await;
-            match self.shared.before(call).await {
+            match self.shared.before(call, &what).await {
                 Before::Go => {}
                 Before::Fail(e) => return Err(e),
                 Before::Crash => {
@@ -105,7 +107,7 @@ impl SimHost {
                 self.shared.before_folder_delete(folder).await;
             }
             let r = fut.await;
-            match self.shared.after(call, r.is_ok()).await {
+            match self.shared.after(call, &what, r.is_ok()).await {
                 After::Keep => r,
                 After::LoseAnswer => Err(lost(call)),
                 After::Crash => {
@@ -118,36 +120,65 @@ impl SimHost {
     }
 }
 
+/// A folder id for the trace (`root` for the account root).
+fn fid(f: Option<FolderId>) -> String {
+    f.map_or("root".into(), |f| format!("folder {}", f.0))
+}
+
 impl Host for SimHost {
     fn account_package(&self) -> BoxFuture<'_, Result<Package, ApiError>> {
-        self.around("account/package", self.inner.account_package())
+        self.around(
+            "account/package",
+            "account/package".into(),
+            self.inner.account_package(),
+        )
     }
     fn file_info(&self, id: FileId) -> BoxFuture<'_, Result<RemoteFile, ApiError>> {
-        self.around("file/info", self.inner.file_info(id))
+        self.around(
+            "file/info",
+            format!("file/info file {}", id.0),
+            self.inner.file_info(id),
+        )
     }
     fn file_rename<'a>(
         &'a self,
         id: FileId,
         new_name: &'a str,
     ) -> BoxFuture<'a, Result<RemoteFile, ApiError>> {
-        self.around("file/edit", self.inner.file_rename(id, new_name))
+        self.around(
+            "file/edit",
+            format!("file/edit file {} name {new_name}", id.0),
+            self.inner.file_rename(id, new_name),
+        )
     }
     fn file_delete(&self, id: FileId) -> BoxFuture<'_, Result<(), ApiError>> {
-        self.around("file/delete", self.inner.file_delete(id))
+        self.around(
+            "file/delete",
+            format!("file/delete file {}", id.0),
+            self.inner.file_delete(id),
+        )
     }
     fn file_move(
         &self,
         id: FileId,
         to: Option<FolderId>,
     ) -> BoxFuture<'_, Result<RemoteFile, ApiError>> {
-        self.around("file/move", self.inner.file_move(id, to))
+        self.around(
+            "file/move",
+            format!("file/move file {} to {}", id.0, fid(to)),
+            self.inner.file_move(id, to),
+        )
     }
     fn file_copy(
         &self,
         id: FileId,
         to: Option<FolderId>,
     ) -> BoxFuture<'_, Result<CopyResult, ApiError>> {
-        self.around("file/copy", self.inner.file_copy(id, to))
+        self.around(
+            "file/copy",
+            format!("file/copy file {} to {}", id.0, fid(to)),
+            self.inner.file_copy(id, to),
+        )
     }
     fn folder_create<'a>(
         &'a self,
@@ -157,13 +188,18 @@ impl Host for SimHost {
     ) -> BoxFuture<'a, Result<RemoteFolder, ApiError>> {
         self.around(
             "folder/create",
+            format!("folder/create {name} in {}", fid(parent)),
             self.inner.folder_create(name, parent, opts),
         )
     }
     fn folder_listing(&self, parent: Option<FolderId>) -> BoxFuture<'_, Result<Listing, ApiError>> {
         Box::pin(async move {
             let r = self
-                .around("folder/listing", self.inner.folder_listing(parent))
+                .around(
+                    "folder/listing",
+                    format!("folder/listing {}", fid(parent)),
+                    self.inner.folder_listing(parent),
+                )
                 .await;
             if let (Ok(l), Some(p)) = (&r, parent) {
                 self.shared.seen_by_engine(p, l).await;
@@ -172,24 +208,41 @@ impl Host for SimHost {
         })
     }
     fn folder_info(&self, id: FolderId) -> BoxFuture<'_, Result<RemoteFolder, ApiError>> {
-        self.around("folder/info", self.inner.folder_info(id))
+        self.around(
+            "folder/info",
+            format!("folder/info folder {}", id.0),
+            self.inner.folder_info(id),
+        )
     }
     fn folder_rename<'a>(
         &'a self,
         id: FolderId,
         new_name: &'a str,
     ) -> BoxFuture<'a, Result<RemoteFolder, ApiError>> {
-        self.around("folder/edit", self.inner.folder_rename(id, new_name))
+        self.around(
+            "folder/edit",
+            format!("folder/edit folder {} name {new_name}", id.0),
+            self.inner.folder_rename(id, new_name),
+        )
     }
     fn folder_delete(&self, id: FolderId) -> BoxFuture<'_, Result<(), ApiError>> {
-        self.around_delete("folder/delete", Some(id), self.inner.folder_delete(id))
+        self.around_delete(
+            "folder/delete",
+            format!("folder/delete folder {}", id.0),
+            Some(id),
+            self.inner.folder_delete(id),
+        )
     }
     fn folder_move(
         &self,
         id: FolderId,
         to: Option<FolderId>,
     ) -> BoxFuture<'_, Result<RemoteFolder, ApiError>> {
-        self.around("folder/move", self.inner.folder_move(id, to))
+        self.around(
+            "folder/move",
+            format!("folder/move folder {} to {}", id.0, fid(to)),
+            self.inner.folder_move(id, to),
+        )
     }
     fn upload_file<'a>(
         &'a self,
@@ -200,6 +253,7 @@ impl Host for SimHost {
     ) -> BoxFuture<'a, Result<UploadedFile, ApiError>> {
         self.around(
             "file/upload",
+            format!("file/upload {name} to {}", fid(folder)),
             self.inner.upload_file(path, name, folder, progress),
         )
     }
@@ -212,6 +266,7 @@ impl Host for SimHost {
     ) -> BoxFuture<'a, Result<Downloaded, ApiError>> {
         self.around(
             "download",
+            format!("download file {}", id.0),
             self.inner.download_file(id, dest, expected, progress),
         )
     }

@@ -66,7 +66,7 @@ impl Shared {
         self.crash.lock().unwrap().notify_one();
     }
 
-    pub async fn before(&self, call: &'static str) -> Before {
+    pub async fn before(&self, call: &'static str, what: &str) -> Before {
         if !self.armed.load(Ordering::SeqCst) {
             return Before::Go;
         }
@@ -74,7 +74,7 @@ impl Shared {
         w.around_call(call).await;
         let r = w.rates;
         if w.rng.random_bool(r.crash) {
-            w.log(format!("  ! crash before {call}"));
+            w.log(format!("  ! crash before {what}"));
             return Before::Crash;
         }
         if w.rng.random_bool(r.fail) {
@@ -90,7 +90,7 @@ impl Shared {
                     snippet: "simulated".into(),
                 }
             };
-            w.log(format!("  ! {call} fails before the host acts"));
+            w.log(format!("  ! {what} fails before the host acts"));
             return Before::Fail(e);
         }
         Before::Go
@@ -131,18 +131,18 @@ impl Shared {
         }
     }
 
-    pub async fn after(&self, call: &'static str, ok: bool) -> After {
+    pub async fn after(&self, call: &'static str, what: &str, ok: bool) -> After {
         if !self.armed.load(Ordering::SeqCst) {
             return After::Keep;
         }
         let mut w = self.world.lock().await;
         let r = w.rates;
         if w.rng.random_bool(r.crash) {
-            w.log(format!("  ! crash after {call} (ok={ok})"));
+            w.log(format!("  ! crash after {what} (ok={ok})"));
             return After::Crash;
         }
         if ok && w.rng.random_bool(r.lose) {
-            w.log(format!("  ! {call}: the host acted, the answer is lost"));
+            w.log(format!("  ! {what}: the host acted, the answer is lost"));
             return After::LoseAnswer;
         }
         w.around_call(call).await;
