@@ -853,6 +853,15 @@ impl<'a> Exec<'a> {
         Ok(true)
     }
 
+    /// The synced folder on the host (`None` when it is the account root).
+    fn remote_root(&self) -> Option<FolderId> {
+        self.dirs
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&RelPath::root()).copied().flatten())
+            .map(FolderId)
+    }
+
     /// Whether `name` in the remote folder `parent` is held by an entry
     /// other than ours (a fresh listing; see `recover::held_by_another`).
     async fn taken_on_host(
@@ -981,11 +990,28 @@ impl<'a> Exec<'a> {
         .await;
         if let Err(e) = result {
             // A step may have gone through: never leave a pair of names.
+            // A step may also have put it into a folder trashed meanwhile
+            // (the host takes moves into trashed folders): back it goes.
             if !matches!(e, ApiError::OutcomeUnknown { .. }) {
                 let stamp = clock::conflict_stamp(self.clock.now());
-                if let Err(se) =
-                    super::recover::settle_move(self.client, kind, id, new_parent, to, &stamp).await
-                {
+                let settled = async {
+                    super::recover::settle_move(self.client, kind, id, new_parent, to, &stamp)
+                        .await?;
+                    if let (Some(back), Some(top)) = (old_parent, self.remote_root()) {
+                        super::recover::move_back_if_detached(
+                            self.client,
+                            kind,
+                            id,
+                            from,
+                            back,
+                            top,
+                            &stamp,
+                        )
+                        .await?;
+                    }
+                    Ok::<(), ApiError>(())
+                };
+                if let Err(se) = settled.await {
                     tracing::debug!(path = %to, error = %se, "a half-done move could not be looked at");
                 }
             }

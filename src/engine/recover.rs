@@ -128,19 +128,15 @@ pub(crate) async fn run(
                 // it goes back where it came from, never along into a trash.
                 let from_path = from;
                 if let (Some(from), Some(top)) = (&intent.moved_from, remote_root) {
-                    let back = from.parent;
-                    let brought = async {
-                        let Some(name) =
-                            bring_back_if_detached(client, *kind, *entry, back, top).await?
-                        else {
-                            return Ok(false);
-                        };
-                        // Somebody may have taken the name there since.
-                        if let Some(at) = from_path.parent().unwrap_or_default().join(&name) {
-                            step_aside_if_doubled(client, back, &at, *kind, *entry, &stamp).await?;
-                        }
-                        Ok::<bool, ApiError>(true)
-                    };
+                    let brought = move_back_if_detached(
+                        client,
+                        *kind,
+                        *entry,
+                        from_path,
+                        from.parent,
+                        top,
+                        &stamp,
+                    );
                     match brought.await {
                         Ok(true) => tracing::info!(
                             path = %from_path,
@@ -279,6 +275,27 @@ pub(crate) async fn bring_back_if_detached(
         Kind::Dir => client.folder_move(FolderId(id), back).await?.name,
     };
     Ok(Some(name))
+}
+
+/// `bring_back_if_detached`, for an entry whose path before the move was
+/// `from` (in remote folder `back`): then, as it may meet an entry that took
+/// its name there meanwhile, ours steps aside. Returns whether it moved.
+pub(crate) async fn move_back_if_detached(
+    client: &dyn Host,
+    kind: Kind,
+    id: u64,
+    from: &RelPath,
+    back: Option<u64>,
+    top: FolderId,
+    stamp: &str,
+) -> Result<bool, ApiError> {
+    let Some(name) = bring_back_if_detached(client, kind, id, back, top).await? else {
+        return Ok(false);
+    };
+    if let Some(at) = from.parent().unwrap_or_default().join(&name) {
+        step_aside_if_doubled(client, back, &at, kind, id, stamp).await?;
+    }
+    Ok(true)
 }
 
 /// Folders of `path`'s name in `parent` (`folder/create` does no uniqueness

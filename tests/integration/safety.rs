@@ -1291,3 +1291,80 @@ async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
     let here = pair.local_tree();
     assert!(here.values().any(|v| *v == theirs), "and here: {here:?}");
 }
+
+/// A move and rename on the host whose rename step failed, while another
+/// device trashed the folder the move went into (the host takes moves into
+/// trashed folders): the entry was left there, out of every listing, and
+/// the next pass took it for deleted on the host. The failed move now
+/// brings it back where it came from. (Simulation, seed 209.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_done_move_into_a_folder_trashed_meanwhile_is_brought_back() {
+    use crate::util::{Hooked, When, unavailable};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("top.txt"), "the only copy").unwrap();
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    let d = lib.folder("d").await;
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let up = lib.host.write("other/top.txt", b"their top");
+    std::fs::rename(local.join("top.txt"), local.join("d/renamed.txt")).unwrap();
+    let (trashed, failed) = (
+        std::sync::Arc::new(AtomicBool::new(false)),
+        std::sync::Arc::new(AtomicBool::new(false)),
+    );
+    let (t, f) = (trashed.clone(), failed.clone());
+    let other = c.clone();
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "file/move" && when == When::Before && !t.swap(true, Ordering::SeqCst) {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.folder_delete(d))
+                        .unwrap()
+                });
+            }
+            // The rename fails; then the other device puts a new top.txt
+            // where ours was (not a replacement: ours had left).
+            if call == "file/edit" && when == When::Before && !f.swap(true, Ordering::SeqCst) {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.upload_file(&up, "top.txt", Some(root), None))
+                        .unwrap()
+                });
+                return Some(unavailable(call));
+            }
+            None
+        },
+    };
+    for _ in 0..3 {
+        sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    assert!(trashed.load(Ordering::SeqCst) && failed.load(Ordering::SeqCst));
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.converged, "{r:?}");
+    let pair = crate::sync::Pair {
+        client: c.clone(),
+        scratch: lib.host.path(""),
+        local: local.clone(),
+        cfg: std::path::PathBuf::new(),
+    };
+    let only = Some(b"the only copy".to_vec());
+    let live = pair.remote_tree().await;
+    assert!(
+        live.values().any(|v| *v == only),
+        "live on the host: {live:?}"
+    );
+    let here = pair.local_tree();
+    assert!(here.values().any(|v| *v == only), "and here: {here:?}");
+    let theirs = Some(b"their top".to_vec());
+    assert!(live.values().any(|v| *v == theirs), "{live:?}");
+}
