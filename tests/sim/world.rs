@@ -727,12 +727,15 @@ impl World {
             return Ok(());
         };
         let (d, id) = (d.clone(), *id);
-        let below: Vec<(String, FileId)> = t
-            .files
-            .iter()
-            .filter(|(p, _)| p.starts_with(&format!("{d}/")))
-            .map(|(p, f)| (p.clone(), f.id))
-            .collect();
+        // From the host, not from `t`: a name listed twice (an engine move
+        // half done) holds two versions, and both go.
+        let mut below: Vec<(String, FileId)> = Vec::new();
+        let mut todo = vec![(d.clone(), id)];
+        while let Some((path, folder)) = todo.pop() {
+            let l = self.plain.folder_listing(Some(folder)).await?;
+            todo.extend(l.folders.iter().map(|f| (join(&path, &f.name), f.id)));
+            below.extend(l.files.iter().map(|f| (join(&path, &f.name), f.id)));
+        }
         let mut contents = Vec::new();
         for (p, id) in &below {
             contents.push((p.clone(), *id, self.r_content(*id).await?));
