@@ -437,6 +437,32 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// A file whose size, mtime and inode are as expected may still have
+    /// been written again since: within one timestamp tick of its last
+    /// write a second write keeps the mtime (and, same length, the size).
+    /// When its mtime is that recent, its content must still hash to
+    /// `want` (what was synced); without `want` it counts as changed.
+    /// Called right before a local file is replaced or trashed.
+    fn same_if_racy(&self, path: &RelPath, m: &LocalMeta, want: Option<Sha256>) -> bool {
+        if !m.is_racy_at(clock::unix_nanos(self.clock.now())) {
+            return true;
+        }
+        let Some(want) = want else {
+            return false;
+        };
+        let same = crate::scan::sha256_file(&self.abs(path)).is_ok_and(|(got, _)| got == want);
+        if !same {
+            tracing::debug!(%path, "written again within one timestamp tick; not what the plan saw");
+        }
+        same
+    }
+
+    /// The synced content hash of `path`, for `same_if_racy`.
+    fn synced_sha(&self, path: &RelPath) -> Option<Sha256> {
+        let db = self.db.lock().ok()?;
+        db.get_synced(path).ok().flatten()?.hashes.sha256
+    }
+
     fn parent_id(&self, p: &RelPath) -> Result<Option<u64>, OpError> {
         let parent = p.parent().unwrap_or_default();
         self.dirs
@@ -1469,7 +1495,10 @@ impl<'a> Exec<'a> {
         let target_ok = match (replaces, self.stat(path)?) {
             (None, None) => true,
             (Some(e), Some((Kind::File, m))) => {
-                m.ino == e.ino && m.size == e.size && m.mtime_ns == e.mtime_ns
+                m.ino == e.ino
+                    && m.size == e.size
+                    && m.mtime_ns == e.mtime_ns
+                    && self.same_if_racy(path, &m, self.synced_sha(path))
             }
             _ => false,
         };
@@ -1708,6 +1737,7 @@ impl<'a> Exec<'a> {
                                 && m.ino == s.local.ino
                                 && m.size == s.local.size
                                 && m.mtime_ns == s.local.mtime_ns
+                                && self.same_if_racy(&rel, &m, s.hashes.sha256)
                         })
                 });
             if unchanged {
@@ -1729,7 +1759,8 @@ impl<'a> Exec<'a> {
             Some((Kind::File, m))
                 if m.ino == expect.ino
                     && m.size == expect.size
-                    && m.mtime_ns == expect.mtime_ns => {}
+                    && m.mtime_ns == expect.mtime_ns
+                    && self.same_if_racy(path, &m, self.synced_sha(path)) => {}
             None => {
                 // Already gone: nothing to keep.
                 self.commit(None, vec![Change::RemoveTree(path.clone())])?;

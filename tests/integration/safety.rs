@@ -1368,3 +1368,74 @@ async fn a_half_done_move_into_a_folder_trashed_meanwhile_is_brought_back() {
     let theirs = Some(b"their top".to_vec());
     assert!(live.values().any(|v| *v == theirs), "{live:?}");
 }
+
+/// A local write in the same timestamp tick as the previous one, keeping
+/// size and mtime (and inode), between the scan and a download that
+/// replaces the file: by its stat the file was what the plan saw, and the
+/// download put the user's new version into the local trash. A file whose
+/// mtime is within one tick of now is now compared by content before it is
+/// replaced. (Simulation, seeds 40055, 40229 and others of 40000-43999.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_in_the_same_tick_before_a_download_is_kept() {
+    use crate::util::{Hooked, When};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lib = Lib::new(&[("d", 0)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let file = local.join("a.txt");
+    std::fs::write(&file, "aaaa").unwrap();
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    // Another device replaces it.
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let old = c.folder_listing(Some(root)).await.unwrap().files[0].id;
+    c.file_delete(old).await.unwrap();
+    let up = lib.host.write("other/a.txt", b"their version");
+    c.upload_file(&up, "a.txt", Some(root), None).await.unwrap();
+    // The pass runs 5 ms after the file's last write (an injected clock).
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let now = std::sync::Arc::new(dcsync::clock::FixedClock(std::sync::Mutex::new(
+        mtime + std::time::Duration::from_millis(5),
+    )));
+    let wrote = AtomicBool::new(false);
+    let f2 = file.clone();
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "download" && when == When::Before && !wrote.swap(true, Ordering::SeqCst) {
+                // Same length, same mtime, same inode.
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&f2)
+                    .unwrap();
+                use std::io::Write;
+                (&f).write_all(b"bbbb").unwrap();
+                f.set_modified(mtime).unwrap();
+            }
+            None
+        },
+    };
+    sync(&host, cfg, SyncRequest::default(), now, &Quiet)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .unwrap();
+    }
+    let pair = crate::sync::Pair {
+        client: c.clone(),
+        scratch: lib.host.path(""),
+        local: local.clone(),
+        cfg: std::path::PathBuf::new(),
+    };
+    let here = pair.local_tree();
+    let live = pair.remote_tree().await;
+    for v in [b"bbbb".as_slice(), b"their version"] {
+        let v = Some(v.to_vec());
+        assert!(here.values().any(|x| *x == v), "here: {here:?}");
+        assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
+    }
+}
