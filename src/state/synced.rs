@@ -138,6 +138,17 @@ fn kind_str(k: Kind) -> &'static str {
 
 /// Inserts or replaces one row.
 fn put(conn: &Connection, path: &RelPath, e: &SyncedEntry) -> rusqlite::Result<()> {
+    // A host file is at one path: another Synced entry of the same file id
+    // is stale (left by an interrupted move, say). Kept, it would claim the
+    // file too, and the plan would take the file's being here for a move
+    // "onto another Synced path", that is a delete there. Forgetting it
+    // only makes what is at its path new on each side.
+    if e.kind == Kind::File {
+        conn.prepare_cached(
+            "DELETE FROM synced WHERE remote_id = ?1 AND kind = 'file' AND path != ?2",
+        )?
+        .execute(params![e.remote_id as i64, path.as_str()])?;
+    }
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO synced ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?;

@@ -827,3 +827,27 @@ fn unlisted_entries_are_kept_per_kind() {
     let db = StateDb::open(&path).unwrap();
     assert_eq!(db.unlisted().unwrap().len(), 1);
 }
+
+/// One host file is at one path: recording it at a path forgets a stale
+/// entry of the same file elsewhere (seed 40438 of the simulation: a stale
+/// entry made the plan trash the only local copy as "moved onto another
+/// Synced path"). Folders and other files are untouched.
+#[test]
+fn a_host_file_is_recorded_at_one_path_only() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    db.apply(&[
+        Change::Put(p("d0/e/b.txt"), file(7)),
+        Change::Put(p("other.txt"), file(8)),
+        Change::Put(p("d0"), dir(7)),
+    ])
+    .unwrap();
+    db.apply(&[Change::Put(p("d1/e/b.txt"), file(7))]).unwrap();
+    let t = db.load_synced().unwrap();
+    assert!(!t.contains_key(&p("d0/e/b.txt")), "the stale entry is gone");
+    assert_eq!(t.get(&p("d1/e/b.txt")).map(|e| e.remote_id), Some(7));
+    assert!(t.contains_key(&p("other.txt")) && t.contains_key(&p("d0")));
+    // Recording it again at the same path keeps it.
+    db.apply(&[Change::Put(p("d1/e/b.txt"), file(7))]).unwrap();
+    assert!(db.load_synced().unwrap().contains_key(&p("d1/e/b.txt")));
+}
