@@ -1061,11 +1061,9 @@ impl<'a> Exec<'a> {
             true
         };
         if !attached {
-            let back = old_parent.flatten().map(FolderId);
-            let undone = match kind {
-                Kind::File => self.client.file_move(FileId(id), back).await.map(drop),
-                Kind::Dir => self.client.folder_move(FolderId(id), back).await.map(drop),
-            };
+            let stamp = clock::conflict_stamp(self.clock.now());
+            let back = old_parent.flatten();
+            let undone = super::recover::put_back(self.client, kind, id, from, back, &stamp).await;
             if let Err(e) = undone {
                 return Err(self.fail(intent, to, e));
             }

@@ -242,44 +242,35 @@ pub(crate) async fn inside_synced_tree(
     Ok(true)
 }
 
-/// Remote entry `id`, moved by an interrupted op, is outside the synced
-/// tree `top` (its new folder was trashed or moved away meanwhile): moves
-/// it back to `back`, the folder it came from, when that one is still in
-/// the tree. Returns the name it has there when it moved it.
-pub(crate) async fn bring_back_if_detached(
+/// Whether remote entry `id`, moved by an op that did not finish, is
+/// outside the synced tree `top` (its new folder was trashed or moved away
+/// meanwhile) while `back`, the folder it came from, is still inside it.
+async fn detached(
     client: &dyn Host,
     kind: Kind,
     id: u64,
     back: Option<u64>,
     top: FolderId,
-) -> Result<Option<String>, ApiError> {
+) -> Result<bool, ApiError> {
     let now = match kind {
         Kind::File => {
             let f = client.file_info(FileId(id)).await?;
             if f.status != FileStatus::Active {
-                return Ok(None);
+                return Ok(false);
             }
             f.folder_id
         }
         Kind::Dir => client.folder_info(FolderId(id)).await?.parent_id,
     };
     let back = back.map(FolderId);
-    if now == back
-        || inside_synced_tree(client, now, top).await?
-        || !inside_synced_tree(client, back, top).await?
-    {
-        return Ok(None);
-    }
-    let name = match kind {
-        Kind::File => client.file_move(FileId(id), back).await?.name,
-        Kind::Dir => client.folder_move(FolderId(id), back).await?.name,
-    };
-    Ok(Some(name))
+    Ok(now != back
+        && !inside_synced_tree(client, now, top).await?
+        && inside_synced_tree(client, back, top).await?)
 }
 
-/// `bring_back_if_detached`, for an entry whose path before the move was
-/// `from` (in remote folder `back`): then, as it may meet an entry that took
-/// its name there meanwhile, ours steps aside. Returns whether it moved.
+/// When entry `id` is `detached`, moves it back to `from`, its path before
+/// the move (in remote folder `back`; see `put_back`). Returns whether it
+/// moved.
 pub(crate) async fn move_back_if_detached(
     client: &dyn Host,
     kind: Kind,
@@ -289,13 +280,48 @@ pub(crate) async fn move_back_if_detached(
     top: FolderId,
     stamp: &str,
 ) -> Result<bool, ApiError> {
-    let Some(name) = bring_back_if_detached(client, kind, id, back, top).await? else {
+    if !detached(client, kind, id, back, top).await? {
         return Ok(false);
-    };
-    if let Some(at) = from.parent().unwrap_or_default().join(&name) {
-        step_aside_if_doubled(client, back, &at, kind, id, stamp).await?;
     }
+    put_back(client, kind, id, from, back, stamp).await?;
     Ok(true)
+}
+
+/// Moves entry `id` back to `from` (in remote folder `back`), under its
+/// old name; as somebody may have taken that name there meanwhile (the
+/// host does no uniqueness check on moves and renames), ours then steps
+/// aside to a conflicted-copy name.
+pub(crate) async fn put_back(
+    client: &dyn Host,
+    kind: Kind,
+    id: u64,
+    from: &RelPath,
+    back: Option<u64>,
+    stamp: &str,
+) -> Result<(), ApiError> {
+    let name = match kind {
+        Kind::File => client.file_move(FileId(id), back.map(FolderId)).await?.name,
+        Kind::Dir => {
+            client
+                .folder_move(FolderId(id), back.map(FolderId))
+                .await?
+                .name
+        }
+    };
+    if name != from.name() {
+        let listing = client.folder_listing(back.map(FolderId)).await?;
+        if !held_by_another(&listing, back.is_none(), from.name(), kind, id) {
+            match kind {
+                Kind::File => drop(client.file_rename(FileId(id), from.name()).await?),
+                Kind::Dir => drop(client.folder_rename(FolderId(id), from.name()).await?),
+            }
+        } else if let Some(at) = from.parent().unwrap_or_default().join(&name) {
+            step_aside_if_doubled(client, back, &at, kind, id, stamp).await?;
+            return Ok(());
+        }
+    }
+    step_aside_if_doubled(client, back, from, kind, id, stamp).await?;
+    Ok(())
 }
 
 /// Folders of `path`'s name in `parent` (`folder/create` does no uniqueness

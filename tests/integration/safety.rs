@@ -1439,3 +1439,70 @@ async fn a_write_in_the_same_tick_before_a_download_is_kept() {
         assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
     }
 }
+
+/// A move and rename into a folder another device trashed meanwhile is
+/// undone: the entry went back to its folder under its *new* name, beside
+/// the file that already had that name there (two `a.txt` on the host). It
+/// now goes back under its old name. (Simulation, seed 41709.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_undone_goes_back_under_its_old_name() {
+    use crate::util::{Hooked, When, unavailable};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("a.txt"), "stays a").unwrap();
+    std::fs::write(local.join("c.md"), "was c").unwrap();
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    let d = lib.folder("d").await;
+    std::fs::rename(local.join("c.md"), local.join("d/a.txt")).unwrap();
+    let trashed = AtomicBool::new(false);
+    let other = c.clone();
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "file/move" && when == When::Before && !trashed.swap(true, Ordering::SeqCst)
+            {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.folder_delete(d))
+                        .unwrap()
+                });
+            }
+            // d is not made again in this pass: the entry stays back.
+            (call == "folder/create").then(|| unavailable(call))
+        },
+    };
+    sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .ok();
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let mut names: Vec<String> = c
+        .folder_listing(Some(root))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "c.md"], "back under its old name");
+    for _ in 0..2 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .unwrap();
+    }
+    let pair = crate::sync::Pair {
+        client: c.clone(),
+        scratch: lib.host.path(""),
+        local: local.clone(),
+        cfg: std::path::PathBuf::new(),
+    };
+    let live = pair.remote_tree().await;
+    for v in [b"stays a".as_slice(), b"was c"] {
+        let v = Some(v.to_vec());
+        assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
+    }
+}
