@@ -564,6 +564,14 @@ async fn recover_upload(
     }
     let ours: Vec<(FileId, String)> = match intent.placed {
         Some(id) => match client.file_info(FileId(id)).await {
+            // Somebody moved it out of the folder it went to: their file
+            // now (synced where it is), neither renamed nor trashed here.
+            Ok(f)
+                if f.status == FileStatus::Active && f.folder_id.map(|p| p.0) != intent.parent =>
+            {
+                tracing::info!(%path, file = id, "an upload of an interrupted run was moved away on the host meanwhile; left where it is");
+                vec![]
+            }
             Ok(f) if f.status == FileStatus::Active => vec![(f.id, f.name)],
             Ok(_) => vec![],
             Err(e) if e.is_not_found() => vec![],

@@ -1506,3 +1506,68 @@ async fn a_move_undone_goes_back_under_its_old_name() {
         assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
     }
 }
+
+/// An upload whose run was killed before it was recorded (its file id is
+/// in the journal), while another device moved that file into another
+/// folder and renamed it: recovery renamed it back to the upload's name
+/// there, beside the other device's file of that name. A file moved away
+/// is now left where it is, as the other device's. (Simulation, seed 43616.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_moved_away_meanwhile_is_left_where_it_is() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    std::fs::write(local.join("d/new.txt"), "mine").unwrap();
+    // The killed run's upload, then the other device's move and rename,
+    // into a folder where it has a new.txt of its own.
+    let up = lib.host.write("up/new.txt", b"mine");
+    let ours = c.upload_file(&up, "new.txt", Some(d), None).await.unwrap();
+    c.file_move(ours.id, Some(e)).await.unwrap();
+    c.file_rename(ours.id, "moved.txt").await.unwrap();
+    let theirs = lib.host.write("other/new.txt", b"theirs");
+    c.upload_file(&theirs, "new.txt", Some(e), None)
+        .await
+        .unwrap();
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/new.txt"),
+        local: local_entry(&local.join("d/new.txt")),
+        replaces: None,
+    };
+    let json = serde_json::json!({ "op": op, "parent": d.0, "placed": ours.id.0 }).to_string();
+    dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_begin(&json, "2026-12-01 00:00:00")
+        .unwrap();
+    for _ in 0..3 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let mut names: Vec<String> = c
+        .folder_listing(Some(e))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["f0.txt", "moved.txt", "new.txt"],
+        "one of each name in e"
+    );
+    let pair = crate::sync::Pair {
+        client: c.clone(),
+        scratch: lib.host.path(""),
+        local: local.clone(),
+        cfg: std::path::PathBuf::new(),
+    };
+    let (live, here) = (pair.remote_tree().await, pair.local_tree());
+    for v in [b"mine".as_slice(), b"theirs"] {
+        let v = Some(v.to_vec());
+        assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
+        assert!(here.values().any(|x| *x == v), "here: {here:?}");
+    }
+}
