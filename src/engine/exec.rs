@@ -957,6 +957,35 @@ impl<'a> Exec<'a> {
         let new_parent = self.parent_id(to)?;
         let old_parent = self.parent_id(from).ok();
         let (moves, renames) = (old_parent != Some(new_parent), from.name() != to.name());
+        // Still where the listing showed it? Another device may have moved
+        // it since (a move of ours would then carry it, under whatever
+        // name it has now, beside a namesake).
+        let api = |e: ApiError| OpError::Api {
+            path: from.clone(),
+            source: e,
+        };
+        let now_parent = match kind {
+            Kind::File => {
+                let f = self.client.file_info(FileId(id)).await.map_err(api)?;
+                if f.status != crate::api::FileStatus::Active {
+                    return Err(changed(
+                        from,
+                        "it was trashed on the host since the listing",
+                    ));
+                }
+                f.folder_id.map(|p| p.0)
+            }
+            Kind::Dir => self
+                .client
+                .folder_info(FolderId(id))
+                .await
+                .map_err(api)?
+                .parent_id
+                .map(|p| p.0),
+        };
+        if old_parent.is_some_and(|p| p != now_parent) {
+            return Err(changed(from, "it moved on the host since the listing"));
+        }
         // `file/move`, `file/edit` and their folder twins do no uniqueness
         // check: an entry another device put at the destination since the
         // listing would end up beside a second one of the same name.

@@ -1571,3 +1571,84 @@ async fn an_interrupted_upload_moved_away_meanwhile_is_left_where_it_is() {
         assert!(here.values().any(|x| *x == v), "here: {here:?}");
     }
 }
+
+/// Runs `act` once, right after the first round that planned something:
+/// another device acting between a plan and its execution.
+struct BetweenPlanAndOps<F: Fn() + Send + Sync> {
+    act: F,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl<F: Fn() + Send + Sync> dcsync::engine::Reporter for BetweenPlanAndOps<F> {
+    fn planned(&self, _round: usize, _ops: &[dcsync::plan::Op]) {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            (self.act)();
+        }
+    }
+}
+
+/// A remote move planned from a listing after which another device moved
+/// and renamed the file: our move carried it, under the other device's new
+/// name, into a folder holding a file of that name (two `c.md` on the
+/// host). A remote move now first checks the entry is still in the folder
+/// the listing showed. (Simulation, seed 41044.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_move_of_an_entry_moved_meanwhile_is_planned_again() {
+    use dcsync::engine::{SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("e/c.md"), "e's own c").unwrap();
+    std::fs::write(local.join("d/b.txt"), "was b").unwrap();
+    sync(
+        c,
+        cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &dcsync::engine::Quiet,
+    )
+    .await
+    .unwrap();
+    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    let b = c
+        .folder_listing(Some(d))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .find(|f| f.name == "b.txt")
+        .unwrap()
+        .id;
+    std::fs::rename(local.join("d/b.txt"), local.join("e/b.txt")).unwrap();
+    // After our plan: the other device moves b.txt to the top as c.md.
+    let other = c.clone();
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let reporter = BetweenPlanAndOps {
+        act: move || {
+            tokio::task::block_in_place(|| {
+                let h = tokio::runtime::Handle::current();
+                h.block_on(other.file_move(b, Some(root))).unwrap();
+                h.block_on(other.file_rename(b, "c.md")).unwrap();
+            })
+        },
+        done: Default::default(),
+    };
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &reporter)
+        .await
+        .ok();
+    let mut names: Vec<String> = c
+        .folder_listing(Some(e))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    names.sort();
+    names.dedup();
+    let listed = c.folder_listing(Some(e)).await.unwrap().files.len();
+    assert_eq!(
+        names.len(),
+        listed,
+        "no two entries of one name in e: {names:?}"
+    );
+}
