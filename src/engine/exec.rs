@@ -585,15 +585,14 @@ impl<'a> Exec<'a> {
         intent: i64,
         path: &RelPath,
         parent: Option<u64>,
-        id: FileId,
-        stored: &str,
+        file: super::recover::Stored<'_>,
         replaces: Option<u64>,
     ) -> Result<String, OpError> {
+        let id = file.id;
         let stamp = clock::conflict_stamp(self.clock.now());
-        let named =
-            super::recover::claim_name(self.client, parent, path, id, stored, replaces, &stamp)
-                .await
-                .map_err(|e| self.fail_placed(path, e))?;
+        let named = super::recover::claim_name(self.client, parent, path, file, replaces, &stamp)
+            .await
+            .map_err(|e| self.fail_placed(path, e))?;
         match named {
             Named::Exact => Ok(path.name().to_owned()),
             Named::Conflict(name) => {
@@ -1232,7 +1231,17 @@ impl<'a> Exec<'a> {
             return Err(changed(path, "it changed while it was uploaded"));
         }
         let name = self
-            .give_name(intent, path, parent, up.id, &up.name, replaces)
+            .give_name(
+                intent,
+                path,
+                parent,
+                super::recover::Stored {
+                    id: up.id,
+                    name: &up.name,
+                    unique: true,
+                },
+                replaces,
+            )
             .await?;
         let conflict = name != path.name();
         let entry = SyncedEntry {
@@ -1353,7 +1362,17 @@ impl<'a> Exec<'a> {
             return Err(changed(path, "the copy source is not the same content"));
         }
         let name = self
-            .give_name(intent, path, parent, copy.id, &copy.name, replaces)
+            .give_name(
+                intent,
+                path,
+                parent,
+                super::recover::Stored {
+                    id: copy.id,
+                    name: &copy.name,
+                    unique: false,
+                },
+                replaces,
+            )
             .await?;
         let conflict = name != path.name();
         let entry = SyncedEntry {

@@ -373,9 +373,20 @@ pub(crate) enum Named {
     Refused(String),
 }
 
+/// A file dcsync just put on the host, as the host named it.
+#[derive(Clone, Copy)]
+pub(crate) struct Stored<'a> {
+    pub id: FileId,
+    pub name: &'a str,
+    /// The host made the name unique in its folder (`file/upload` does,
+    /// `file/copy` does not).
+    pub unique: bool,
+}
+
 /// Gives file `id` (stored as `stored`, in `parent`) the name of `path`:
-/// when the name may be taken (the host renamed it, or `replaces` is
-/// replaced), the folder is listed first, and anything holding the name
+/// when the name may be taken (the host renamed it, `replaces` is
+/// replaced, or the host did no uniqueness check when it named it:
+/// `unique` is false for `file/copy`), the folder is listed first, and anything holding the name
 /// other than `replaces` (another device's version) makes it a conflict:
 /// ours is renamed to a free conflicted-copy name (`stamp`), never given
 /// the same name as theirs, and `replaces` is left alone. Otherwise
@@ -385,12 +396,16 @@ pub(crate) async fn claim_name(
     client: &dyn Host,
     parent: Option<u64>,
     path: &RelPath,
-    id: FileId,
-    stored: &str,
+    file: Stored<'_>,
     replaces: Option<u64>,
     stamp: &str,
 ) -> Result<Named, ApiError> {
-    if replaces.is_some() || stored != path.name() {
+    let Stored {
+        id,
+        name: stored,
+        unique,
+    } = file;
+    if replaces.is_some() || stored != path.name() || !unique {
         let listing = client.folder_listing(parent.map(FolderId)).await?;
         let foreign = listing
             .files
@@ -591,7 +606,20 @@ async fn recover_upload(
     let Some((id, stored)) = adopt else {
         return forget_replaced(client, path, replaces).await;
     };
-    let name = match claim_name(client, intent.parent, path, id, &stored, replaces, stamp).await? {
+    let name = match claim_name(
+        client,
+        intent.parent,
+        path,
+        Stored {
+            id,
+            name: &stored,
+            unique: source.is_none(),
+        },
+        replaces,
+        stamp,
+    )
+    .await?
+    {
         Named::Exact => path.name().to_owned(),
         Named::Conflict(n) => {
             tracing::warn!(%path, copy = %n, "conflict: another version took this name on the host; kept both, ours as a conflicted copy");

@@ -1652,3 +1652,51 @@ async fn a_remote_move_of_an_entry_moved_meanwhile_is_planned_again() {
         "no two entries of one name in e: {names:?}"
     );
 }
+
+/// A new local file with the content of a synced one is copied on the host
+/// (`file/copy`, named after its source); the copy does no uniqueness
+/// check, and the name was taken as given when it was already the path's:
+/// a file another device put there since the listing made two `same.txt`.
+/// A copy's name is now always checked against a fresh listing.
+/// (Simulation, seeds 115 and 293.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_side_copy_never_lands_beside_a_namesake() {
+    use dcsync::engine::{SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("same.txt"), "the same content").unwrap();
+    sync(
+        c,
+        cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &dcsync::engine::Quiet,
+    )
+    .await
+    .unwrap();
+    std::fs::write(local.join("d/same.txt"), "the same content").unwrap();
+    let d = lib.folder("d").await;
+    let up = lib.host.write("other/same.txt", b"theirs");
+    let other = c.clone();
+    let reporter = BetweenPlanAndOps {
+        act: move || {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current()
+                    .block_on(other.upload_file(&up, "same.txt", Some(d), None))
+                    .unwrap();
+            })
+        },
+        done: Default::default(),
+    };
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &reporter)
+        .await
+        .ok();
+    let files = c.folder_listing(Some(d)).await.unwrap().files;
+    let same = files.iter().filter(|f| f.name == "same.txt").count();
+    assert_eq!(
+        same,
+        1,
+        "{:?}",
+        files.iter().map(|f| &f.name).collect::<Vec<_>>()
+    );
+}
