@@ -580,11 +580,24 @@ async fn recover_upload(
     let ours: Vec<(FileId, String)> = match intent.placed {
         Some(id) => match client.file_info(FileId(id)).await {
             // Somebody moved it out of the folder it went to: their file
-            // now (synced where it is), neither renamed nor trashed here.
+            // now (synced where it is), not adopted nor trashed here. Our
+            // rename may have reached it there (the run was killed before
+            // its check): then it steps aside from a namesake.
             Ok(f)
                 if f.status == FileStatus::Active && f.folder_id.map(|p| p.0) != intent.parent =>
             {
                 tracing::info!(%path, file = id, "an upload of an interrupted run was moved away on the host meanwhile; left where it is");
+                if let Some(at) = RelPath::new(&f.name) {
+                    step_aside_if_doubled(
+                        client,
+                        f.folder_id.map(|p| p.0),
+                        &at,
+                        Kind::File,
+                        id,
+                        stamp,
+                    )
+                    .await?;
+                }
                 vec![]
             }
             Ok(f) if f.status == FileStatus::Active => vec![(f.id, f.name)],
@@ -613,7 +626,9 @@ async fn recover_upload(
         Stored {
             id,
             name: &stored,
-            unique: source.is_none(),
+            // Read back after an interrupted run: the name may be ours
+            // (a rename the run made), not one the host made unique.
+            unique: false,
         },
         replaces,
         stamp,

@@ -1700,3 +1700,50 @@ async fn a_server_side_copy_never_lands_beside_a_namesake() {
         files.iter().map(|f| &f.name).collect::<Vec<_>>()
     );
 }
+
+/// A run killed right after it renamed its upload to the file's name
+/// (`file/edit`, no uniqueness check), while another device had put a file
+/// of that name there since the run looked: recovery took the exact name
+/// as proof the name was ours alone and left two `a.txt`. Recovery now
+/// always checks the name against a listing. (Simulation, seed 47677.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_never_adopts_an_upload_beside_a_namesake() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let d = lib.folder("d").await;
+    std::fs::write(local.join("d/a.txt"), "mine").unwrap();
+    // The other device's a.txt, then the killed run's upload, renamed to
+    // a.txt by the run before it was killed.
+    let theirs = lib.host.write("other/a.txt", b"theirs");
+    c.upload_file(&theirs, "a.txt", Some(d), None)
+        .await
+        .unwrap();
+    let up = lib.host.write("up/a.txt", b"mine");
+    let ours = c.upload_file(&up, "a.txt", Some(d), None).await.unwrap();
+    assert_ne!(ours.name, "a.txt", "the host renamed the upload");
+    c.file_rename(ours.id, "a.txt").await.unwrap();
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/a.txt"),
+        local: local_entry(&local.join("d/a.txt")),
+        replaces: None,
+    };
+    let json = serde_json::json!({ "op": op, "parent": d.0, "placed": ours.id.0 }).to_string();
+    dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_begin(&json, "2026-12-01 00:00:00")
+        .unwrap();
+    for _ in 0..2 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let files = c.folder_listing(Some(d)).await.unwrap().files;
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "a.txt").count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(files.len(), 3, "f0.txt, theirs and ours: {names:?}");
+}
