@@ -1066,7 +1066,17 @@ impl<'a> Exec<'a> {
                     Ok::<(), ApiError>(())
                 };
                 if let Err(se) = settled.await {
+                    // Left as it may be (beside a namesake, in a trashed
+                    // folder): the intent stays open, recovery settles it.
                     tracing::debug!(path = %to, error = %se, "a half-done move could not be looked at");
+                    return Err(self.fail(
+                        intent,
+                        to,
+                        ApiError::OutcomeUnknown {
+                            endpoint: "file/move",
+                            source: Box::new(e),
+                        },
+                    ));
                 }
             }
             return Err(self.fail(intent, to, e));

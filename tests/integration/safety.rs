@@ -1747,3 +1747,61 @@ async fn recovery_never_adopts_an_upload_beside_a_namesake() {
     );
     assert_eq!(files.len(), 3, "f0.txt, theirs and ours: {names:?}");
 }
+
+/// A move whose rename step failed and whose check after that could not
+/// run (a listing failed): the intent was closed and the entry stayed
+/// beside a namesake in its new folder. The intent now stays open and
+/// recovery settles the move. (Simulation, seed 786 in a release build.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_done_move_that_could_not_be_checked_is_settled_by_recovery() {
+    use crate::util::{Hooked, When, unavailable};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    // Both names are taken on both sides: the move goes first, then the
+    // rename.
+    for (p, v) in [("a.txt", "top a"), ("b.txt", "top b"), ("d/a.txt", "d's a")] {
+        std::fs::write(local.join(p), v).unwrap();
+    }
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    let d = lib.folder("d").await;
+    std::fs::rename(local.join("a.txt"), local.join("d/b.txt")).unwrap();
+    // The rename fails; so does the listing that would have checked.
+    let stage = AtomicU8::new(0);
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if when != When::Before {
+                return None;
+            }
+            match (stage.load(Ordering::SeqCst), call) {
+                (0, "file/edit") | (1, "folder/listing") => {
+                    stage.fetch_add(1, Ordering::SeqCst);
+                    Some(unavailable(call))
+                }
+                _ => None,
+            }
+        },
+    };
+    sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .ok();
+    for _ in 0..2 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let mut names: Vec<String> = c
+        .folder_listing(Some(d))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "b.txt", "f0.txt"]);
+}
