@@ -783,7 +783,19 @@ impl<'a> Exec<'a> {
                 .await
                 {
                     Ok(Some(f)) => f,
-                    _ => return Err(self.fail(intent, path, *source)),
+                    Ok(None) => return Err(self.fail(intent, path, *source)),
+                    // Not known whether it arrived: the intent stays open
+                    // and recovery settles folders of this name.
+                    Err(_) => {
+                        return Err(self.fail(
+                            intent,
+                            path,
+                            ApiError::OutcomeUnknown {
+                                endpoint: "folder/create",
+                                source,
+                            },
+                        ));
+                    }
                 }
             }
             Err(e) => return Err(self.fail(intent, path, e)),

@@ -1805,3 +1805,65 @@ async fn a_half_done_move_that_could_not_be_checked_is_settled_by_recovery() {
     names.sort();
     assert_eq!(names, ["a.txt", "b.txt", "f0.txt"]);
 }
+
+/// A folder create whose answer was lost, and the listing that was to find
+/// what arrived failed too, while another device made a folder of the same
+/// name: the intent was closed, so nothing ever settled the two folders.
+/// It now stays open and recovery keeps the older one. (Simulation, seed
+/// 49720 in a release build.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_create_that_could_not_be_checked_is_settled_by_recovery() {
+    use crate::util::{Hooked, When, unavailable};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::create_dir_all(local.join("x")).unwrap();
+    std::fs::write(local.join("x/mine.txt"), "mine").unwrap();
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let other = c.clone();
+    let stage = AtomicU8::new(0);
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| match (stage.load(Ordering::SeqCst), call, when) {
+            (0, "folder/create", When::Before) => {
+                // The other device's folder first.
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.folder_create("x", Some(root), &Default::default()))
+                        .unwrap()
+                });
+                stage.store(1, Ordering::SeqCst);
+                None
+            }
+            (1, "folder/create", When::After { ok: true }) => {
+                stage.store(2, Ordering::SeqCst);
+                Some(dcsync::api::ApiError::OutcomeUnknown {
+                    endpoint: call,
+                    source: Box::new(unavailable(call)),
+                })
+            }
+            (2, "folder/listing", When::Before) => {
+                stage.store(3, Ordering::SeqCst);
+                Some(unavailable(call))
+            }
+            _ => None,
+        },
+    };
+    sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .ok();
+    for _ in 0..2 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let folders = c.folder_listing(Some(root)).await.unwrap().folders;
+    let xs = folders.iter().filter(|f| f.name == "x").count();
+    assert_eq!(
+        xs,
+        1,
+        "{:?}",
+        folders.iter().map(|f| &f.name).collect::<Vec<_>>()
+    );
+}
