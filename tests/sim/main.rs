@@ -426,7 +426,8 @@ fn init_logging() {
 /// each bug also has a deterministic test in tests/integration/safety.rs;
 /// these keep the seeds' worlds in the rotation all the same.
 const REGRESSION_SEEDS: &[u64] = &[
-    18, 60, 209, 20455, 20846, 40055, 40229, 40438, 41044, 41709, 41941, 43616,
+    18, 60, 115, 209, 293, 786, 20455, 20846, 40055, 40229, 40438, 41044, 41709, 41941, 43616,
+    44134, 47677, 47701, 47805, 49720,
 ];
 
 #[test]
