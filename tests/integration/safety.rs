@@ -55,6 +55,27 @@ impl Lib {
     }
 
     /// The remote folder `/Sync/<name>`.
+    /// Asserts each of `on_host` is the content of a live file below the
+    /// synced folder on the host, and each of `here` of a local file.
+    pub(crate) async fn assert_live(&self, on_host: &[&[u8]], here: &[&[u8]]) {
+        let pair = crate::sync::Pair {
+            client: self.c.clone(),
+            scratch: self.host.path(""),
+            local: self.local.clone(),
+            cfg: std::path::PathBuf::new(),
+        };
+        let live = pair.remote_tree().await;
+        for v in on_host {
+            let v = Some(v.to_vec());
+            assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
+        }
+        let local = pair.local_tree();
+        for v in here {
+            let v = Some(v.to_vec());
+            assert!(local.values().any(|x| *x == v), "here: {local:?}");
+        }
+    }
+
     pub(crate) async fn folder(&self, name: &str) -> dcsync::api::FolderId {
         let sync_id = crate::sync::find_folder(&self.c, None, "Sync")
             .await
@@ -1276,20 +1297,8 @@ async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
         .unwrap();
     assert!(r.converged, "{r:?}");
     // The other device's version is live on the host and here.
-    let pair = crate::sync::Pair {
-        client: c.clone(),
-        scratch: lib.host.path(""),
-        local: local.clone(),
-        cfg: std::path::PathBuf::new(),
-    };
-    let theirs = Some(b"their new version".to_vec());
-    let live = pair.remote_tree().await;
-    assert!(
-        live.values().any(|v| *v == theirs),
-        "their version is live on the host: {live:?}"
-    );
-    let here = pair.local_tree();
-    assert!(here.values().any(|v| *v == theirs), "and here: {here:?}");
+    lib.assert_live(&[b"their new version"], &[b"their new version"])
+        .await;
 }
 
 /// A move and rename on the host whose rename step failed, while another
@@ -1351,22 +1360,8 @@ async fn a_half_done_move_into_a_folder_trashed_meanwhile_is_brought_back() {
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
-    let pair = crate::sync::Pair {
-        client: c.clone(),
-        scratch: lib.host.path(""),
-        local: local.clone(),
-        cfg: std::path::PathBuf::new(),
-    };
-    let only = Some(b"the only copy".to_vec());
-    let live = pair.remote_tree().await;
-    assert!(
-        live.values().any(|v| *v == only),
-        "live on the host: {live:?}"
-    );
-    let here = pair.local_tree();
-    assert!(here.values().any(|v| *v == only), "and here: {here:?}");
-    let theirs = Some(b"their top".to_vec());
-    assert!(live.values().any(|v| *v == theirs), "{live:?}");
+    lib.assert_live(&[b"the only copy", b"their top"], &[b"the only copy"])
+        .await;
 }
 
 /// A local write in the same timestamp tick as the previous one, keeping
@@ -1425,19 +1420,8 @@ async fn a_write_in_the_same_tick_before_a_download_is_kept() {
             .await
             .unwrap();
     }
-    let pair = crate::sync::Pair {
-        client: c.clone(),
-        scratch: lib.host.path(""),
-        local: local.clone(),
-        cfg: std::path::PathBuf::new(),
-    };
-    let here = pair.local_tree();
-    let live = pair.remote_tree().await;
-    for v in [b"bbbb".as_slice(), b"their version"] {
-        let v = Some(v.to_vec());
-        assert!(here.values().any(|x| *x == v), "here: {here:?}");
-        assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
-    }
+    let both: &[&[u8]] = &[b"bbbb", b"their version"];
+    lib.assert_live(both, both).await;
 }
 
 /// A move and rename into a folder another device trashed meanwhile is
@@ -1494,17 +1478,7 @@ async fn a_move_undone_goes_back_under_its_old_name() {
             .await
             .unwrap();
     }
-    let pair = crate::sync::Pair {
-        client: c.clone(),
-        scratch: lib.host.path(""),
-        local: local.clone(),
-        cfg: std::path::PathBuf::new(),
-    };
-    let live = pair.remote_tree().await;
-    for v in [b"stays a".as_slice(), b"was c"] {
-        let v = Some(v.to_vec());
-        assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
-    }
+    lib.assert_live(&[b"stays a", b"was c"], &[]).await;
 }
 
 /// An upload whose run was killed before it was recorded (its file id is
@@ -1558,18 +1532,8 @@ async fn an_interrupted_upload_moved_away_meanwhile_is_left_where_it_is() {
         ["f0.txt", "moved.txt", "new.txt"],
         "one of each name in e"
     );
-    let pair = crate::sync::Pair {
-        client: c.clone(),
-        scratch: lib.host.path(""),
-        local: local.clone(),
-        cfg: std::path::PathBuf::new(),
-    };
-    let (live, here) = (pair.remote_tree().await, pair.local_tree());
-    for v in [b"mine".as_slice(), b"theirs"] {
-        let v = Some(v.to_vec());
-        assert!(live.values().any(|x| *x == v), "on the host: {live:?}");
-        assert!(here.values().any(|x| *x == v), "here: {here:?}");
-    }
+    let both: &[&[u8]] = &[b"mine", b"theirs"];
+    lib.assert_live(both, both).await;
 }
 
 /// Runs `act` once, right after the first round that planned something:
