@@ -166,6 +166,13 @@ pub(crate) struct Exec<'a> {
     scan_ns: i64,
     /// The opened sync root: every local create and rename goes through it.
     fs: &'a super::fsat::Root,
+    /// The synced content of each local file this round's ops replace or
+    /// trash, read before the first op ran: what the plan took the file to
+    /// hold. An earlier op of the round may record the same host file at
+    /// another path (a rename made on the host, a conflicted copy), which
+    /// drops the record at this one; the check must not then take the
+    /// untouched local file for changed (and keep it as one more copy).
+    planned_sha: Mutex<HashMap<RelPath, Option<Sha256>>>,
 }
 
 impl<'a> Exec<'a> {
@@ -201,11 +208,13 @@ impl<'a> Exec<'a> {
             quota,
             scan_ns,
             fs,
+            planned_sha: Mutex::new(HashMap::new()),
         }
     }
 
     /// Runs the ops of one round. Returns whether any op succeeded.
     pub(crate) async fn run(&self, ops: &[Op], report: &mut SyncReport) -> RoundOutcome {
+        self.note_planned_content(ops);
         let mut stages: Vec<(Stage, Vec<&Op>)> = Vec::new();
         for op in ops {
             match stages.last_mut() {
@@ -457,8 +466,37 @@ impl<'a> Exec<'a> {
         same
     }
 
-    /// The synced content hash of `path`, for `same_if_racy`.
+    /// Reads, before any op of the round runs, the synced content of the
+    /// local files the ops replace or trash (`planned_sha`).
+    fn note_planned_content(&self, ops: &[Op]) {
+        let (Ok(db), Ok(mut planned)) = (self.db.lock(), self.planned_sha.lock()) else {
+            return;
+        };
+        planned.clear();
+        for op in ops {
+            if let Op::Download {
+                path,
+                replaces: Some(_),
+                ..
+            }
+            | Op::DeleteLocal { path, .. } = op
+            {
+                let sha = db
+                    .get_synced(path)
+                    .ok()
+                    .flatten()
+                    .and_then(|s| s.hashes.sha256);
+                planned.insert(path.clone(), sha);
+            }
+        }
+    }
+
+    /// The synced content hash of `path` the plan relied on, for
+    /// `same_if_racy`: as read before the round's first op, else now.
     fn synced_sha(&self, path: &RelPath) -> Option<Sha256> {
+        if let Some(sha) = self.planned_sha.lock().ok()?.get(path) {
+            return *sha;
+        }
         let db = self.db.lock().ok()?;
         db.get_synced(path).ok().flatten()?.hashes.sha256
     }

@@ -1672,11 +1672,47 @@ async fn a_server_side_copy_never_lands_beside_a_namesake() {
 /// always checks the name against a listing. (Simulation, seed 47677.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_never_adopts_an_upload_beside_a_namesake() {
+    // Written an hour ago: the scan trusts size and mtime.
+    recovery_beside_a_namesake(-3600).await;
+}
+
+/// The same with the local file written within a timestamp tick of the
+/// pass (here: dated in the future, so always). Recovery renamed our upload
+/// to a conflicted copy; the pass downloaded it under that name, which
+/// moved the host file's record off `a.txt`, and then, replacing `a.txt`
+/// with theirs, found no record to check the racy file against, took it
+/// for changed and uploaded it a second time as "conflicted copy 2" (a CI
+/// run, 2026-12-01). The check now uses what was synced when the round
+/// was planned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_beside_a_namesake_with_a_file_written_this_tick_makes_one_copy() {
+    recovery_beside_a_namesake(3600).await;
+}
+
+async fn recovery_beside_a_namesake(mtime_from_now_s: i64) {
     use dcsync::engine::{Quiet, SyncRequest, sync};
     let lib = Lib::new(&[("d", 1)]).await;
-    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    // One transfer at a time: the ops run in the plan's order (the
+    // conflicted copy's download first), every run the same.
+    let cfg = &dcsync::engine::EngineConfig {
+        transfers: 1,
+        ..lib.cfg.clone()
+    };
+    let (local, c, clock) = (&lib.local, &lib.c, lib.clock.clone());
     let d = lib.folder("d").await;
     std::fs::write(local.join("d/a.txt"), "mine").unwrap();
+    let off = std::time::Duration::from_secs(mtime_from_now_s.unsigned_abs());
+    let now = std::time::SystemTime::now();
+    std::fs::File::options()
+        .write(true)
+        .open(local.join("d/a.txt"))
+        .unwrap()
+        .set_modified(if mtime_from_now_s < 0 {
+            now - off
+        } else {
+            now + off
+        })
+        .unwrap();
     // The other device's a.txt, then the killed run's upload, renamed to
     // a.txt by the run before it was killed.
     let theirs = lib.host.write("other/a.txt", b"theirs");
@@ -1710,6 +1746,14 @@ async fn recovery_never_adopts_an_upload_beside_a_namesake() {
         "{names:?}"
     );
     assert_eq!(files.len(), 3, "f0.txt, theirs and ours: {names:?}");
+    // And here: theirs at a.txt, ours beside it as the one conflicted copy.
+    let mut here: Vec<String> = std::fs::read_dir(local.join("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    here.sort();
+    assert_eq!(here.len(), 3, "{here:?}");
+    assert_eq!(std::fs::read(local.join("d/a.txt")).unwrap(), b"theirs");
 }
 
 /// A move whose rename step failed and whose check after that could not
