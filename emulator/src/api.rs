@@ -22,7 +22,8 @@ use serde::ser::SerializeMap;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use crate::store::{self, ACCOUNT_ID, FileRow, FolderRow, NewFile};
+use crate::rules::{self, FolderRef};
+use crate::store::{self, ACCOUNT_ID, FileRow, FolderRow};
 use crate::{AppState, AuthMode, Error};
 
 // ---------------------------------------------------------------------------
@@ -253,44 +254,17 @@ fn check_token(st: &AppState, auth: &(String, String), which: TokenMsg) -> Resul
     }
 }
 
-/// A folder reference: `Ok(None)` for the root (`null`), `Ok(Some(id))` for a
-/// number, `Err(())` for anything else.
-fn folder_ref(v: &str) -> Result<Option<i64>, ()> {
-    if v.eq_ignore_ascii_case("null") {
-        Ok(None)
-    } else {
-        v.parse::<i64>().map(Some).map_err(|_| ())
-    }
-}
-
-/// An optional folder id for uploads: blank, `null`, `0`, or a folder that does
-/// not exist all mean the root.
-fn folder_or_root(st: &AppState, v: Option<&str>) -> Result<Option<i64>, Error> {
-    match v.map(folder_ref) {
-        Some(Ok(Some(id))) if id > 0 && st.store.folder_exists(id)? => Ok(Some(id)),
-        _ => Ok(None),
-    }
+/// An id parameter: a number, else no such file or folder.
+fn id_of(v: &str, not_found: &str) -> Result<i64, ApiError> {
+    v.parse::<i64>().map_err(|_| msg(not_found))
 }
 
 fn active_file(st: &AppState, id: &str) -> Result<FileRow, ApiError> {
-    let not_found = || msg("Could not find file based on file_id.");
-    let id: i64 = id.parse().map_err(|_| not_found())?;
-    match st.store.file_get(id)? {
-        Some(f) if f.status == "active" => Ok(f),
-        _ => Err(not_found()),
-    }
-}
-
-fn any_file(st: &AppState, id: &str) -> Result<FileRow, ApiError> {
-    let not_found = || msg("Could not find file based on file_id.");
-    let id: i64 = id.parse().map_err(|_| not_found())?;
-    st.store.file_get(id)?.ok_or_else(not_found)
+    rules::active_file(st, id_of(id, rules::FILE_NOT_FOUND)?)
 }
 
 fn get_folder(st: &AppState, id: &str) -> Result<FolderRow, ApiError> {
-    let not_found = || msg("Could not find folder based on folder_id.");
-    let id: i64 = id.parse().map_err(|_| not_found())?;
-    st.store.folder_get(id)?.ok_or_else(not_found)
+    rules::folder(st, id_of(id, rules::FOLDER_NOT_FOUND)?)
 }
 
 // ---------------------------------------------------------------------------
@@ -650,53 +624,20 @@ async fn file_upload(
     let Some(up) = upload else {
         return Err(msg("Did not receive uploaded file."));
     };
-    if up.size == 0 {
-        return Err(msg("Filesize received was zero."));
-    }
-    // Account restrictions (messages are guesses; kept as error envelopes).
-    if !st.config.can_upload {
-        return Err(msg("Your account level does not permit uploading files."));
-    }
-    if up.size > st.config.max_upload_size {
-        return Err(msg(format!(
-            "The file is too large. Max size is {} bytes.",
-            st.config.max_upload_size
-        )));
-    }
-    check_storage(&st, up.size)?;
-    let folder = folder_or_root(&st, p.get("folder_id"))?;
-    let name = store::clean_upload_name(&up.name);
-    let file_type = up
-        .content_type
-        .clone()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| store::mime_of(&name).to_string());
-    let new = NewFile {
-        folder_id: folder,
-        name,
-        file_type: file_type.clone(),
-        size: i64::try_from(up.size).unwrap_or(i64::MAX),
-        md5: up.md5.clone(),
-        uploaded_ip: peer.ip().to_string(),
-        now: st.now_str(),
-    };
-    let row = st.store.file_insert_uploaded(&new, &up.temp.0)?;
-    let data = J::A(vec![J::O(upload_answer(&st, &row, &file_type))]);
+    let row = rules::file_upload(
+        &st,
+        p.get("folder_id").map(FolderRef::parse),
+        &rules::Upload {
+            temp: &up.temp.0,
+            name: &up.name,
+            content_type: up.content_type.as_deref(),
+            size: up.size,
+            md5: &up.md5,
+        },
+        &peer.ip().to_string(),
+    )?;
+    let data = J::A(vec![J::O(upload_answer(&st, &row, &row.file_type))]);
     Ok(success(&st, Some("File uploaded"), Some(data)))
-}
-
-/// Refuse when storing `size` more bytes would exceed the account's storage.
-pub(crate) fn check_storage(st: &AppState, size: u64) -> Result<(), ApiError> {
-    let max = st.config.max_storage_bytes;
-    if max > 0 {
-        let used = u64::try_from(st.store.active_bytes()?).unwrap_or(0);
-        if used.saturating_add(size) > max {
-            return Err(msg(
-                "You have reached the maximum permitted storage space for your account, please delete some files and try again.",
-            ));
-        }
-    }
-    Ok(())
 }
 
 async fn file_download(State(st): St, p: Params) -> ApiResult {
@@ -722,7 +663,7 @@ async fn url_upload_add(State(st): St, p: Params) -> ApiResult {
     let url = decode_url(encoded).ok_or_else(|| {
         msg("Could not parse the file_url_base64 parameter. Ensure it's base64 encoded.")
     })?;
-    let folder = folder_or_root(&st, p.get("folder_id"))?;
+    let folder = rules::folder_or_root(&st, p.get("folder_id").map(FolderRef::parse))?;
     let id = st.store.url_upload_create(&url, folder, &st.now_str())?;
     crate::url_upload::spawn(&st, id);
     let data = Obj::new().v("scheduled_item_id", id).v("url", url);
@@ -792,7 +733,7 @@ async fn file_info(State(st): St, p: Params) -> ApiResult {
     let file_id = p.require("file_id")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
     // Succeeds on a trashed file.
-    let f = any_file(&st, file_id)?;
+    let f = rules::any_file(&st, id_of(file_id, rules::FILE_NOT_FOUND)?)?;
     Ok(success(&st, None, Some(J::O(info_file(&st, &f)))))
 }
 
@@ -800,19 +741,13 @@ async fn file_edit(State(st): St, p: Params) -> ApiResult {
     let auth = require_auth(&p)?;
     let file_id = p.require("file_id")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
-    let f = active_file(&st, file_id)?;
-    // No uniqueness check; only trim + strip_tags (done) and the column width.
-    let filename = p.get("filename").map(|n| store::truncate_bytes(n, 255));
-    let file_type = p.get("fileType");
-    // Guess: `null` moves to the root, an unknown folder id is ignored.
-    let folder = match p.get("folder_id").map(folder_ref) {
-        Some(Ok(None)) => Some(None),
-        Some(Ok(Some(id))) if st.store.folder_exists(id)? => Some(Some(id)),
-        _ => None,
-    };
-    st.store
-        .file_update(f.id, filename.as_deref(), file_type, folder)?;
-    let f = any_file(&st, file_id)?;
+    let f = rules::file_edit(
+        &st,
+        id_of(file_id, rules::FILE_NOT_FOUND)?,
+        p.get("filename"),
+        p.get("fileType"),
+        p.get("folder_id").map(FolderRef::parse),
+    )?;
     Ok(success(
         &st,
         Some("File successfully updated."),
@@ -824,9 +759,7 @@ async fn file_delete(State(st): St, p: Params) -> ApiResult {
     let auth = require_auth(&p)?;
     let file_id = p.require("file_id")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
-    let f = active_file(&st, file_id)?;
-    st.store.file_trash(f.id)?;
-    let f = any_file(&st, file_id)?;
+    let f = rules::file_delete(&st, id_of(file_id, rules::FILE_NOT_FOUND)?)?;
     Ok(success(
         &st,
         Some("File successfully set as deleted."),
@@ -834,29 +767,16 @@ async fn file_delete(State(st): St, p: Params) -> ApiResult {
     ))
 }
 
-/// Resolve a destination folder parameter: `null` is the root; anything else
-/// must be an existing folder.
-fn destination(st: &AppState, v: &str, not_found: &str) -> Result<Option<i64>, ApiError> {
-    match folder_ref(v) {
-        Ok(None) => Ok(None),
-        Ok(Some(id)) if st.store.folder_exists(id)? => Ok(Some(id)),
-        _ => Err(msg(not_found)),
-    }
-}
-
 async fn file_move(State(st): St, p: Params) -> ApiResult {
     let auth = require_auth(&p)?;
     let file_id = p.require("file_id")?;
     let dest = p.require("new_parent_folder_id")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
-    let f = active_file(&st, file_id)?;
-    let dest = destination(
+    let f = rules::file_move(
         &st,
-        dest,
-        "Could not find the destination folder id defined by new_parent_folder_id.",
+        id_of(file_id, rules::FILE_NOT_FOUND)?,
+        FolderRef::parse(dest),
     )?;
-    st.store.file_update(f.id, None, None, Some(dest))?;
-    let f = any_file(&st, file_id)?;
     Ok(success(
         &st,
         Some("File successfully moved."),
@@ -873,16 +793,12 @@ async fn file_copy(
     let file_id = p.require("file_id")?;
     let dest = p.require("copy_to_folder_id")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
-    let f = active_file(&st, file_id)?;
-    let dest = destination(
+    let (f, new) = rules::file_copy(
         &st,
-        dest,
-        "Could not find the destination folder id defined by copy_to_folder_id.",
+        id_of(file_id, rules::FILE_NOT_FOUND)?,
+        FolderRef::parse(dest),
+        &peer.ip().to_string(),
     )?;
-    check_storage(&st, u64::try_from(f.size).unwrap_or(0))?;
-    let new = st
-        .store
-        .file_copy(&f, dest, &peer.ip().to_string(), &st.now_str())?;
     let body = Obj::new()
         .v("response", "File successfully copyied.")
         .j(
@@ -902,17 +818,13 @@ async fn folder_create(State(st): St, p: Params) -> ApiResult {
     let auth = require_auth(&p)?;
     let name = p.require("folder_name")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
-    // Guess: an unknown parent_id puts the folder in the root (like uploads).
-    let parent = folder_or_root(&st, p.get("parent_id"))?;
-    let is_public = p.get("is_public").unwrap_or("0");
-    let id = st.store.folder_create(
-        parent,
-        &store::truncate_bytes(name, 255),
-        is_public,
+    let f = rules::folder_create(
+        &st,
+        p.get("parent_id").map(FolderRef::parse),
+        name,
+        p.get("is_public"),
         p.get("access_password"),
-        &st.now_str(),
     )?;
-    let f = get_folder(&st, &id.to_string())?;
     Ok(success(
         &st,
         Some("Folder successfully created."),
@@ -927,9 +839,9 @@ async fn folder_listing(State(st): St, p: Params) -> ApiResult {
     let folder = match p.get("parent_folder_id") {
         None | Some("0") => None,
         Some(v) if v.eq_ignore_ascii_case("null") => None,
-        Some(v) => Some(get_folder(&st, v)?.id),
+        Some(v) => Some(id_of(v, rules::FOLDER_NOT_FOUND)?),
     };
-    let (folders, files) = st.store.listing(folder)?;
+    let (folders, files) = rules::folder_listing(&st, folder)?;
     let data = Obj::new()
         .j(
             "folders",
@@ -959,31 +871,14 @@ async fn folder_edit(State(st): St, p: Params) -> ApiResult {
     let auth = require_auth(&p)?;
     let id = p.require("folder_id")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
-    let f = get_folder(&st, id)?;
-    let name = p.get("folder_name").map(|n| store::truncate_bytes(n, 255));
-    st.store.folder_update(
-        f.id,
-        name.as_deref(),
+    let f = rules::folder_edit(
+        &st,
+        id_of(id, rules::FOLDER_NOT_FOUND)?,
+        p.get("folder_name"),
         p.get("is_public"),
         p.get("access_password"),
+        p.get("parent_id").map(FolderRef::parse),
     )?;
-    // parent_id: `null` = root, an existing folder = move there (without
-    // touching date_updated); an unknown id is ignored (guess).
-    if let Some(v) = p.get("parent_id") {
-        let dest = match folder_ref(v) {
-            Ok(None) => Some(None),
-            Ok(Some(pid)) if st.store.folder_exists(pid)? => Some(Some(pid)),
-            _ => None,
-        };
-        if let Some(dest) = dest
-            && st.store.folder_move(f.id, dest, None)?.is_err()
-        {
-            return Err(msg(
-                "Can not move a folder into itself or one of its sub-folders.",
-            ));
-        }
-    }
-    let f = get_folder(&st, id)?;
     Ok(success(
         &st,
         Some("Folder successfully updated."),
@@ -995,8 +890,7 @@ async fn folder_delete(State(st): St, p: Params) -> ApiResult {
     let auth = require_auth(&p)?;
     let id = p.require("folder_id")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
-    let f = get_folder(&st, id)?;
-    st.store.folder_delete(f.id)?;
+    rules::folder_delete(&st, id_of(id, rules::FOLDER_NOT_FOUND)?)?;
     Ok(success(
         &st,
         Some("Folder successfully set as deleted."),
@@ -1009,24 +903,11 @@ async fn folder_move(State(st): St, p: Params) -> ApiResult {
     let id = p.require("folder_id")?;
     let dest = p.require("new_parent_folder_id")?;
     check_token(&st, &auth, TokenMsg::Standard)?;
-    let f = get_folder(&st, id)?;
-    let dest = destination(
+    let f = rules::folder_move(
         &st,
-        dest,
-        "Could not find the destination folder id defined by new_parent_folder_id.",
+        id_of(id, rules::FOLDER_NOT_FOUND)?,
+        FolderRef::parse(dest),
     )?;
-    // The real server's answer to a move into the folder itself or one of its
-    // descendants is unknown; the emulator refuses it with an error envelope.
-    if st
-        .store
-        .folder_move(f.id, dest, Some(&st.now_str()))?
-        .is_err()
-    {
-        return Err(msg(
-            "Can not move a folder into itself or one of its sub-folders.",
-        ));
-    }
-    let f = get_folder(&st, id)?;
     Ok(success(
         &st,
         Some("Folder successfully moved."),

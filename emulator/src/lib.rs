@@ -9,6 +9,8 @@ pub mod api;
 pub mod clock;
 pub mod download;
 pub mod faults;
+mod inproc;
+mod rules;
 pub mod store;
 pub mod url_upload;
 
@@ -24,6 +26,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use faults::FaultKind;
+pub use inproc::InProcess;
 
 /// Everything that can go wrong inside the emulator.
 #[derive(Debug, thiserror::Error)]

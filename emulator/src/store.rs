@@ -211,6 +211,17 @@ pub struct Store {
 impl Store {
     /// Open (or create) the state under `dir`.
     pub fn open(dir: &Path) -> Result<Self, Error> {
+        Self::open_with(dir, false)
+    }
+
+    /// A store whose metadata lives in memory only (gone when it is
+    /// dropped; the blobs are still files under `dir`): for simulations,
+    /// where a database file's locks and writes cost more than the calls.
+    pub fn open_volatile(dir: &Path) -> Result<Self, Error> {
+        Self::open_with(dir, true)
+    }
+
+    fn open_with(dir: &Path, volatile: bool) -> Result<Self, Error> {
         let blobs = dir.join("blobs");
         let tmp = dir.join("tmp");
         std::fs::create_dir_all(&blobs)?;
@@ -221,9 +232,14 @@ impl Store {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-        let conn = Connection::open(dir.join("emulator.sqlite3"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let conn = if volatile {
+            Connection::open_in_memory()?
+        } else {
+            let conn = Connection::open(dir.join("emulator.sqlite3"))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn
+        };
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
@@ -308,11 +324,8 @@ impl Store {
     pub fn file_get(&self, id: i64) -> Result<Option<FileRow>, Error> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
-                &format!("SELECT {FILE_COLS} FROM files WHERE id = ?1"),
-                [id],
-                file_from_row,
-            )
+            .prepare_cached(&format!("SELECT {FILE_COLS} FROM files WHERE id = ?1"))?
+            .query_row([id], file_from_row)
             .optional()?)
     }
 
@@ -478,18 +491,16 @@ impl Store {
     pub fn folder_get(&self, id: i64) -> Result<Option<FolderRow>, Error> {
         let conn = self.conn();
         Ok(conn
-            .query_row(
-                &format!("{FOLDER_SELECT} WHERE f.id = ?1"),
-                [id],
-                folder_from_row,
-            )
+            .prepare_cached(&format!("{FOLDER_SELECT} WHERE f.id = ?1"))?
+            .query_row([id], folder_from_row)
             .optional()?)
     }
 
     pub fn folder_exists(&self, id: i64) -> Result<bool, Error> {
         let conn = self.conn();
         Ok(conn
-            .query_row("SELECT 1 FROM folders WHERE id = ?1", [id], |_| Ok(()))
+            .prepare_cached("SELECT 1 FROM folders WHERE id = ?1")?
+            .query_row([id], |_| Ok(()))
             .optional()?
             .is_some())
     }

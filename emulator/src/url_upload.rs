@@ -142,7 +142,7 @@ async fn fetch(
         if size == 0 {
             return Err("Filesize received was zero.".to_string());
         }
-        crate::api::check_storage(st, size).map_err(|e| match e {
+        crate::rules::check_storage(st, size).map_err(|e| match e {
             crate::api::ApiError::Msg(m) => m,
             crate::api::ApiError::Internal(e) => e.to_string(),
         })?;

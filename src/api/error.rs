@@ -160,8 +160,9 @@ impl ApiError {
     }
 }
 
-/// How an error envelope's message is classified.
-pub(crate) fn classify_message(endpoint: &'static str, message: String) -> ApiError {
+/// How an error envelope's message is classified (public for in-process
+/// hosts, which answer with the message alone).
+pub fn classify_message(endpoint: &'static str, message: String) -> ApiError {
     let m = message.to_ascii_lowercase();
     if m.contains("could not validate access_token") {
         ApiError::TokenRejected { endpoint, message }

@@ -44,7 +44,8 @@ pub enum FileStatus {
 }
 
 impl FileStatus {
-    fn parse(s: Option<&str>) -> FileStatus {
+    /// The status a host sends (`active`, `trash`, `deleted`; absent = active).
+    pub fn parse(s: Option<&str>) -> FileStatus {
         match s.map(str::trim) {
             None | Some("") | Some("active") => FileStatus::Active,
             Some("trash") => FileStatus::Trash,

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use dcsync::api::host::Host;
 use dcsync::api::{
-    ApiError, Client, CopyResult, Downloaded, Expected, FileId, FolderId, FolderOptions, Listing,
-    Package, Progress, RemoteFile, RemoteFolder, UploadedFile,
+    ApiError, CopyResult, Downloaded, Expected, FileId, FolderId, FolderOptions, Listing, Package,
+    Progress, RemoteFile, RemoteFolder, UploadedFile,
 };
 use futures_util::future::BoxFuture;
 
@@ -34,7 +34,7 @@ pub enum After {
 }
 
 pub struct SimHost {
-    pub inner: Client,
+    pub inner: Arc<dyn Host>,
     pub shared: Arc<Shared>,
     /// One engine call at a time: what the users do around a call then
     /// happens between the host's answers, never during one (a user who

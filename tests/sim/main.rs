@@ -24,6 +24,7 @@
 //! seed. See docs/SIMULATION.md.
 
 mod host;
+mod memhost;
 mod world;
 
 use std::path::{Path, PathBuf};
@@ -31,11 +32,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use dcsync::api::host::Host;
 use dcsync::api::{
     Client, ClientOptions, Credentials, FolderOptions, RetryPolicy, Secret, TokenStore,
 };
 use dcsync::engine::{EngineConfig, EngineError, SyncReport, SyncRequest};
-use dcsync_emulator::{Config as EmuConfig, RunningEmulator};
+use dcsync_emulator::{Config as EmuConfig, InProcess, RunningEmulator};
 use rand::{Rng, SeedableRng};
 
 use host::SimHost;
@@ -66,6 +68,39 @@ fn client(api_url: &str, tokens: &Path) -> Client {
     o.retry = RetryPolicy::fast();
     o.max_requests_per_second = None;
     Client::new(o).expect("client")
+}
+
+/// The host the seeds of a thread run against: the emulator's rules
+/// in-process (the default), or the emulator over HTTP with the real client
+/// (`DCSYNC_SIM_HOST=http`: slower, and also exercises the wire format).
+enum Backend {
+    Mem(InProcess),
+    Http(RunningEmulator),
+}
+
+impl Backend {
+    async fn start(dir: &Path) -> Backend {
+        let config = EmuConfig::new(dir.join("emu"), KEY1, KEY2);
+        if std::env::var("DCSYNC_SIM_HOST").is_ok_and(|h| h == "http") {
+            Backend::Http(RunningEmulator::start(config).await.expect("emulator"))
+        } else {
+            Backend::Mem(InProcess::volatile(config).expect("in-process host"))
+        }
+    }
+
+    /// A new connection to the host (for the other users, or the engine).
+    fn host(&self, tokens: &Path) -> Arc<dyn Host> {
+        match self {
+            Backend::Mem(h) => Arc::new(memhost::MemHost(h.clone())),
+            Backend::Http(e) => Arc::new(client(&e.api_url(), tokens)),
+        }
+    }
+
+    async fn stop(self) {
+        if let Backend::Http(e) = self {
+            let _ = e.stop().await;
+        }
+    }
 }
 
 /// A seed that failed: what went wrong and what happened before.
@@ -157,7 +192,7 @@ fn summary(r: &Result<SyncReport, EngineError>) -> String {
     }
 }
 
-async fn run_seed(seed: u64, steps: u64, api_url: &str, base: &Path) -> Result<(), Failure> {
+async fn run_seed(seed: u64, steps: u64, backend: &Backend, base: &Path) -> Result<(), Failure> {
     let dir = base.join(format!("s{seed}"));
     let root = dir.join("local");
     let scratch = dir.join("scratch");
@@ -165,7 +200,7 @@ async fn run_seed(seed: u64, steps: u64, api_url: &str, base: &Path) -> Result<(
     std::fs::create_dir_all(root.join(".dcsync")).expect("root");
     std::fs::create_dir_all(&scratch).expect("scratch");
     std::fs::write(root.join(".dcsyncignore"), world::IGNORE_BASE).expect("ignore file");
-    let plain = client(api_url, &tokens);
+    let plain = backend.host(&tokens);
     let remote_root = plain
         .folder_create(&format!("sim{seed}"), None, &FolderOptions::default())
         .await
@@ -197,7 +232,7 @@ async fn run_seed(seed: u64, steps: u64, api_url: &str, base: &Path) -> Result<(
     let s = Seed {
         shared: shared.clone(),
         host: SimHost {
-            inner: client(api_url, &tokens),
+            inner: backend.host(&tokens),
             shared: shared.clone(),
             one_at_a_time: Default::default(),
         },
@@ -242,12 +277,12 @@ async fn run_seed(seed: u64, steps: u64, api_url: &str, base: &Path) -> Result<(
             std::fs::rename(&root, &away).expect("unmount");
             let before = {
                 let w = shared.world.lock().await;
-                world::rtree(&w.plain, remote_root).await
+                world::rtree(w.plain.as_ref(), remote_root).await
             };
             let o = s.pass(false).await;
             let after = {
                 let w = shared.world.lock().await;
-                world::rtree(&w.plain, remote_root).await
+                world::rtree(w.plain.as_ref(), remote_root).await
             };
             std::fs::rename(&away, &root).expect("mount again");
             let r = match o {
@@ -349,7 +384,7 @@ fn run_thread(t: u64, threads: u64, seeds: &[u64], steps: u64) -> (u64, Vec<Fail
     rt.block_on(async move {
         let mut failures = Vec::new();
         let mut done = 0;
-        let mut emu: Option<(RunningEmulator, tempfile::TempDir)> = None;
+        let mut emu: Option<(Backend, tempfile::TempDir)> = None;
         let mut k = 0;
         while let Some(&seed) = seeds.get((k * threads + t) as usize) {
             if STOP.load(Ordering::SeqCst) {
@@ -357,19 +392,17 @@ fn run_thread(t: u64, threads: u64, seeds: &[u64], steps: u64) -> (u64, Vec<Fail
             }
             if k % SEEDS_PER_EMULATOR == 0 {
                 if let Some((e, _)) = emu.take() {
-                    let _ = e.stop().await;
+                    e.stop().await;
                 }
                 let dir = tempfile::Builder::new()
                     .prefix("dcsync-sim-")
                     .tempdir_in(scratch_base())
                     .expect("tempdir");
-                let e = RunningEmulator::start(EmuConfig::new(dir.path().join("emu"), KEY1, KEY2))
-                    .await
-                    .expect("emulator");
+                let e = Backend::start(dir.path()).await;
                 emu = Some((e, dir));
             }
             let (e, dir) = emu.as_ref().expect("emulator");
-            if let Err(f) = run_seed(seed, steps, &e.api_url(), dir.path()).await {
+            if let Err(f) = run_seed(seed, steps, e, dir.path()).await {
                 failures.push(f);
                 if stop_first {
                     STOP.store(true, Ordering::SeqCst);

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dcsync::api::{ApiError, Client, Expected, FileId, FolderId, FolderOptions, RemoteFile};
+use dcsync::api::host::Host;
+use dcsync::api::{ApiError, Expected, FileId, FolderId, FolderOptions, RemoteFile};
 use dcsync::model::{Kind, RelPath};
 use dcsync::scan::IgnoreRules;
 use rand::rngs::StdRng;
@@ -182,7 +183,7 @@ fn name_of(p: &str) -> &str {
     p.rsplit_once('/').map(|(_, n)| n).unwrap_or(p)
 }
 
-pub async fn rtree(c: &Client, root: FolderId) -> Result<RTree, ApiError> {
+pub async fn rtree(c: &dyn Host, root: FolderId) -> Result<RTree, ApiError> {
     let mut t = RTree::default();
     t.dirs.insert(String::new(), root);
     let mut todo = vec![(String::new(), root)];
@@ -251,8 +252,8 @@ pub struct World {
     pub root: PathBuf,
     /// Outside the sync root: the remote user's files and the oracle's downloads.
     pub scratch: PathBuf,
-    /// The other users' client (no faults).
-    pub plain: Client,
+    /// The other users' host (no faults).
+    pub plain: Arc<dyn Host>,
     pub remote_root: FolderId,
     /// Versions (contents) users wrote and did not delete or overwrite.
     pub live: BTreeSet<String>,
@@ -273,7 +274,7 @@ impl World {
         rates: Rates,
         root: PathBuf,
         scratch: PathBuf,
-        plain: Client,
+        plain: Arc<dyn Host>,
         remote_root: FolderId,
     ) -> World {
         World {
@@ -561,7 +562,7 @@ impl World {
     // ----------------------------------------------------------- remote user
 
     pub async fn remote_action(&mut self) {
-        let t = match rtree(&self.plain, self.remote_root).await {
+        let t = match rtree(self.plain.as_ref(), self.remote_root).await {
             Ok(t) => t,
             Err(e) => {
                 self.log(format!("R (listing failed: {e})"));
@@ -830,7 +831,7 @@ impl World {
         String,
     > {
         let local = ltree(&self.root);
-        let t = rtree(&self.plain, self.remote_root)
+        let t = rtree(self.plain.as_ref(), self.remote_root)
             .await
             .map_err(|e| format!("listing for the check: {e}"))?;
         let mut remote = BTreeMap::new();
