@@ -23,6 +23,7 @@
 //! -- --nocapture`. `DCSYNC_SIM_STOP_FIRST=1` stops at the first failing
 //! seed. See docs/SIMULATION.md.
 
+mod differential;
 mod host;
 mod memhost;
 mod world;
@@ -527,5 +528,33 @@ fn simulation() {
         );
         let seeds: Vec<u64> = failures.iter().map(|f| f.seed).collect();
         panic!("{} of {done} seeds failed: {seeds:?}", failures.len());
+    }
+}
+
+/// The in-memory host answers as the emulator over HTTP does
+/// (`differential.rs`): `DCSYNC_SIM_DIFF_SEEDS` sequences (default 40) of
+/// 150 calls each.
+#[test]
+fn differential() {
+    let seeds = env_u64("DCSYNC_SIM_DIFF_SEEDS", 40);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut failures = Vec::new();
+    for seed in 0..seeds {
+        let dir = tempfile::Builder::new()
+            .prefix("dcsync-diff-")
+            .tempdir_in(scratch_base())
+            .expect("tempdir");
+        if let Err(e) = rt.block_on(differential::run(seed, 150, dir.path())) {
+            failures.push(e);
+        }
+    }
+    if let Some(first) = failures.first() {
+        panic!(
+            "{} of {seeds} call sequences differ; the first:\n{first}",
+            failures.len()
+        );
     }
 }

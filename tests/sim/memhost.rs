@@ -212,6 +212,11 @@ impl Host for MemHost {
                 files: files
                     .into_iter()
                     .map(file)
+                    // A listing's file objects carry no upload date.
+                    .map(|f| RemoteFile {
+                        uploaded_date: None,
+                        ..f
+                    })
                     .filter(|f| f.status == FileStatus::Active)
                     .collect(),
             })
