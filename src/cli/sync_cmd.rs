@@ -284,12 +284,16 @@ async fn sync_pair(
     }
     let report = result.map_err(CliError::Engine)?;
     if dry_run {
-        for op in &report.planned {
-            out!("{}", describe(op));
+        // The pass plan: ops, what waits, what was not seen or held back,
+        // deletes and the guard's verdict.
+        let plan = report.plan.unwrap_or_default();
+        let text = plan.to_string();
+        if !text.is_empty() {
+            out!("{}", text.trim_end());
         }
         out!(
             "dry run: {} operations planned, nothing changed",
-            report.planned.len()
+            plan.ops.len()
         );
         if let Some(why) = report.stopped {
             return Err(CliError::WouldStop(format!(

@@ -10,6 +10,7 @@
 
 mod exec;
 mod fsat;
+mod pass;
 mod recover;
 pub mod trash;
 
@@ -21,6 +22,8 @@ use crate::plan::{self, Op, PlanOptions};
 use crate::scan::{self, IgnoreRules, ScanError};
 use crate::snapshot::{self, SnapshotError};
 use crate::state::{Side, StateDb, StateError};
+pub use pass::PassPlan;
+use pass::{IGNORED_REMOTE, leave_out_ignored_remote};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -113,9 +116,10 @@ pub struct SyncReport {
     pub elapsed: Duration,
     /// True when the last round planned nothing.
     pub converged: bool,
-    /// For `--dry-run`: the first round's plan.
+    /// The last round's plan (a dry run's only round): ops, what waits,
+    /// what was not seen or held back, deletes and the guard's verdict.
     #[serde(skip)]
-    pub planned: Vec<Op>,
+    pub plan: Option<PassPlan>,
     /// The remote folder synced (`None` = account root).
     #[serde(skip)]
     pub remote_root: Option<FolderId>,
@@ -315,41 +319,6 @@ fn forget_unlisted(
     Ok(Arc::new(kept))
 }
 
-/// Why a remote entry is not synced when the ignore rules match it.
-const IGNORED_REMOTE: &str = "matches the ignore rules; left alone on the host";
-
-/// The ignore rules hold on the host's side too: a remote entry they match
-/// (and everything below it) leaves the view, is recorded in
-/// `view.ignored` (so nothing is downloaded over, moved or trashed there)
-/// and is noted once for `dcsync status`.
-fn leave_out_ignored_remote(snap: &mut snapshot::SnapshotOutcome, rules: &IgnoreRules) {
-    let view = &mut snap.view;
-    let mut found: std::collections::BTreeSet<RelPath> = std::collections::BTreeSet::new();
-    for (p, e) in &view.entries {
-        if p.is_root()
-            || crate::model::under_any(&view.ignored, p)
-            || crate::model::under_any(&found, p)
-        {
-            continue;
-        }
-        // Parents were looked at first (path order), so the entry alone decides.
-        if rules.ignores_entry(p, e.kind) {
-            found.insert(p.clone());
-        }
-    }
-    if found.is_empty() && view.ignored.is_empty() {
-        return;
-    }
-    for f in &found {
-        snap.skipped
-            .push((f.as_str().to_owned(), IGNORED_REMOTE.to_owned()));
-    }
-    view.ignored.extend(found);
-    let ignored = &view.ignored;
-    view.entries
-        .retain(|k, _| k.is_root() || !crate::model::under_any(ignored, k));
-}
-
 /// Files whose content is what Synced recorded but whose identity (mtime)
 /// differs - touched, or recorded as racily clean - get their identity
 /// recorded anew (settled against this scan), so the next scan's fast
@@ -389,19 +358,6 @@ fn record_settled_files(
         db.apply(&changes)?;
     }
     Ok(())
-}
-
-/// Remote names as the local side sees them: case twins apart on a disk
-/// that ignores case, Unicode forms aligned with the local names.
-fn match_local_names(
-    snap: &mut snapshot::SnapshotOutcome,
-    local: &crate::model::LocalView,
-    case_insensitive: bool,
-) {
-    if case_insensitive {
-        separate_case_twins(&mut snap.view, &mut snap.mapped);
-    }
-    align_unicode_forms(local, &mut snap.view, &mut snap.mapped, case_insensitive);
 }
 
 /// A converged pass hands its Remote tree to the daemon (for polls and
@@ -798,7 +754,7 @@ async fn sync_pass(
             (scanned, snap)
         };
         // What could not be looked at (before held-back entries join it).
-        report.unseen = scanned
+        let unseen: Vec<String> = scanned
             .view
             .unknown
             .iter()
@@ -811,14 +767,14 @@ async fn sync_pass(
         if remote_root.is_none() && scopes.is_none() {
             drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
         }
-        leave_out_ignored_remote(&mut snap, &rules);
-        match_local_names(&mut snap, &scanned.view, case_insensitive);
-        hold_back_empty_files(&mut scanned);
-        if let Some(limit) = upload_limit {
-            hold_back_large_files(&mut scanned, *limit);
-        }
-        hold_back_unstorable_names(&mut scanned);
-        hold_back_too_long_paths(root, &mut scanned, &mut snap);
+        pass::adjust_views(
+            root,
+            &mut scanned,
+            &mut snap,
+            &rules,
+            case_insensitive,
+            *upload_limit,
+        );
         let synced = forget_unlisted(&mut db, synced, &snap.view, scopes.is_none(), req.dry_run)?;
         let now = clock::datetime(clock.now());
         // What earlier passes already said (each note is logged once per
@@ -874,35 +830,36 @@ async fn sync_pass(
             record_settled_files(&mut db, &synced, &scanned.view, scan_ns)?;
         }
         let t_plan = Instant::now();
-        let plan = match &scopes {
-            Some(s) => plan::plan(
-                &scanned.view,
-                &plan::focus::restrict_remote(&snap.view, s),
-                &synced,
-                cfg.plan,
-            ),
-            None => plan::plan(&scanned.view, &snap.view, &synced, cfg.plan),
-        };
+        let skipped = scanned
+            .skipped
+            .iter()
+            .chain(snap.skipped.iter())
+            .cloned()
+            .collect();
+        let mut pass = PassPlan::new(
+            &scanned.view,
+            &snap.view,
+            &synced,
+            scopes.as_deref(),
+            cfg.plan,
+            unseen,
+            skipped,
+        );
         report.timings.plan_ms += t_plan.elapsed().as_millis() as u64;
-        for (p, why) in &plan.deferred {
+        for (p, why) in &pass.waiting {
             tracing::debug!(path = %p, "waits for a later round: {why}");
         }
-        report.waiting = plan
-            .deferred
+        report.unseen = pass.unseen.clone();
+        report.waiting = pass
+            .waiting
             .iter()
-            .map(|(p, why)| (p.as_str().to_owned(), (*why).to_owned()))
+            .map(|(p, why)| (p.as_str().to_owned(), why.clone()))
             .collect();
-        let mut plan = plan;
-        // An op reaching outside what all three trees were just read for
-        // means none of the plan runs here: a full pass does it.
-        if let Some(s) = &scopes
-            && !plan::focus::confine(&mut plan, s)
-        {
-            report.needs_full_pass = true;
-        }
-        if plan.ops.is_empty() {
-            report.converged = true;
+        report.needs_full_pass |= pass.needs_full_pass;
+        report.converged = pass.converged();
+        if pass.converged() {
             remember_view(&mut report, snap.view);
+            report.plan = Some(pass);
             break;
         }
         // A remote root in the host's trash is still listed (same id, no
@@ -916,25 +873,26 @@ async fn sync_pass(
             Some(_) => Some(db.synced_files()?),
             None => None,
         };
-        let deletes = delete_count(&plan, &synced, &scanned.view, &snap.view, tracked_files);
         let now_secs = clock::unix_secs(clock.now());
         let window = DeleteWindow::load(&db, now_secs)?;
-        if !req.allow_mass_delete
-            && let Err(e) = check_mass_delete(cfg, window.with(deletes))
-        {
-            if !req.dry_run {
-                return Err(e);
-            }
-            // A dry run shows what would be deleted, and the verdict.
-            report.planned = plan.ops;
-            report.stopped = Some(e.to_string());
-            break;
-        }
-        reporter.planned(round, &plan.ops);
+        let (deletes, verdict) = pass.guard(
+            cfg,
+            (&synced, &scanned.view, &snap.view),
+            tracked_files,
+            &window,
+            req.allow_mass_delete,
+        );
         if req.dry_run {
-            report.planned = plan.ops;
+            // A dry run shows what would be done or deleted, and the verdict.
+            if verdict.is_ok() {
+                reporter.planned(round, &pass.ops);
+            }
+            report.stopped = pass.stop.clone();
+            report.plan = Some(pass);
             break;
         }
+        verdict?;
+        reporter.planned(round, &pass.ops);
         let fs = fsat::Root::open(root).map_err(io(root))?;
         let ctx = exec::Exec::new(
             client,
@@ -951,7 +909,7 @@ async fn sync_pass(
         );
         if let Some(limit) = storage_limit
             && !quota.measured()
-            && plan
+            && pass
                 .ops
                 .iter()
                 .any(|o| matches!(o, Op::Upload { .. } | Op::RemoteCopy { .. }))
@@ -960,7 +918,7 @@ async fn sync_pass(
             quota.set_room(*limit, used);
         }
         let t_exec = Instant::now();
-        let outcome = ctx.run(&plan.ops, &mut report).await;
+        let outcome = ctx.run(&pass.ops, &mut report).await;
         report.timings.execute_ms += t_exec.elapsed().as_millis() as u64;
         // Deletions add up over the window (confirmed ones start it anew),
         // so a trickle of small passes cannot empty a folder unguarded.
@@ -1246,85 +1204,6 @@ async fn used_storage(
     all.view.unknown.is_empty().then(|| sum(&all.view))
 }
 
-/// Files larger than the host accepts are left alone and reported.
-fn hold_back_large_files(scanned: &mut scan::ScanOutcome, limit: u64) {
-    let large: Vec<RelPath> = scanned
-        .view
-        .entries
-        .iter()
-        .filter(|(_, e)| e.kind == crate::model::Kind::File && e.meta.size > limit)
-        .map(|(p, _)| p.clone())
-        .collect();
-    for p in large {
-        scanned.view.entries.remove(&p);
-        scanned.skipped.push((
-            p.as_str().to_owned(),
-            format!("larger than the account's upload limit of {limit} bytes"),
-        ));
-        scanned.view.unknown.push(p);
-    }
-}
-
-/// A name in NFD on one side (macOS writes NFD) and NFC on the other is
-/// the same file. A remote entry whose path is not on disk but matches a
-/// local path under Unicode NFC normalization is given the local spelling,
-/// so neither a duplicate nor a rename back and forth happens.
-fn align_unicode_forms(
-    local: &crate::model::LocalView,
-    remote: &mut crate::model::RemoteView,
-    notes: &mut Vec<(String, String)>,
-    ignore_case: bool,
-) {
-    use unicode_normalization::{UnicodeNormalization, is_nfc};
-    if !ignore_case
-        && remote.entries.keys().all(|p| is_nfc(p.as_str()))
-        && local.entries.keys().all(|p| is_nfc(p.as_str()))
-    {
-        return; // the common case: nothing to align
-    }
-    // On a case-insensitive disk, `A.txt` there is `a.txt` here too.
-    let nfc = |p: &RelPath| -> String {
-        let s: String = p.as_str().nfc().collect();
-        if ignore_case { s.to_lowercase() } else { s }
-    };
-    let local_by_nfc: std::collections::HashMap<String, &RelPath> =
-        local.entries.keys().map(|p| (nfc(p), p)).collect();
-    // Walk in path order (parents first); a renamed folder takes its
-    // whole subtree along.
-    let old = std::mem::take(&mut remote.entries);
-    let originals: std::collections::HashSet<RelPath> = old.keys().cloned().collect();
-    let mut prefixes: Vec<(RelPath, RelPath)> = Vec::new();
-    for (path, e) in old {
-        let mut cur = path.clone();
-        if let Some((from, to)) = prefixes.iter().rev().find(|(from, _)| path.is_below(from))
-            && let Some(rebased) = path.rebase(from, to)
-        {
-            cur = rebased;
-        }
-        if !local.entries.contains_key(&cur)
-            && let Some(l) = local_by_nfc.get(&nfc(&cur))
-            && **l != cur
-            && !remote.entries.contains_key(*l)
-            && !originals.contains(*l)
-        {
-            notes.push((
-                l.as_str().to_owned(),
-                format!(
-                    "the host spells this name {:?} (another Unicode form or case); synced as the same entry",
-                    cur.name()
-                ),
-            ));
-            if e.kind == crate::model::Kind::Dir {
-                prefixes.push((path.clone(), (*l).clone()));
-            }
-            cur = (*l).clone();
-        } else if cur != path && e.kind == crate::model::Kind::Dir {
-            prefixes.push((path.clone(), cur.clone()));
-        }
-        remote.entries.insert(cur, e);
-    }
-}
-
 /// Whether the filesystem holding `dir` treats names that differ only in
 /// case as the same (probed, not assumed from the OS). The environment
 /// variable `DCSYNC_ASSUME_CASE_INSENSITIVE=1` forces it (tests).
@@ -1349,159 +1228,6 @@ fn case_insensitive_fs(dir: &Path) -> bool {
         tracing::warn!(path = %probe.display(), error = %e, "could not remove the case probe");
     }
     insensitive
-}
-
-/// On a case-insensitive disk, two remote entries of one folder whose
-/// names differ only in case cannot both exist locally: the oldest keeps
-/// its name, the others get `name (case conflict N).ext`.
-fn separate_case_twins(remote: &mut crate::model::RemoteView, notes: &mut Vec<(String, String)>) {
-    use std::collections::HashMap;
-    // (parent folder, name folded to lower case) -> (id, path) of members
-    type Twins = HashMap<(Option<RelPath>, String), Vec<(u64, RelPath)>>;
-    let mut groups: Twins = HashMap::new();
-    for (p, e) in &remote.entries {
-        groups
-            .entry((p.parent(), p.name().to_lowercase()))
-            .or_default()
-            .push((e.id, p.clone()));
-    }
-    let mut renames: Vec<(RelPath, RelPath)> = Vec::new();
-    for (_, mut members) in groups.into_iter().filter(|(_, m)| m.len() > 1) {
-        members.sort();
-        for (n, (_, p)) in members.into_iter().enumerate().skip(1) {
-            let name = p.name();
-            let (stem, ext) = match name.rfind('.') {
-                Some(i) if i > 0 => (&name[..i], &name[i..]),
-                _ => (name, ""),
-            };
-            let alias = if n == 1 {
-                format!("{stem} (case conflict){ext}")
-            } else {
-                format!("{stem} (case conflict {n}){ext}")
-            };
-            if let Some(to) = p.parent().and_then(|pp| pp.join(&alias)) {
-                renames.push((p, to));
-            }
-        }
-    }
-    renames.sort();
-    for (from, to) in renames {
-        let moved: Vec<RelPath> = remote
-            .entries
-            .keys()
-            .filter(|k| k.starts_with(&from))
-            .cloned()
-            .collect();
-        for k in moved {
-            if let (Some(e), Some(nk)) = (remote.entries.remove(&k), k.rebase(&from, &to)) {
-                remote.entries.insert(nk, e);
-            }
-        }
-        notes.push((
-            to.as_str().to_owned(),
-            format!(
-                "the local disk ignores case and {:?} differs from another name only in case; synced locally as {:?}",
-                from.name(),
-                to.name()
-            ),
-        ));
-    }
-}
-
-/// The longest absolute path the system calls take (Linux `PATH_MAX`
-/// counts the terminating NUL).
-const MAX_ABS_PATH: usize = 4095;
-
-/// Entries whose absolute local path would exceed the system's limit
-/// cannot be read or written with ordinary calls: they are left alone on
-/// both sides (as unknown, so nothing is deleted) and reported.
-fn hold_back_too_long_paths(
-    root: &Path,
-    scanned: &mut scan::ScanOutcome,
-    snap: &mut snapshot::SnapshotOutcome,
-) {
-    let base = root.as_os_str().len() + 1;
-    let too_long = |p: &RelPath| base + p.as_str().len() > MAX_ABS_PATH;
-    let why = || {
-        format!(
-            "the local path would be longer than the system's {} bytes; shorten a folder name",
-            MAX_ABS_PATH + 1
-        )
-    };
-    let local: Vec<RelPath> = scanned
-        .view
-        .entries
-        .keys()
-        .filter(|p| too_long(p))
-        .cloned()
-        .collect();
-    let remote: Vec<RelPath> = snap
-        .view
-        .entries
-        .keys()
-        .filter(|p| too_long(p))
-        .cloned()
-        .collect();
-    for p in local {
-        if scanned.view.unknown.iter().any(|u| p.starts_with(u)) {
-            continue;
-        }
-        scanned.view.entries.retain(|k, _| !k.starts_with(&p));
-        scanned.skipped.push((p.as_str().to_owned(), why()));
-        scanned.view.unknown.push(p);
-    }
-    for p in remote {
-        if snap.view.unknown.iter().any(|u| p.starts_with(u)) {
-            continue;
-        }
-        snap.view.entries.retain(|k, _| !k.starts_with(&p));
-        snap.skipped.push((p.as_str().to_owned(), why()));
-        snap.view.unknown.push(p);
-    }
-}
-
-/// The host refuses zero-byte uploads. An empty local file is left where
-/// it is, reported, and treated as unknown so that neither it nor the
-/// remote version at its path is deleted; it syncs once it has content.
-fn hold_back_empty_files(scanned: &mut scan::ScanOutcome) {
-    let empty: Vec<RelPath> = scanned
-        .view
-        .entries
-        .iter()
-        .filter(|(_, e)| e.kind == crate::model::Kind::File && e.meta.size == 0)
-        .map(|(p, _)| p.clone())
-        .collect();
-    for p in empty {
-        scanned.view.entries.remove(&p);
-        scanned.skipped.push((
-            p.as_str().to_owned(),
-            "the host cannot store empty files; it will sync once it has content".to_owned(),
-        ));
-        scanned.view.unknown.push(p);
-    }
-}
-
-/// A local name the host would change (spaces trimmed, tags stripped, line
-/// breaks, too long) would come back under another name and be synced
-/// again and again. Such entries (and everything below a folder) are left
-/// alone, reported once, and treated as unknown so nothing is deleted.
-fn hold_back_unstorable_names(scanned: &mut scan::ScanOutcome) {
-    let bad: Vec<(RelPath, &'static str)> = scanned
-        .view
-        .entries
-        .keys()
-        .filter_map(|p| crate::api::names::unstorable(p.name()).map(|why| (p.clone(), why)))
-        .collect();
-    for (p, why) in bad {
-        if scanned.view.unknown.iter().any(|u| p.starts_with(u)) {
-            continue; // below a folder already held back
-        }
-        scanned.view.entries.retain(|k, _| !k.starts_with(&p));
-        scanned
-            .skipped
-            .push((p.as_str().to_owned(), why.to_owned()));
-        scanned.view.unknown.push(p);
-    }
 }
 
 fn rel_skipped(list: &[(String, String)]) -> Vec<(RelPath, String)> {
@@ -1552,41 +1278,6 @@ async fn remote_root(
     }
     db.set_meta("remote_root_id", &now.to_string())?;
     Ok(resolved)
-}
-
-/// Files a plan removes, per side: for each delete op the larger of the
-/// tracked files below it (Synced) and the files the side's view holds
-/// there, so content that was never synced counts too.
-fn delete_count(
-    plan: &plan::Plan,
-    synced: &crate::model::Tree<crate::model::SyncedEntry>,
-    local: &crate::model::LocalView,
-    remote: &crate::model::RemoteView,
-    tracked_files: Option<u64>,
-) -> plan::DeleteCount {
-    use crate::model::Kind;
-    fn files_at<E>(t: &crate::model::Tree<E>, p: &RelPath, kind: impl Fn(&E) -> Kind) -> u64 {
-        std::iter::once(p)
-            .filter_map(|p| t.get_key_value(p))
-            .chain(crate::model::below(t, p))
-            .filter(|(_, e)| kind(e) == Kind::File)
-            .count() as u64
-    }
-    let mut c = plan.delete_count(synced);
-    let (mut l, mut r) = (0, 0);
-    for op in &plan.ops {
-        match op {
-            Op::DeleteLocal { path, .. } => l += files_at(&local.entries, path, |e| e.kind),
-            Op::DeleteRemote { path, .. } => r += files_at(&remote.entries, path, |e| e.kind),
-            _ => {}
-        }
-    }
-    c.local_files = c.local_files.max(l);
-    c.remote_files = c.remote_files.max(r);
-    if let Some(n) = tracked_files {
-        c.tracked_files = n;
-    }
-    c
 }
 
 /// The meta key of the recent-deletions window.
@@ -1644,23 +1335,4 @@ impl DeleteWindow {
             .collect();
         Ok(db.set_meta(RECENT_DELETES, &text.join(","))?)
     }
-}
-
-fn check_mass_delete(cfg: &EngineConfig, c: plan::DeleteCount) -> Result<(), EngineError> {
-    for (count, side) in [(c.local_files, "locally"), (c.remote_files, "on the host")] {
-        // The share applies from a handful of files on: deleting 3 of 4
-        // files is ordinary work, deleting 300 of 400 is not.
-        let too_many_share =
-            count > 10 && count * 100 > c.tracked_files * u64::from(cfg.max_delete_percent);
-        if count > cfg.max_delete_count || too_many_share {
-            return Err(EngineError::MassDelete {
-                count,
-                tracked: c.tracked_files,
-                side,
-                percent: cfg.max_delete_percent,
-                max: cfg.max_delete_count,
-            });
-        }
-    }
-    Ok(())
 }

@@ -240,26 +240,31 @@ pub struct DeleteCount {
 impl Plan {
     /// Counts the tracked files the plan deletes (a folder counts its files).
     pub fn delete_count(&self, synced: &Tree<SyncedEntry>) -> DeleteCount {
-        let files_under = |p: &RelPath| {
-            std::iter::once(p)
-                .filter_map(|p| synced.get_key_value(p))
-                .chain(crate::model::below(synced, p))
-                .filter(|(_, e)| e.kind == Kind::File)
-                .count() as u64
-        };
-        let mut c = DeleteCount {
-            tracked_files: synced.values().filter(|e| e.kind == Kind::File).count() as u64,
-            ..Default::default()
-        };
-        for op in &self.ops {
-            match op {
-                Op::DeleteLocal { path, .. } => c.local_files += files_under(path),
-                Op::DeleteRemote { path, .. } => c.remote_files += files_under(path),
-                _ => {}
-            }
-        }
-        c
+        delete_count(&self.ops, synced)
     }
+}
+
+/// Counts the tracked files `ops` delete (a folder counts its files).
+pub fn delete_count(ops: &[Op], synced: &Tree<SyncedEntry>) -> DeleteCount {
+    let files_under = |p: &RelPath| {
+        std::iter::once(p)
+            .filter_map(|p| synced.get_key_value(p))
+            .chain(crate::model::below(synced, p))
+            .filter(|(_, e)| e.kind == Kind::File)
+            .count() as u64
+    };
+    let mut c = DeleteCount {
+        tracked_files: synced.values().filter(|e| e.kind == Kind::File).count() as u64,
+        ..Default::default()
+    };
+    for op in ops {
+        match op {
+            Op::DeleteLocal { path, .. } => c.local_files += files_under(path),
+            Op::DeleteRemote { path, .. } => c.remote_files += files_under(path),
+            _ => {}
+        }
+    }
+    c
 }
 
 /// Where a Synced entry is now on one side.

@@ -397,14 +397,44 @@ async fn mass_deletes_stop_until_confirmed() {
     assert!(pair.converged().await.is_empty());
 }
 
+/// `sync --dry-run` prints the pass plan (#12): the ops, what is held
+/// back and why, and the deletes the guard counts; it changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dry_run_changes_nothing() {
+async fn dry_run_prints_the_pass_plan_and_changes_nothing() {
     let host = Host::start().await;
     let pair = Pair::new(&host);
     pair.write("x.txt", b"x");
     let r = pair.sync(&["--dry-run"]).await;
     assert!(r.ok().stdout.contains("upload        x.txt"), "{r:?}");
     assert!(pair.remote_tree().await.is_empty());
+
+    pair.write("gone.txt", b"g");
+    pair.sync(&[]).await.ok();
+    // Written before the delete, so it cannot reuse gone.txt's inode (a
+    // reused inode reads as a rename).
+    pair.write("new.txt", b"n");
+    pair.write("empty.txt", b"");
+    std::fs::remove_file(pair.lp("gone.txt")).unwrap();
+    let r = pair.sync(&["--dry-run"]).await;
+    let out = &r.ok().stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    for want in [
+        "trash remote  gone.txt",
+        "upload        new.txt",
+        "deletes (with the last hour's): 0 files here, 1 on the host, of 2 tracked",
+        "dry run: 2 operations planned, nothing changed",
+    ] {
+        assert!(lines.contains(&want), "{want:?} in {out}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("skipped: empty.txt (") && l.contains("empty")),
+        "{out}"
+    );
+    let remote = pair.remote_tree().await;
+    let names: Vec<&str> = remote.keys().map(String::as_str).collect();
+    assert_eq!(names, ["gone.txt", "x.txt"], "nothing changed on the host");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
