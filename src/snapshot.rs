@@ -8,6 +8,7 @@
 //! skipped note; [`snapshot`] itself never fails. It only reads from the host
 //! ([`resolve_root`] may create folders when asked to).
 
+use crate::api::folders::Made;
 use crate::api::host::Host;
 use crate::api::{ApiError, FolderId, FolderOptions, Listing};
 use crate::model::{Kind, RelPath, RemoteEntry, RemoteView};
@@ -354,8 +355,8 @@ pub async fn resolve_root(
     Ok(current)
 }
 
-/// Creates `name` in `parent`; when the answer is lost, looks whether the
-/// folder got created before trying again (so it is not created twice).
+/// Creates `name` in `parent` (where the listing just showed none); when
+/// the answer is lost, a folder of that name found there is the one made.
 async fn create_folder(
     client: &dyn Host,
     name: &str,
@@ -366,32 +367,20 @@ async fn create_folder(
         path: walked.to_owned(),
         source,
     };
-    match client
-        .folder_create(name, parent, &FolderOptions::default())
-        .await
+    match crate::api::folders::create_folder(
+        client,
+        name,
+        parent,
+        &FolderOptions::default(),
+        &|_| false,
+    )
+    .await
     {
-        Ok(f) => {
+        Ok(Made::Created(f) | Made::Found(f)) => {
             tracing::info!(path = walked, id = %f.id, "created remote folder");
             Ok(f.id)
         }
-        Err(e @ ApiError::OutcomeUnknown { .. }) => {
-            let listing = client.folder_listing(parent).await.map_err(api)?;
-            let ids: Vec<FolderId> = listing
-                .folders
-                .iter()
-                .filter(|f| f.name == name)
-                .map(|f| f.id)
-                .collect();
-            match ids.as_slice() {
-                [one] => Ok(*one),
-                [] => Err(api(e)),
-                _ => Err(SnapshotError::Ambiguous {
-                    path: walked.to_owned(),
-                    ids,
-                }),
-            }
-        }
-        Err(e) => Err(api(e)),
+        Ok(Made::NotMade(e)) | Err(e) => Err(api(e)),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod client;
 mod de;
 pub mod error;
+pub mod folders;
 pub mod host;
 pub mod names;
 pub mod retry;

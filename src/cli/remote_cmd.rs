@@ -8,6 +8,7 @@
 
 use super::progress::Bar;
 use super::{CliError, Ui};
+use crate::api::folders::{self, Made};
 use crate::api::{
     ApiError, Client, Expected, FileId, FolderId, FolderOptions, Listing, RemoteFile, UploadedFile,
 };
@@ -329,37 +330,24 @@ async fn mkdir(client: &Client, path: &str, parents: bool) -> Result<FolderId, C
 }
 
 /// `folder/create` that, when the host may have created the folder but the
-/// answer was lost, adopts the folder instead of creating a second one.
+/// answer was lost, adopts the folder instead of creating a second one
+/// (`api::folders`); when the look shows it was not made, tries once more.
 async fn create_folder(
     client: &Client,
     name: &str,
     parent: Option<FolderId>,
 ) -> Result<FolderId, CliError> {
     let before = client.folder_listing(parent).await?;
-    match client
-        .folder_create(name, parent, &FolderOptions::default())
-        .await
-    {
-        Ok(f) => Ok(f.id),
-        Err(ApiError::OutcomeUnknown { source, .. }) => {
-            let after = client.folder_listing(parent).await?;
-            let new = after
-                .folders
-                .iter()
-                .find(|f| f.name == name && !before.folders.iter().any(|b| b.id == f.id));
-            match new {
-                Some(f) => Ok(f.id),
-                None => Ok(client
-                    .folder_create(name, parent, &FolderOptions::default())
-                    .await
-                    .map_err(|e| match e {
-                        ApiError::OutcomeUnknown { .. } => *source,
-                        e => e,
-                    })?
-                    .id),
+    let known = |id: FolderId| before.folders.iter().any(|f| f.id == id);
+    let opts = FolderOptions::default();
+    match folders::create_folder(client, name, parent, &opts, &known).await? {
+        Made::Created(f) | Made::Found(f) => Ok(f.id),
+        Made::NotMade(_) => {
+            match folders::create_folder(client, name, parent, &opts, &known).await? {
+                Made::Created(f) | Made::Found(f) => Ok(f.id),
+                Made::NotMade(e) => Err(e.into()),
             }
         }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -11,6 +11,7 @@
 
 use super::recover::Named;
 use super::{MARKER, Reporter, SyncReport};
+use crate::api::folders::{Made, create_folder};
 use crate::api::host::Host;
 use crate::api::{ApiError, Expected, FileId, FolderId, FolderOptions, RemoteFolder};
 use crate::clock::{self, Clock};
@@ -804,38 +805,27 @@ impl<'a> Exec<'a> {
             }
         }
         let intent = self.journal(&op, parent)?;
-        let created = match self
-            .client
-            .folder_create(path.name(), parent.map(FolderId), &FolderOptions::default())
-            .await
-        {
-            Ok(f) => f,
-            Err(ApiError::OutcomeUnknown { source, .. }) => {
-                // Did it arrive? Adopt the folder instead of making a second.
-                match super::recover::find_new_folder(
-                    self.client,
-                    self.db_synced_ids()?,
-                    parent,
-                    path.name(),
-                )
-                .await
-                {
-                    Ok(Some(f)) => f,
-                    Ok(None) => return Err(self.fail(intent, path, *source)),
-                    // Not known whether it arrived: the intent stays open
-                    // and recovery settles folders of this name.
-                    Err(_) => {
-                        return Err(self.fail(
-                            intent,
-                            path,
-                            ApiError::OutcomeUnknown {
-                                endpoint: "folder/create",
-                                source,
-                            },
-                        ));
-                    }
-                }
-            }
+        // A lost answer: a folder of this name that is none of the folders
+        // this round knows (listed, or made by an earlier op) is ours.
+        let known = |id: FolderId| {
+            self.dirs
+                .lock()
+                .map(|d| d.values().any(|v| *v == Some(id.0)))
+                .unwrap_or(true)
+        };
+        let made = create_folder(
+            self.client,
+            path.name(),
+            parent.map(FolderId),
+            &FolderOptions::default(),
+            &known,
+        )
+        .await;
+        let created = match made {
+            Ok(Made::Created(f) | Made::Found(f)) => f,
+            Ok(Made::NotMade(e)) => return Err(self.fail(intent, path, e)),
+            // Not known whether it arrived (the look failed): the intent
+            // stays open and recovery settles folders of this name.
             Err(e) => return Err(self.fail(intent, path, e)),
         };
         // Folders of this name made in the call between our look and our
@@ -962,11 +952,6 @@ impl<'a> Exec<'a> {
             kind,
             id,
         ))
-    }
-
-    fn db_synced_ids(&self) -> Result<std::collections::HashSet<u64>, OpError> {
-        let db = self.db.lock().map_err(|_| poisoned())?;
-        Ok(db.load_synced()?.values().map(|e| e.remote_id).collect())
     }
 
     fn create_local_dir(&self, path: &RelPath, remote_id: u64) -> Result<Done, OpError> {

@@ -12,7 +12,7 @@
 use super::EngineError;
 use crate::api::host::Host;
 use crate::api::names::is_upload_variant;
-use crate::api::{ApiError, FileId, FileStatus, FolderId, RemoteFolder};
+use crate::api::{ApiError, FileId, FileStatus, FolderId};
 use crate::clock::{self, Clock};
 use crate::model::*;
 use crate::plan::Op;
@@ -759,19 +759,4 @@ fn trash_ok(r: Result<(), ApiError>) -> Result<(), EngineError> {
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// A folder named `name` in `parent` that Synced does not track: the one a
-/// create whose answer was lost made.
-pub(crate) async fn find_new_folder(
-    client: &dyn Host,
-    tracked: HashSet<u64>,
-    parent: Option<u64>,
-    name: &str,
-) -> Result<Option<RemoteFolder>, ApiError> {
-    let listing = client.folder_listing(parent.map(FolderId)).await?;
-    Ok(listing
-        .folders
-        .into_iter()
-        .find(|f| f.name == name && !tracked.contains(&f.id.0)))
 }

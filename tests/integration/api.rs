@@ -601,6 +601,43 @@ async fn lost_answers_are_outcome_unknown_for_unsafe_calls() {
     assert_eq!(c.file_info(id).await.unwrap().status, FileStatus::Trash);
 }
 
+/// The one "create a folder, adopt it if the answer was lost" helper
+/// (engine, snapshot and `remote mkdir` use it): a lost answer never turns
+/// into a second create, and a folder the caller knew is never taken for
+/// the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_whose_create_answer_was_lost_is_adopted_not_made_again() {
+    use dcsync::api::folders::{Made, create_folder};
+    let host = faulty(vec![FaultKind::LostAnswer], 1.0).await;
+    let c = host.client();
+    let opts = Default::default();
+    let first = create_folder(&c, "d", None, &opts, &|_| false)
+        .await
+        .unwrap();
+    let Made::Found(first) = first else {
+        panic!("every answer is lost: {first:?}")
+    };
+    assert_eq!(c.folder_listing(None).await.unwrap().folders.len(), 1);
+    // The caller knows `first`: the second create made another, and that
+    // one (not the known namesake) is the answer.
+    let known = |id| id == first.id;
+    let second = create_folder(&c, "d", None, &opts, &known).await.unwrap();
+    let Made::Found(second) = second else {
+        panic!("{second:?}")
+    };
+    assert_ne!(second.id, first.id);
+    assert_eq!(c.folder_listing(None).await.unwrap().folders.len(), 2);
+
+    let plain = Host::start().await;
+    let made = create_folder(&plain.client(), "d", None, &opts, &|_| false)
+        .await
+        .unwrap();
+    assert!(
+        matches!(made, Made::Created(ref f) if f.name == "d"),
+        "{made:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_survives_an_emulator_restart() {
     let mut host = Host::start().await;
