@@ -1,8 +1,33 @@
-//! Backoff for retryable API failures: exponential with jitter, bounded.
+//! Backoff: exponential with "equal jitter", bounded. [`Backoff`] is the
+//! one policy of the program: the client waits by it between attempts of a
+//! request ([`RetryPolicy`]), the daemon between failed passes of a pair.
 //!
 //! Pure arithmetic plus one injected random source; it never sleeps itself.
 
 use std::time::Duration;
+
+/// Exponential backoff with "equal jitter" (half the delay fixed, half
+/// random), so that clients failing together do not retry in lockstep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The delay before the first retry (before jitter).
+    pub base: Duration,
+    /// Ceiling of the exponential delay.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// Delay before retry number `retry` (1 = first retry): `base` doubled
+    /// for each retry after the first, capped at `max`, then half of it
+    /// fixed and half scaled by `unit`, a random number in [0, 1).
+    pub fn delay(&self, retry: u32, unit: f64) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+        let capped = exp.min(self.max);
+        capped / 2 + capped.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
+    }
+}
 
 /// How often and how patiently a failed request is repeated.
 #[derive(Debug, Clone)]
@@ -48,11 +73,11 @@ impl RetryPolicy {
     /// number in [0, 1) giving "equal jitter": half fixed, half random.
     /// A server's `Retry-After` is honoured (capped) when it is longer.
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
-        let capped = exp.min(self.max_delay);
-        let jittered = capped / 2 + capped.mul_f64(unit.clamp(0.0, 1.0) / 2.0);
+        let jittered = Backoff {
+            base: self.base_delay,
+            max: self.max_delay,
+        }
+        .delay(retry, unit);
         match retry_after {
             Some(ra) => jittered.max(ra.min(self.max_retry_after)),
             None => jittered,
