@@ -1,16 +1,17 @@
 //! The daemon: runs the engine continuously for every configured pair.
 //!
 //! Owns the main loops: per pair, a notify watcher (debounced) and a remote
-//! poller mark the pair dirty; a dirty pair runs a pass; a full pass also
-//! runs on a timer because watchers miss events. Owns echo suppression (the
-//! pass's own local writes do not trigger another pass), backoff when the
-//! host is down, pausing a pair whose root vanished until it is back, and
-//! the control socket (`control`). Shutdown: a watch channel tells every
+//! poller feed the pair's state machine (`machine`), which decides when a
+//! pass runs (full or focused), when to poll, how long to back off when the
+//! host is down and when to look for a vanished root; the loop carries that
+//! out. Owns echo suppression (the pass's own local writes do not trigger
+//! another pass) and the control socket (`control`). Shutdown: a watch channel tells every
 //! task to stop; an interrupted pass leaves open journal intents that the
 //! next start resolves. It never deletes anything itself and never disables
 //! the shared access token (other processes use it).
 
 pub mod control;
+mod machine;
 mod watch;
 
 use crate::api::{ApiError, Client};
@@ -18,6 +19,7 @@ use crate::clock::{self, Clock, SystemClock};
 use crate::engine::{self, EngineError, PairSpec, Reporter, SyncRequest};
 use crate::model::RelPath;
 use crate::plan::Op;
+use machine::{Action, PairMachine, PassResult};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -287,11 +289,6 @@ impl Reporter for DaemonReporter {
     }
 }
 
-/// Poll interval with ±10% jitter, so many daemons do not poll in step.
-fn jittered(d: Duration) -> Duration {
-    d.mul_f64(0.9 + rand::random::<f64>() * 0.2)
-}
-
 impl PairLoop {
     async fn run(
         self,
@@ -303,27 +300,20 @@ impl PairLoop {
         let mut watcher = watch::start(&root, self.settings.debounce, ev_tx.clone());
         self.shared
             .update(self.idx, |s| s.watching = watcher.is_some());
-
-        let mut dirty = true;
-        let mut paused = false;
-        // The root (or its marker) is missing: wait for it, do not sync.
-        let mut waiting_root = false;
-        let mut failures: u32 = 0;
-        let mut retry_at: Option<Instant> = None;
-        let mut next_poll = Instant::now() + jittered(self.pair.poll_interval);
-        let mut next_full = Instant::now() + self.settings.full_rescan;
+        // Every decision (when to sync, full or focused, backoff, polls,
+        // waiting for the root, commands) is the machine's; this loop only
+        // feeds it events and carries out its actions.
+        let timing = machine::Timing {
+            poll_interval: self.pair.poll_interval,
+            full_rescan: self.settings.full_rescan,
+        };
+        let mut m = PairMachine::new(Instant::now(), timing, watcher.is_some(), rand::random());
         let mut fingerprint: Option<u64> = None;
         let mut remote_root = None;
-        // Local paths changed since the last pass (from the watcher), and
-        // whether something asks for a full pass instead of a focused one.
-        let mut changed: std::collections::BTreeSet<RelPath> = Default::default();
-        let mut need_full = true;
         let mut cached: Option<Arc<crate::model::RemoteView>> = None;
 
         loop {
-            let waiting = retry_at.is_some_and(|t| t > Instant::now());
-            if dirty && !paused && !waiting_root && !waiting {
-                dirty = false;
+            if let Some(Action::Pass { focus }) = m.pass(Instant::now()) {
                 let reporter = DaemonReporter {
                     idx: self.idx,
                     shared: self.shared.clone(),
@@ -334,15 +324,8 @@ impl PairLoop {
                     s.ops_planned = 0;
                     s.ops_done = 0;
                 });
-                let focus = match (&cached, need_full) {
-                    (Some(remote), false) if !changed.is_empty() => Some(engine::Focus {
-                        remote: remote.clone(),
-                        paths: std::mem::take(&mut changed).into_iter().collect(),
-                    }),
-                    _ => None,
-                };
-                changed.clear();
-                need_full = false;
+                let focus = focus
+                    .and_then(|paths| cached.clone().map(|remote| engine::Focus { remote, paths }));
                 if focus.is_none() {
                     // A full pass lists everything again: the old tree need
                     // not stay in memory beside the new one.
@@ -379,15 +362,7 @@ impl PairLoop {
                             !(ours && is_echo(db.as_ref(), &root, p))
                         })
                         .collect();
-                    if !paths.is_empty() {
-                        dirty = true;
-                        need_full |= paths.iter().any(RelPath::is_root);
-                        changed.extend(paths);
-                    }
-                    if batch.rescan {
-                        dirty = true;
-                        need_full = true;
-                    }
+                    m.changes(paths, batch.rescan);
                 }
                 let now = clock::datetime(self.clock.now());
                 match result {
@@ -408,10 +383,14 @@ impl PairLoop {
                         fingerprint = report.remote_fingerprint;
                         remote_root = report.remote_root.map(|f| f.0);
                         cached = report.remote_view.clone();
-                        if report.needs_full_pass {
-                            dirty = true;
-                            need_full = true;
-                        }
+                        m.pass_done(
+                            Instant::now(),
+                            PassResult::Ran {
+                                clean,
+                                needs_full: report.needs_full_pass,
+                                cached: cached.is_some(),
+                            },
+                        );
                         self.shared.update(self.idx, |s| {
                             s.host_down_since = None;
                             s.last_sync = Some(now.clone());
@@ -426,32 +405,15 @@ impl PairLoop {
                                 s.last_error = None;
                             }
                         });
-                        if clean {
-                            failures = 0;
-                            retry_at = None;
-                        } else {
-                            failures += 1;
-                            dirty = true;
-                            need_full = true;
-                            retry_at = Some(Instant::now() + backoff(failures));
-                        }
                     }
                     Err(e) => {
-                        self.on_error(
-                            e,
-                            &now,
-                            &mut paused,
-                            &mut waiting_root,
-                            &mut failures,
-                            &mut retry_at,
-                        );
-                        dirty = !paused;
-                        need_full = true;
+                        let result = pass_result(&e);
+                        let wait = m.pass_done(Instant::now(), result);
+                        self.on_error(&e, &now, result, wait, m.failures());
                     }
                 }
-                next_poll = Instant::now() + jittered(self.pair.poll_interval);
             }
-            let poll_at = next_poll.min(next_full);
+            let poll_at = m.next_poll_at();
             let secs = poll_at.saturating_duration_since(Instant::now()).as_secs();
             self.shared
                 .update(self.idx, |s| s.next_poll_secs = Some(secs));
@@ -459,79 +421,59 @@ impl PairLoop {
             tokio::select! {
                 _ = stop.changed() => break,
                 Some(batch) = events.recv() => {
-                    if batch.rescan {
+                    let paths = if batch.rescan {
                         tracing::warn!(root = %root.display(), "the watcher lost events; running a full pass");
-                        dirty = true;
-                        need_full = true;
+                        Vec::new()
                     } else {
-                        let paths = watch::changed_paths(&root, &batch, &HashSet::new());
-                        if !paths.is_empty() {
-                            dirty = true;
-                            need_full |= paths.iter().any(RelPath::is_root);
-                            changed.extend(paths);
-                        }
-                    }
+                        watch::changed_paths(&root, &batch, &HashSet::new())
+                    };
+                    m.changes(paths, batch.rescan);
                     if batch.watch_lost {
                         watcher = None;
+                        m.watching(false);
                         self.shared.update(self.idx, |s| s.watching = false);
                     }
                 }
-                Some(cmd) = commands.recv() => match cmd {
-                    Command::Pause => {
-                        paused = true;
-                        tracing::info!(pair = %self.pair.name, "paused");
-                        self.shared.update(self.idx, |s| { s.state = "paused".into(); s.detail = Some("paused by the user".into()); });
+                Some(cmd) = commands.recv() => {
+                    m.command(Instant::now(), &cmd);
+                    match cmd {
+                        Command::Pause => {
+                            tracing::info!(pair = %self.pair.name, "paused");
+                            self.shared.update(self.idx, |s| { s.state = "paused".into(); s.detail = Some("paused by the user".into()); });
+                        }
+                        Command::Resume => {
+                            tracing::info!(pair = %self.pair.name, "resumed");
+                            if !m.is_waiting_for_root() {
+                                self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
+                            }
+                        }
+                        Command::SyncNow => {}
                     }
-                    Command::Resume => {
-                        paused = false;
-                        dirty = true;
-                        need_full = true;
-                        retry_at = None;
-                        tracing::info!(pair = %self.pair.name, "resumed");
-                        self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
-                    }
-                    Command::SyncNow => {
-                        dirty = true;
-                        need_full = true;
-                        retry_at = None;
-                    }
-                },
-                _ = tokio::time::sleep_until(retry_at.unwrap_or(poll_at)), if retry_at.is_some() => {
-                    retry_at = None;
-                    if waiting_root {
-                        if root.join(engine::MARKER).is_dir() {
-                            waiting_root = false;
-                            dirty = true;
-                            need_full = true;
-                            // A remounted volume is a new folder: watch it anew.
-                            watcher = watch::start(&root, self.settings.debounce, ev_tx.clone());
-                            self.shared.update(self.idx, |s| s.watching = watcher.is_some());
-                            tracing::info!(root = %root.display(), "the sync folder is back; resuming");
-                            self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
-                        } else {
-                            retry_at = Some(Instant::now() + Duration::from_secs(10));
+                }
+                _ = tokio::time::sleep_until(m.wake_at()) => {
+                    for action in m.tick(Instant::now()) {
+                        match action {
+                            Action::CheckRoot => {
+                                let present = root.join(engine::MARKER).is_dir();
+                                if m.root_checked(Instant::now(), present) {
+                                    // A remounted volume is a new folder: watch it anew.
+                                    watcher = watch::start(&root, self.settings.debounce, ev_tx.clone());
+                                    m.watching(watcher.is_some());
+                                    self.shared.update(self.idx, |s| s.watching = watcher.is_some());
+                                    tracing::info!(root = %root.display(), "the sync folder is back; resuming");
+                                    self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
+                                }
+                            }
+                            Action::Poll { remote } => {
+                                let marker = root.join(engine::MARKER).is_dir();
+                                let changed = marker
+                                    && remote
+                                    && self.remote_changed(remote_root, fingerprint).await;
+                                m.polled(marker, changed);
+                            }
+                            Action::Pass { .. } => {}
                         }
                     }
-                }
-                _ = tokio::time::sleep_until(next_poll) => {
-                    next_poll = Instant::now() + jittered(self.pair.poll_interval);
-                    if !root.join(engine::MARKER).is_dir() {
-                        dirty = true; // vanished? a pass finds out and waits
-                        need_full = true;
-                    } else if !paused && self.remote_changed(remote_root, fingerprint).await {
-                        dirty = true;
-                        need_full = true;
-                    }
-                    if watcher.is_none() {
-                        // No watcher: local changes are found by polling too.
-                        dirty = true;
-                        need_full = true;
-                    }
-                }
-                _ = tokio::time::sleep_until(next_full) => {
-                    next_full = Instant::now() + self.settings.full_rescan;
-                    dirty = true;
-                    need_full = true;
                 }
             }
         }
@@ -556,21 +498,20 @@ impl PairLoop {
         engine::poll_fingerprint(snap, &self.pair.engine.local_root) != last
     }
 
+    /// Logs, notifies and shows a failed pass; the machine has already
+    /// decided what follows (`result`, and `wait` before the next try).
     fn on_error(
         &self,
-        e: EngineError,
+        e: &EngineError,
         now: &str,
-        paused: &mut bool,
-        waiting_root: &mut bool,
-        failures: &mut u32,
-        retry_at: &mut Option<Instant>,
+        result: PassResult,
+        wait: Option<Duration>,
+        failures: u32,
     ) {
         let msg = e.to_string();
-        match &e {
-            EngineError::NoMarker(_) | EngineError::NoRoot(_) | EngineError::NotARoot(_) => {
+        match result {
+            PassResult::RootMissing => {
                 tracing::warn!(pair = %self.pair.name, "{msg}; waiting until the folder is back");
-                *waiting_root = true;
-                *retry_at = Some(Instant::now() + Duration::from_secs(10));
                 let detail = if matches!(e, EngineError::NotARoot(_)) {
                     "the sync folder is not initialised: run `dcsync init`"
                 } else {
@@ -582,18 +523,17 @@ impl PairLoop {
                     s.last_error = Some(msg.clone());
                 });
             }
-            _ if e.is_permanent() => {
+            PassResult::Stopped if e.is_permanent() => {
                 // Trying again cannot help: wait for the user.
                 tracing::error!(pair = %self.pair.name, "{msg}; stopped until `dcsync resume`");
                 notify(&self.settings, &self.pair.name, "error", &msg, now);
-                *paused = true;
                 self.shared.update(self.idx, |s| {
                     s.state = "error".into();
                     s.detail = Some(format!("stopped: {msg}; fix it, then run `dcsync resume`"));
                     s.last_error = Some(format!("{now}: {msg}"));
                 });
             }
-            _ if e.is_safety_stop() => {
+            PassResult::Stopped => {
                 tracing::warn!(pair = %self.pair.name, "{msg}; paused until `dcsync resume`");
                 let event = if matches!(e, EngineError::MassDelete { .. }) {
                     "mass_delete"
@@ -601,22 +541,19 @@ impl PairLoop {
                     "paused"
                 };
                 notify(&self.settings, &self.pair.name, event, &msg, now);
-                *paused = true;
                 self.shared.update(self.idx, |s| {
                     s.state = "paused".into();
                     s.detail = Some(msg.clone());
                     s.last_error = Some(msg.clone());
                 });
             }
-            _ => {
-                *failures += 1;
-                if *failures == 1 {
+            PassResult::Failed | PassResult::Ran { .. } => {
+                if failures == 1 {
                     // Entering the error state (not every retry).
                     notify(&self.settings, &self.pair.name, "error", &msg, now);
                 }
-                let wait = backoff(*failures);
+                let wait = wait.unwrap_or_default();
                 tracing::warn!(pair = %self.pair.name, retry_in_s = wait.as_secs(), "{msg}");
-                *retry_at = Some(Instant::now() + wait);
                 let unreachable = matches!(
                     e.api_error(),
                     Some(ApiError::Transport { .. } | ApiError::Server { .. })
@@ -662,17 +599,15 @@ fn is_echo(db: Option<&crate::state::StateDb>, root: &Path, p: &RelPath) -> bool
     }
 }
 
-/// 5 s, 10 s, 20 s, ... up to 5 minutes, each stretched by up to a fifth
-/// at random, so that pairs (and machines) failing together do not retry in
-/// lockstep.
-fn backoff(failures: u32) -> Duration {
-    let base = backoff_base(failures);
-    base + base.mul_f64(rand::random::<f64>() * 0.2)
-}
-
-fn backoff_base(failures: u32) -> Duration {
-    let secs = 5u64.saturating_mul(1u64 << failures.saturating_sub(1).min(6));
-    Duration::from_secs(secs.min(300))
+/// What an engine error means for the pair's machine.
+fn pass_result(e: &EngineError) -> PassResult {
+    match e {
+        EngineError::NoMarker(_) | EngineError::NoRoot(_) | EngineError::NotARoot(_) => {
+            PassResult::RootMissing
+        }
+        _ if e.is_permanent() || e.is_safety_stop() => PassResult::Stopped,
+        _ => PassResult::Failed,
+    }
 }
 
 /// The control socket of the daemon of one config: in `state_dir`, named
@@ -693,21 +628,6 @@ pub fn socket_path(state_dir: &Path, config_path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_is_bounded_and_jittered() {
-        assert_eq!(backoff_base(1), Duration::from_secs(5));
-        assert_eq!(backoff_base(2), Duration::from_secs(10));
-        assert_eq!(backoff_base(30), Duration::from_secs(300));
-        let waits: HashSet<Duration> = (0..20).map(|_| backoff(3)).collect();
-        assert!(waits.len() > 1, "jittered: {waits:?}");
-        for w in waits {
-            assert!(
-                w >= Duration::from_secs(20) && w <= Duration::from_secs(24),
-                "{w:?}"
-            );
-        }
-    }
 
     #[test]
     fn transfers_show_up_in_the_status_while_they_run() {
@@ -775,13 +695,5 @@ mod tests {
             "recorded but gone: a change"
         );
         assert!(!is_echo(None, &root, &gone), "no DB: not an echo");
-    }
-
-    #[test]
-    fn jitter_stays_near() {
-        for _ in 0..100 {
-            let j = jittered(Duration::from_secs(60));
-            assert!(j >= Duration::from_secs(54) && j <= Duration::from_secs(66));
-        }
     }
 }

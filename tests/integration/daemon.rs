@@ -252,6 +252,11 @@ async fn vanished_root_pauses_without_deleting_and_resumes() {
         Some(&b"precious"[..])
     );
 
+    // Asked to sync (or resume) while it waits: it keeps looking for the
+    // root (these used to cancel the look, and the pair waited for good).
+    d.cli(&["sync-now"]).await.ok();
+    d.cli(&["resume"]).await.ok();
+
     // Mounted again: it resumes and syncs what changed meanwhile.
     std::fs::remove_dir(&d.local).unwrap();
     std::fs::rename(&aside, &d.local).unwrap();

@@ -1,0 +1,580 @@
+//! The daemon's decisions for one pair, as a pure state machine (after
+//! notify-debouncer-full, which keeps its state apart from its threads and
+//! tests it from data): events go in (changed paths from the watcher, a
+//! pass's result, a command, the time), actions come out (run a pass, full
+//! or focused; poll; look for a missing root). The async loop in `mod.rs`
+//! only feeds it and carries out what it asks. Time is an argument, and the
+//! jitter comes from a seeded generator, so a test drives the machine from
+//! data, without a clock, a runtime or a filesystem.
+//!
+//! Owns: when a pair syncs and how (focused on changed paths, or full),
+//! when it polls the host, how it backs off after failures, how it waits
+//! for a missing root, and what pause, resume and sync-now do.
+//! Must never: do I/O, read a clock or sleep.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::Command;
+use crate::api::retry::Backoff;
+use crate::model::RelPath;
+
+/// How long a pair waits after failed passes: the program's one backoff
+/// policy (`api::retry::Backoff`, the client's too), from 5 s up to 5
+/// minutes, jittered so that pairs (and machines) failing together do not
+/// retry in lockstep.
+pub const PASS_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(5),
+    max: Duration::from_secs(300),
+};
+
+/// How often a missing sync root is looked for.
+pub const ROOT_CHECK: Duration = Duration::from_secs(10);
+
+/// The pair's periods.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Between polls of the host (jittered by a tenth either way).
+    pub poll_interval: Duration,
+    /// A full pass runs at least this often.
+    pub full_rescan: Duration,
+}
+
+/// What a finished pass means for the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassResult {
+    /// The pass ran to its end. `clean`: converged without errors;
+    /// `needs_full`: a focused pass saw work outside its folders;
+    /// `cached`: it left a remote tree that focused passes can use.
+    Ran {
+        clean: bool,
+        needs_full: bool,
+        cached: bool,
+    },
+    /// The sync root or its marker is gone (unmounted?): wait for it.
+    RootMissing,
+    /// A permanent error or a safety stop: wait for the user's `resume`.
+    Stopped,
+    /// Anything else: try again after a backoff.
+    Failed,
+}
+
+/// What the loop must do now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Run a pass: focused on these changed local paths (with the cached
+    /// remote tree), or full (`None`; the cached tree can go).
+    Pass { focus: Option<Vec<RelPath>> },
+    /// Look whether the root's marker is there and (if `remote`) whether
+    /// the host changed; answer with [`PairMachine::polled`].
+    Poll { remote: bool },
+    /// Look whether the missing root is back; answer with
+    /// [`PairMachine::root_checked`].
+    CheckRoot,
+}
+
+/// One pair's state. See the module docs.
+#[derive(Debug)]
+pub struct PairMachine {
+    timing: Timing,
+    rng: StdRng,
+    /// Something may differ between the sides: a pass should run.
+    dirty: bool,
+    /// The next pass must be a full one.
+    need_full: bool,
+    /// Local paths changed since the last pass (from the watcher).
+    changed: BTreeSet<RelPath>,
+    /// The last pass left a remote tree for focused passes.
+    cached: bool,
+    /// The watcher runs (without one, polls look at the local side too).
+    watching: bool,
+    paused: bool,
+    /// The root (or its marker) is missing: no pass until it is back.
+    waiting_root: bool,
+    /// Failed passes in a row.
+    failures: u32,
+    /// No pass before this (backoff), or when to look for the root again.
+    retry_at: Option<Instant>,
+    next_poll: Instant,
+    next_full: Instant,
+}
+
+impl PairMachine {
+    /// A pair starting at `now`: its first pass is a full one, right away.
+    pub fn new(now: Instant, timing: Timing, watching: bool, seed: u64) -> PairMachine {
+        let mut m = PairMachine {
+            timing,
+            rng: StdRng::seed_from_u64(seed),
+            dirty: true,
+            need_full: true,
+            changed: BTreeSet::new(),
+            cached: false,
+            watching,
+            paused: false,
+            waiting_root: false,
+            failures: 0,
+            retry_at: None,
+            next_poll: now,
+            next_full: now + timing.full_rescan,
+        };
+        m.next_poll = now + m.jittered(timing.poll_interval);
+        m
+    }
+
+    fn jittered(&mut self, d: Duration) -> Duration {
+        d.mul_f64(0.9 + self.rng.random::<f64>() * 0.2)
+    }
+
+    /// When the loop must call [`PairMachine::tick`] next, if no event
+    /// comes first.
+    pub fn wake_at(&self) -> Instant {
+        let t = self.next_poll.min(self.next_full);
+        self.retry_at.map_or(t, |r| r.min(t))
+    }
+
+    /// When the next poll or full pass is due (for `dcsync status`).
+    pub fn next_poll_at(&self) -> Instant {
+        self.next_poll.min(self.next_full)
+    }
+
+    /// The timers due at `now`: what to look at.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            if self.waiting_root {
+                out.push(Action::CheckRoot);
+            }
+        }
+        if self.next_poll <= now {
+            self.next_poll = now + self.jittered(self.timing.poll_interval);
+            out.push(Action::Poll {
+                remote: !self.paused,
+            });
+            if !self.watching {
+                // No watcher: local changes are found by polling too.
+                self.mark_full();
+            }
+        }
+        if self.next_full <= now {
+            self.next_full = now + self.timing.full_rescan;
+            self.mark_full();
+        }
+        out
+    }
+
+    /// The pass to run now, if one should: something changed, and the pair
+    /// is not paused, waiting for its root or backing off. Taking it clears
+    /// what it covers (changes arriving while it runs make the next one).
+    pub fn pass(&mut self, now: Instant) -> Option<Action> {
+        let backing_off = self.retry_at.is_some_and(|t| t > now);
+        if !self.dirty || self.paused || self.waiting_root || backing_off {
+            return None;
+        }
+        self.dirty = false;
+        let focus = (self.cached && !self.need_full && !self.changed.is_empty())
+            .then(|| std::mem::take(&mut self.changed).into_iter().collect());
+        self.changed.clear();
+        self.need_full = false;
+        if focus.is_none() {
+            self.cached = false;
+        }
+        Some(Action::Pass { focus })
+    }
+
+    /// Local paths changed (echoes of the pair's own writes already left
+    /// out); `rescan`: the watcher lost events, so only a full pass knows.
+    pub fn changes(&mut self, paths: impl IntoIterator<Item = RelPath>, rescan: bool) {
+        for p in paths {
+            self.dirty = true;
+            self.need_full |= p.is_root();
+            self.changed.insert(p);
+        }
+        if rescan {
+            self.mark_full();
+        }
+    }
+
+    /// The watcher is gone (or back).
+    pub fn watching(&mut self, on: bool) {
+        self.watching = on;
+    }
+
+    /// A pass ended at `now`. Returns the backoff before the next try,
+    /// when the pass failed and will be tried again.
+    pub fn pass_done(&mut self, now: Instant, result: PassResult) -> Option<Duration> {
+        self.next_poll = now + self.jittered(self.timing.poll_interval);
+        match result {
+            PassResult::Ran {
+                clean,
+                needs_full,
+                cached,
+            } => {
+                self.cached = cached;
+                if needs_full {
+                    self.mark_full();
+                }
+                if clean {
+                    self.failures = 0;
+                    self.retry_at = None;
+                    None
+                } else {
+                    Some(self.back_off(now))
+                }
+            }
+            PassResult::RootMissing => {
+                self.waiting_root = true;
+                self.retry_at = Some(now + ROOT_CHECK);
+                self.need_full = true;
+                self.dirty = !self.paused;
+                None
+            }
+            PassResult::Stopped => {
+                self.paused = true;
+                self.need_full = true;
+                self.dirty = false;
+                None
+            }
+            PassResult::Failed => Some(self.back_off(now)),
+        }
+    }
+
+    fn back_off(&mut self, now: Instant) -> Duration {
+        self.failures += 1;
+        let wait = PASS_BACKOFF.delay(self.failures, self.rng.random());
+        self.retry_at = Some(now + wait);
+        self.mark_full();
+        wait
+    }
+
+    fn mark_full(&mut self) {
+        self.dirty = true;
+        self.need_full = true;
+    }
+
+    /// Failed passes in a row (1 = the pair just entered the error state).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The answer to [`Action::Poll`]: whether the root's marker is there
+    /// and whether the host changed since the last converged pass.
+    pub fn polled(&mut self, marker: bool, remote_changed: bool) {
+        // A missing marker: a pass finds out and waits for the root.
+        if !marker || remote_changed {
+            self.mark_full();
+        }
+    }
+
+    /// The answer to [`Action::CheckRoot`]. Returns whether the root is
+    /// back (the loop then watches it anew: a remounted volume is a new
+    /// folder).
+    pub fn root_checked(&mut self, now: Instant, present: bool) -> bool {
+        if !self.waiting_root {
+            return false;
+        }
+        if present {
+            self.waiting_root = false;
+            self.mark_full();
+        } else {
+            self.retry_at = Some(now + ROOT_CHECK);
+        }
+        present
+    }
+
+    /// A command from `dcsync pause|resume|sync-now`.
+    pub fn command(&mut self, now: Instant, cmd: &Command) {
+        match cmd {
+            Command::Pause => self.paused = true,
+            Command::Resume | Command::SyncNow => {
+                if matches!(cmd, Command::Resume) {
+                    self.paused = false;
+                }
+                self.mark_full();
+                // No more backoff; a missing root is looked for right away
+                // (never forgotten: only a look can end the wait).
+                self.retry_at = self.waiting_root.then_some(now);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    pub fn is_waiting_for_root(&self) -> bool {
+        self.waiting_root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLL: Duration = Duration::from_secs(60);
+    const FULL: Duration = Duration::from_secs(3600);
+
+    fn machine(t0: Instant) -> PairMachine {
+        PairMachine::new(
+            t0,
+            Timing {
+                poll_interval: POLL,
+                full_rescan: FULL,
+            },
+            true,
+            7,
+        )
+    }
+
+    fn p(s: &str) -> RelPath {
+        RelPath::new(s).unwrap()
+    }
+
+    const CLEAN: PassResult = PassResult::Ran {
+        clean: true,
+        needs_full: false,
+        cached: true,
+    };
+
+    #[test]
+    fn pass_backoff_is_bounded_and_jittered() {
+        assert_eq!(PASS_BACKOFF.delay(1, 1.0), Duration::from_secs(5));
+        assert_eq!(PASS_BACKOFF.delay(2, 1.0), Duration::from_secs(10));
+        assert_eq!(PASS_BACKOFF.delay(30, 1.0), Duration::from_secs(300));
+        assert_eq!(PASS_BACKOFF.delay(30, 0.0), Duration::from_secs(150));
+        let t0 = Instant::now();
+        let mut waits = std::collections::HashSet::new();
+        for seed in 0..20 {
+            let mut m = machine(t0);
+            m.rng = StdRng::seed_from_u64(seed);
+            m.pass(t0);
+            m.pass_done(t0, PassResult::Failed);
+            m.pass(t0 + Duration::from_secs(10));
+            m.pass_done(t0, PassResult::Failed);
+            m.pass(t0 + Duration::from_secs(30));
+            let w = m.pass_done(t0, PassResult::Failed).unwrap();
+            assert!(
+                w >= Duration::from_secs(10) && w <= Duration::from_secs(20),
+                "{w:?}"
+            );
+            waits.insert(w);
+        }
+        assert!(waits.len() > 1, "jittered: {waits:?}");
+    }
+
+    #[test]
+    fn starts_with_a_full_pass_then_focuses_on_changed_paths() {
+        let t0 = Instant::now();
+        let mut m = machine(t0);
+        assert_eq!(m.pass(t0), Some(Action::Pass { focus: None }));
+        assert_eq!(m.pass(t0), None, "one pass at a time, nothing new");
+        assert_eq!(m.pass_done(t0, CLEAN), None);
+        m.changes([p("b.txt"), p("a.txt")], false);
+        assert_eq!(
+            m.pass(t0),
+            Some(Action::Pass {
+                focus: Some(vec![p("a.txt"), p("b.txt")])
+            })
+        );
+        // Without a cached tree, or after the watcher lost events: full.
+        m.pass_done(
+            t0,
+            PassResult::Ran {
+                clean: true,
+                needs_full: false,
+                cached: false,
+            },
+        );
+        m.changes([p("c.txt")], false);
+        assert_eq!(m.pass(t0), Some(Action::Pass { focus: None }));
+        m.pass_done(t0, CLEAN);
+        m.changes([p("c.txt")], true);
+        assert_eq!(m.pass(t0), Some(Action::Pass { focus: None }));
+    }
+
+    #[test]
+    fn failures_back_off_and_a_clean_pass_resets() {
+        let t0 = Instant::now();
+        let mut m = machine(t0);
+        m.pass(t0);
+        let w1 = m.pass_done(t0, PassResult::Failed).unwrap();
+        assert!(
+            w1 >= Duration::from_millis(2500) && w1 <= Duration::from_secs(5),
+            "{w1:?}"
+        );
+        assert_eq!(m.pass(t0 + w1 / 2), None, "backing off");
+        assert!(m.wake_at() <= t0 + w1);
+        assert!(m.tick(t0 + w1).is_empty());
+        assert_eq!(m.pass(t0 + w1), Some(Action::Pass { focus: None }));
+        let w2 = m.pass_done(t0 + w1, PassResult::Failed).unwrap();
+        assert!(w2 >= Duration::from_secs(5), "grows: {w2:?}");
+        assert_eq!(m.failures(), 2);
+        // sync-now cuts the wait short.
+        m.command(t0 + w1, &Command::SyncNow);
+        assert!(m.pass(t0 + w1).is_some());
+        m.pass_done(t0 + w1, CLEAN);
+        assert_eq!(m.failures(), 0);
+    }
+
+    #[test]
+    fn a_missing_root_is_waited_for_also_after_resume_or_sync_now() {
+        let t0 = Instant::now();
+        let mut m = machine(t0);
+        m.pass(t0);
+        m.pass_done(t0, PassResult::RootMissing);
+        m.changes([p("x")], false);
+        assert_eq!(
+            m.pass(t0 + ROOT_CHECK * 5),
+            None,
+            "no pass without the root"
+        );
+        // A sync-now while waiting: the root is looked for at once, and
+        // the look is not lost (it used to be: the wait never ended).
+        m.command(t0, &Command::SyncNow);
+        assert_eq!(m.wake_at(), t0);
+        assert_eq!(m.tick(t0), vec![Action::CheckRoot]);
+        assert!(!m.root_checked(t0, false));
+        assert_eq!(m.wake_at(), t0 + ROOT_CHECK);
+        assert_eq!(m.tick(t0 + ROOT_CHECK), vec![Action::CheckRoot]);
+        assert!(m.root_checked(t0 + ROOT_CHECK, true));
+        assert_eq!(m.pass(t0 + ROOT_CHECK), Some(Action::Pass { focus: None }));
+    }
+
+    #[test]
+    fn a_stop_waits_for_resume_and_polls_skip_the_host_while_paused() {
+        let t0 = Instant::now();
+        let mut m = machine(t0);
+        m.pass(t0);
+        m.pass_done(t0, PassResult::Stopped);
+        m.changes([p("x")], false);
+        assert_eq!(m.pass(t0), None);
+        let at = m.wake_at();
+        assert!(at >= t0 + POLL.mul_f64(0.9) && at <= t0 + POLL.mul_f64(1.1));
+        assert_eq!(m.tick(at), vec![Action::Poll { remote: false }]);
+        m.command(at, &Command::Resume);
+        assert_eq!(m.pass(at), Some(Action::Pass { focus: None }));
+    }
+
+    #[test]
+    fn polls_and_full_rescans_make_full_passes() {
+        let t0 = Instant::now();
+        let mut m = machine(t0);
+        m.pass(t0);
+        m.pass_done(t0, CLEAN);
+        let at = m.wake_at();
+        assert_eq!(m.tick(at), vec![Action::Poll { remote: true }]);
+        m.polled(true, false);
+        assert_eq!(m.pass(at), None, "nothing changed");
+        let at = m.wake_at();
+        m.tick(at);
+        m.polled(true, true);
+        assert_eq!(m.pass(at), Some(Action::Pass { focus: None }));
+        m.pass_done(at, CLEAN);
+        // The hourly full pass, even with nothing seen.
+        let mut now = at;
+        while now < t0 + FULL {
+            now = m.wake_at();
+            for a in m.tick(now) {
+                if a == (Action::Poll { remote: true }) {
+                    m.polled(true, false);
+                }
+            }
+        }
+        assert_eq!(m.pass(now), Some(Action::Pass { focus: None }));
+    }
+
+    /// Random events from a seed; after each, the machine's promises hold:
+    /// never a pass while paused or waiting for the root, never a wake-up
+    /// in the past after a tick, and a change is always synced eventually
+    /// once the pair is resumed and its root is there.
+    #[test]
+    fn random_event_sequences_keep_the_promises() {
+        for seed in 0..300u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut m = PairMachine::new(
+                t0,
+                Timing {
+                    poll_interval: POLL,
+                    full_rescan: FULL,
+                },
+                rng.random_bool(0.8),
+                seed,
+            );
+            let mut root_present = true;
+            for step in 0..200 {
+                let ctx = format!("seed {seed} step {step}: {m:?}");
+                match rng.random_range(0..10) {
+                    0..=2 => m.changes([p("f")], rng.random_bool(0.1)),
+                    3 => m.command(
+                        now,
+                        [&Command::Pause, &Command::Resume, &Command::SyncNow]
+                            [rng.random_range(0..3)],
+                    ),
+                    4 => root_present = !root_present,
+                    5 => m.watching(rng.random_bool(0.5)),
+                    _ => {
+                        now = m.wake_at().max(now);
+                        for a in m.tick(now) {
+                            match a {
+                                Action::CheckRoot => {
+                                    m.root_checked(now, root_present);
+                                }
+                                Action::Poll { remote } => {
+                                    assert!(remote != m.is_paused(), "{ctx}");
+                                    m.polled(root_present, rng.random_bool(0.2));
+                                }
+                                Action::Pass { .. } => panic!("tick never runs a pass: {ctx}"),
+                            }
+                        }
+                        assert!(m.wake_at() > now, "no busy loop: {ctx}");
+                    }
+                }
+                if let Some(Action::Pass { .. }) = m.pass(now) {
+                    assert!(!m.is_paused() && !m.is_waiting_for_root(), "{ctx}");
+                    let r = if !root_present {
+                        PassResult::RootMissing
+                    } else {
+                        match rng.random_range(0..10) {
+                            0 => PassResult::Failed,
+                            1 => PassResult::Stopped,
+                            _ => CLEAN,
+                        }
+                    };
+                    m.pass_done(now, r);
+                }
+            }
+            // Liveness: a change, the root back, the user resumes; within
+            // a bounded time a pass runs.
+            root_present = true;
+            m.changes([p("last")], false);
+            m.command(now, &Command::Resume);
+            let deadline = now + PASS_BACKOFF.max + ROOT_CHECK + POLL * 2;
+            let mut ran = false;
+            while now <= deadline && !ran {
+                if m.pass(now).is_some() {
+                    ran = true;
+                    break;
+                }
+                now = m.wake_at().max(now);
+                for a in m.tick(now) {
+                    match a {
+                        Action::CheckRoot => {
+                            m.root_checked(now, root_present);
+                        }
+                        Action::Poll { .. } => m.polled(true, false),
+                        Action::Pass { .. } => {}
+                    }
+                }
+            }
+            assert!(ran, "seed {seed}: the change was never synced: {m:?}");
+        }
+    }
+}
