@@ -456,6 +456,10 @@ fn status_pair(
     let counts = db.status_counts().map_err(st)?;
     let last = db.get_meta("last_sync").map_err(st)?;
     let result = db.get_meta("last_result").map_err(st)?;
+    let left = db
+        .get_meta(engine::LAST_PLAN)
+        .map_err(st)?
+        .unwrap_or_default();
     let skipped = db.skipped().map_err(st)?;
     let conflicts = db.conflicts().map_err(st)?;
     if !json {
@@ -471,6 +475,18 @@ fn status_pair(
             last.as_deref().unwrap_or("never"),
             result.as_deref().unwrap_or("unknown")
         );
+        if !left.is_empty() {
+            // The last pass's plan: why it was not in sync.
+            const SHOWN: usize = 20;
+            out!("left by the last pass:");
+            for l in left.lines().take(SHOWN) {
+                out!("  {l}");
+            }
+            let more = left.lines().count().saturating_sub(SHOWN);
+            if more > 0 {
+                out!("  ... and {more} more");
+            }
+        }
         out!(
             "tracked: {} files, {} folders, {}",
             counts.files,
@@ -495,6 +511,7 @@ fn status_pair(
         "mode": ecfg.plan.mode,
         "last_sync": last,
         "last_result": result,
+        "left_by_last_pass": left.lines().collect::<Vec<_>>(),
         "files": counts.files,
         "folders": counts.folders,
         "bytes": counts.bytes,

@@ -920,6 +920,7 @@ async fn sync_pass(
         let t_exec = Instant::now();
         let outcome = ctx.run(&pass.ops, &mut report).await;
         report.timings.execute_ms += t_exec.elapsed().as_millis() as u64;
+        report.plan = Some(pass);
         // Deletions add up over the window (confirmed ones start it anew),
         // so a trickle of small passes cannot empty a folder unguarded.
         if deletes.local_files + deletes.remote_files > 0 && outcome.progressed {
@@ -993,11 +994,23 @@ async fn sync_pass(
                 "incomplete"
             },
         )?;
+        // What kept the pass from being in sync (the last round's plan:
+        // ops it could not finish, what waits, what it could not see), for
+        // `dcsync status`.
+        let left = match &report.plan {
+            Some(plan) if !report.in_sync() => plan.to_string(),
+            _ => String::new(),
+        };
+        db.set_meta(LAST_PLAN, &left)?;
         db.journal_prune(1000)?;
     }
     drop(lock);
     Ok(report)
 }
+
+/// The meta key holding what kept the last pass from being in sync (the
+/// text of its last round's [`PassPlan`]; empty when it was in sync).
+pub const LAST_PLAN: &str = "last_plan";
 
 /// The meta key holding ids of folders known to be in the host's trash.
 pub(crate) const TRASHED_FOLDERS: &str = "trashed_folders";

@@ -1007,6 +1007,30 @@ async fn a_full_account_stops_uploads_with_one_clear_message() {
     assert!(r.stdout.contains("2 uploaded"), "{r:?}");
     // Nothing was lost or half-done: the rest is still local for a later pass.
     assert_eq!(pair.remote_tree().await.len(), 2);
+    // `status` says what the pass left: its last plan (#12).
+    let st = pair.dcsync(&["status"]).await;
+    let out = &st.ok().stdout;
+    assert!(out.contains("(incomplete)"), "{out}");
+    let left: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "left by the last pass:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(
+        left.iter()
+            .filter(|l| l.trim_start().starts_with("upload"))
+            .count()
+            >= 4,
+        "the uploads that did not fit: {out}"
+    );
+    // A pass in sync leaves nothing to show.
+    let more = Host::start().await;
+    let ok = Pair::new(&more);
+    ok.write("a.txt", b"a");
+    ok.sync(&[]).await.ok();
+    let st = ok.dcsync(&["status"]).await;
+    assert!(!st.ok().stdout.contains("left by the last pass"), "{st:?}");
 }
 
 /// A small tmpfs mounted for a test (root only); unmounted on drop.
