@@ -37,7 +37,7 @@ mod world;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use dcsync::api::host::Host;
@@ -382,6 +382,9 @@ fn scratch_base() -> PathBuf {
 /// Set when a seed failed and `DCSYNC_SIM_STOP_FIRST` is set: the threads
 /// stop (for counting seeds to the first failure, `bench/sim-teeth.sh`).
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Seeds done and failed by all threads (for the progress lines).
+static DONE: AtomicU64 = AtomicU64::new(0);
+static FAILED: AtomicU64 = AtomicU64::new(0);
 
 fn run_thread(t: u64, threads: u64, seeds: &[u64], steps: u64) -> (u64, Vec<Failure>) {
     let stop_first = std::env::var("DCSYNC_SIM_STOP_FIRST").is_ok();
@@ -418,6 +421,7 @@ fn run_thread(t: u64, threads: u64, seeds: &[u64], steps: u64) -> (u64, Vec<Fail
             }
             let (e, dir) = emu.as_ref().expect("emulator");
             if let Err(f) = run_seed(seed, steps, e, dir.path()).await {
+                FAILED.fetch_add(1, Ordering::SeqCst);
                 failures.push(f);
                 if stop_first {
                     STOP.store(true, Ordering::SeqCst);
@@ -425,6 +429,14 @@ fn run_thread(t: u64, threads: u64, seeds: &[u64], steps: u64) -> (u64, Vec<Fail
             }
             done += 1;
             k += 1;
+            // Long runs say how far they are (one line per 5,000 seeds).
+            let all = DONE.fetch_add(1, Ordering::SeqCst) + 1;
+            if all.is_multiple_of(5000) {
+                eprintln!(
+                    "simulation: {all} seeds done, {} failed so far",
+                    FAILED.load(Ordering::SeqCst)
+                );
+            }
         }
         (done, failures)
     })
