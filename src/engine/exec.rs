@@ -1136,9 +1136,14 @@ impl<'a> Exec<'a> {
         if !attached {
             let stamp = clock::conflict_stamp(self.clock.now());
             let back = old_parent.flatten();
-            let undone = super::recover::put_back(self.client, kind, id, from, back, &stamp).await;
+            let top = self.remote_root();
+            let undone =
+                super::recover::bring_home(self.client, kind, id, from, back, top, &stamp).await;
+            // Not brought back (the call failed): the intent stays open and
+            // recovery brings it back next round; closed, the entry would
+            // stay in the trashed folder for good (sim seed 103801).
             if let Err(e) = undone {
-                return Err(self.fail(intent, to, e));
+                return Err(self.fail(intent, to, unsettled(e)));
             }
             self.commit(Some(intent), vec![])?;
             return Err(changed(

@@ -244,7 +244,7 @@ pub(crate) async fn inside_synced_tree(
 
 /// Whether remote entry `id`, moved by an op that did not finish, is
 /// outside the synced tree `top` (its new folder was trashed or moved away
-/// meanwhile) while `back`, the folder it came from, is still inside it.
+/// meanwhile) and not back in `back`, the folder it came from.
 async fn detached(
     client: &dyn Host,
     kind: Kind,
@@ -262,10 +262,43 @@ async fn detached(
         }
         Kind::Dir => client.folder_info(FolderId(id)).await?.parent_id,
     };
-    let back = back.map(FolderId);
-    Ok(now != back
-        && !inside_synced_tree(client, now, top).await?
-        && inside_synced_tree(client, back, top).await?)
+    Ok(now != back.map(FolderId) && !inside_synced_tree(client, now, top).await?)
+}
+
+/// Brings an entry taken out of the synced tree back: to `from` in folder
+/// `back` while that folder is inside the synced folder `top`; when it is
+/// not (trashed or moved away too, also in the call before the move back:
+/// looked at again after it), to the top of the synced folder under the
+/// entry's name, where the next pass sees it — never into a trash (sim
+/// seed 105415). Without a `top` (a whole-account pair) it goes to `back`.
+pub(crate) async fn bring_home(
+    client: &dyn Host,
+    kind: Kind,
+    id: u64,
+    from: &RelPath,
+    back: Option<u64>,
+    top: Option<FolderId>,
+    stamp: &str,
+) -> Result<(), ApiError> {
+    let Some(top) = top else {
+        return put_back(client, kind, id, from, back, stamp).await;
+    };
+    let at_top = || {
+        RelPath::root()
+            .join(from.name())
+            .unwrap_or_else(|| from.clone())
+    };
+    let (mut to, mut into) = (from.clone(), back);
+    for _ in 0..3 {
+        if !inside_synced_tree(client, into.map(FolderId), top).await? {
+            (to, into) = (at_top(), Some(top.0));
+        }
+        put_back(client, kind, id, &to, into, stamp).await?;
+        if inside_synced_tree(client, into.map(FolderId), top).await? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// When entry `id` is `detached`, moves it back to `from`, its path before
@@ -283,7 +316,7 @@ pub(crate) async fn move_back_if_detached(
     if !detached(client, kind, id, back, top).await? {
         return Ok(false);
     }
-    put_back(client, kind, id, from, back, stamp).await?;
+    bring_home(client, kind, id, from, back, Some(top), stamp).await?;
     Ok(true)
 }
 

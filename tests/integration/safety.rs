@@ -1301,6 +1301,117 @@ async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
         .await;
 }
 
+/// A remote move into a folder another device trashed right before it (the
+/// host takes moves into trashed folders) is noticed and undone; when the
+/// call moving it back failed, the intent was closed and the other
+/// device's new version stayed in the trashed folder for good. The intent
+/// now stays open and recovery brings it back. (Simulation, seed 103801.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_undone_whose_move_back_failed_is_brought_back_by_recovery() {
+    use crate::util::{Hooked, When, unavailable};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    // Another device replaces d/f0.txt; here the user moves it into e.
+    let old = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    c.file_delete(old).await.unwrap();
+    let up = lib.host.write("other/f0.txt", b"their new version");
+    c.upload_file(&up, "f0.txt", Some(d), None).await.unwrap();
+    std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
+    // e goes to the trash right before our move; the move back fails.
+    let moves = std::sync::Arc::new(AtomicU32::new(0));
+    let m = moves.clone();
+    let other = c.clone();
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call != "file/move" || when != When::Before {
+                return None;
+            }
+            match m.fetch_add(1, Ordering::SeqCst) {
+                0 => {
+                    tokio::task::block_in_place(|| {
+                        tokio::runtime::Handle::current()
+                            .block_on(other.folder_delete(e))
+                            .unwrap()
+                    });
+                    None
+                }
+                1 => Some(unavailable(call)),
+                _ => None,
+            }
+        },
+    };
+    for _ in 0..3 {
+        sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    assert!(moves.load(Ordering::SeqCst) >= 2, "the move back was tried");
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.converged, "{r:?}");
+    lib.assert_live(&[b"their new version"], &[b"their new version"])
+        .await;
+}
+
+/// The same, with the folder it came from trashed too, right before the
+/// move back: the entry went back into that trashed folder, out of sight
+/// for good. It now goes to the top of the synced folder instead.
+/// (Simulation, seed 105415.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_undone_when_both_folders_were_trashed_lands_at_the_top() {
+    use crate::util::{Hooked, When};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    let old = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    c.file_delete(old).await.unwrap();
+    let up = lib.host.write("other/f0.txt", b"their new version");
+    c.upload_file(&up, "f0.txt", Some(d), None).await.unwrap();
+    std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
+    // e goes to the trash right before our move, d right before the move back.
+    let moves = std::sync::Arc::new(AtomicU32::new(0));
+    let m = moves.clone();
+    let other = c.clone();
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call != "file/move" || when != When::Before {
+                return None;
+            }
+            let folder = match m.fetch_add(1, Ordering::SeqCst) {
+                0 => e,
+                1 => d,
+                _ => return None,
+            };
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current()
+                    .block_on(other.folder_delete(folder))
+                    .unwrap()
+            });
+            None
+        },
+    };
+    for _ in 0..3 {
+        sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    assert!(moves.load(Ordering::SeqCst) >= 2, "the move back was tried");
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.converged, "{r:?}");
+    lib.assert_live(&[b"their new version"], &[b"their new version"])
+        .await;
+}
+
 /// A move and rename on the host whose rename step failed, while another
 /// device trashed the folder the move went into (the host takes moves into
 /// trashed folders): the entry was left there, out of every listing, and

@@ -14,6 +14,7 @@
 //! on its scanner and blocking tasks part of the time, so two cores need
 //! more than two); `DCSYNC_SIM_SEED=N` runs one seed and prints its trace;
 //! `DCSYNC_SIM_TRACES=DIR` writes the trace of every failing seed there;
+//! `DCSYNC_SIM_CALLS=1` puts every host call of the engine into the trace;
 //! `DCSYNC_SIM_FROM`, `DCSYNC_SIM_STEPS` and `DCSYNC_SIM_LOG` (a tracing
 //! filter for the engine's log in the trace) tune a run. A seed's run is
 //! reproducible (the same trace apart from durations).
@@ -487,7 +488,7 @@ fn init_logging() {
 /// these keep the seeds' worlds in the rotation all the same.
 const REGRESSION_SEEDS: &[u64] = &[
     18, 60, 115, 209, 293, 786, 20455, 20846, 40055, 40229, 40438, 41044, 41709, 41941, 43616,
-    44134, 47677, 47701, 47805, 49720,
+    44134, 47677, 47701, 47805, 49720, 103801, 105415,
 ];
 
 #[test]

@@ -137,6 +137,9 @@ impl Shared {
             return After::Keep;
         }
         let mut w = self.world.lock().await;
+        if w.calls {
+            w.log(format!("    call {what} (ok={ok})"));
+        }
         let r = w.rates;
         if w.rng.random_bool(r.crash) {
             w.log(format!("  ! crash after {what} (ok={ok})"));
@@ -266,6 +269,9 @@ pub struct World {
     /// Shared with the engine's reporter, so ops land in order.
     pub trace: Arc<std::sync::Mutex<Vec<String>>>,
     downloads: u64,
+    /// `DCSYNC_SIM_CALLS` is set: every host call of the engine goes into
+    /// the trace (for reading one seed closely).
+    calls: bool,
 }
 
 impl World {
@@ -291,6 +297,7 @@ impl World {
             seen: Default::default(),
             trace: Arc::default(),
             downloads: 0,
+            calls: std::env::var("DCSYNC_SIM_CALLS").is_ok(),
         }
     }
 
