@@ -9,8 +9,7 @@
 //! authenticate (no tokens in-process) or decide faults (the caller does).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use md5::{Digest, Md5};
 
@@ -59,23 +58,12 @@ impl InProcess {
     }
 
     fn with_store(config: Config, store: store::Store) -> Result<Self, Error> {
-        let faults = crate::faults::Faults::new(&config);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .build()?;
         let public_base = config
             .public_url
             .clone()
             .unwrap_or_else(|| "http://in-process".to_string());
         Ok(InProcess {
-            st: Arc::new(AppState {
-                config,
-                store,
-                public_base,
-                faults,
-                http,
-                background: Mutex::new(Vec::new()),
-            }),
+            st: Arc::new(AppState::new(config, store, public_base)?),
         })
     }
 

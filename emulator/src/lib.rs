@@ -145,6 +145,26 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// The state of a host over `store` (for the HTTP server and `InProcess`).
+    pub(crate) fn new(
+        config: Config,
+        store: store::Store,
+        public_base: String,
+    ) -> Result<AppState, Error> {
+        let faults = faults::Faults::new(&config);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(AppState {
+            config,
+            store,
+            public_base,
+            faults,
+            http,
+            background: Mutex::new(Vec::new()),
+        })
+    }
+
     pub fn now_secs(&self) -> i64 {
         clock::unix_secs(self.config.clock.now())
     }
@@ -166,18 +186,7 @@ pub async fn serve(
         None => format!("http://{addr}"),
     };
     let store = store::Store::open(&config.data_dir)?;
-    let faults = faults::Faults::new(&config);
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(30))
-        .build()?;
-    let state = Arc::new(AppState {
-        config,
-        store,
-        public_base,
-        faults,
-        http,
-        background: Mutex::new(Vec::new()),
-    });
+    let state = Arc::new(AppState::new(config, store, public_base)?);
     url_upload::resume_unfinished(&state)?;
     let app = api::router(state.clone());
     // Headers and body go out in separate writes: without TCP_NODELAY the
