@@ -73,6 +73,11 @@ BUGS = {
         "src/engine/exec.rs",
         [("            if unchanged {\n                self.to_trash(&rel)?;", "            if unchanged || ft.is_file() {\n                self.to_trash(&rel)?;")],
     ),
+    "remote-sweep-look": (
+        "a host folder is trashed without listing it right before (the pass's scan is trusted)",
+        "src/engine/exec.rs",
+        [("            self.remote_dir_holds_only_synced(path, id).await?;\n", "")],
+    ),
     # -- classic mistakes of sync clients --------------------------------
     "D1-retry-upload": (
         "an upload whose answer was lost is simply sent again (recovery ignores upload intents)",

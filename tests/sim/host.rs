@@ -95,6 +95,9 @@ impl SimHost {
     ) -> BoxFuture<'a, Result<T, ApiError>> {
         Box::pin(async move {
             let _turn = self.one_at_a_time.lock().await;
+            self.shared
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             match self.shared.before(call, &what).await {
                 Before::Go => {}
                 Before::Fail(e) => return Err(e),

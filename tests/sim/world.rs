@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dcsync::api::host::Host;
 use dcsync::api::{ApiError, Expected, FileId, FolderId, FolderOptions, RemoteFile};
@@ -39,12 +39,24 @@ pub struct Rates {
     pub crash: f64,
 }
 
+/// What the engine saw in its latest listing of a folder, and when.
+#[derive(Clone, Default)]
+pub struct Seen {
+    files: BTreeSet<FileId>,
+    folders: BTreeSet<FolderId>,
+    /// `Shared::calls` when the listing was asked for.
+    at: u64,
+}
+
 /// What the engine's host calls and the runner share.
 pub struct Shared {
     pub world: Mutex<World>,
     /// Users act and faults happen only while this is set.
     pub armed: AtomicBool,
     crash: std::sync::Mutex<Arc<Notify>>,
+    /// The engine's host calls so far (their order, for "how fresh was the
+    /// engine's look").
+    pub calls: AtomicU64,
 }
 
 impl Shared {
@@ -53,6 +65,7 @@ impl Shared {
             world: Mutex::new(world),
             armed: AtomicBool::new(false),
             crash: std::sync::Mutex::new(Arc::new(Notify::new())),
+            calls: AtomicU64::new(0),
         })
     }
 
@@ -99,35 +112,76 @@ impl Shared {
 
     /// The engine got this listing of `folder`: the files it has seen there.
     pub async fn seen_by_engine(&self, folder: FolderId, l: &dcsync::api::Listing) {
+        let at = self.calls.load(Ordering::SeqCst);
         let mut w = self.world.lock().await;
-        w.seen
-            .insert(folder, l.files.iter().map(|f| f.id).collect());
+        w.seen.insert(
+            folder,
+            Seen {
+                files: l.files.iter().map(|f| f.id).collect(),
+                folders: l.folders.iter().map(|d| d.id).collect(),
+                at,
+            },
+        );
     }
 
     /// The engine is about to trash `folder` on the host. A file in it that
-    /// arrived after the engine last listed its folder goes with it: the API
-    /// has no conditional delete, so no client can prevent that (one call
-    /// wide). Such versions are written off as the host's race, in the
-    /// trace; what the engine had seen is not (trashing that is its bug).
+    /// arrived after the engine last listed its folder goes with it, and so
+    /// does everything below a subfolder that arrived after the engine last
+    /// listed the folder it is in: the API has no conditional delete, so no
+    /// client can prevent that (one call wide). Such versions are written
+    /// off as the host's race, in the trace, but only when the engine looked
+    /// right before: every folder of the subtree it knew was listed within
+    /// the last few calls (a delete on the strength of the pass's scan alone
+    /// leaves a window of a whole pass, which is the engine's bug). What the
+    /// engine had seen is never written off (trashing that is its bug).
     pub async fn before_folder_delete(&self, folder: FolderId) {
+        let now = self.calls.load(Ordering::SeqCst);
         let mut w = self.world.lock().await;
-        let mut todo = vec![folder];
-        while let Some(f) = todo.pop() {
+        let mut gone = Vec::new();
+        let mut known = 0u64;
+        let mut oldest = now;
+        // (folder, whether it arrived unseen, with everything below it)
+        let mut todo = vec![(folder, false)];
+        while let Some((f, arrived)) = todo.pop() {
             let Ok(l) = w.plain.folder_listing(Some(f)).await else {
                 continue;
             };
-            todo.extend(l.folders.iter().map(|d| d.id));
             let seen = w.seen.get(&f).cloned().unwrap_or_default();
-            for file in l.files.iter().filter(|x| !seen.contains(&x.id)) {
-                if let Ok(c) = w.r_content(file.id).await
-                    && (w.live.remove(&c) | w.ign_remote.remove(&c))
-                {
-                    w.log(format!(
-                        "  ~ {} ({}) arrived after the engine's last look; trashed with its folder (the host's race)",
-                        file.name,
-                        c.trim_end()
-                    ));
-                }
+            if !arrived {
+                known += 1;
+                oldest = oldest.min(seen.at);
+            }
+            todo.extend(
+                l.folders
+                    .iter()
+                    .map(|d| (d.id, arrived || !seen.folders.contains(&d.id))),
+            );
+            gone.extend(
+                l.files
+                    .iter()
+                    .filter(|x| arrived || !seen.files.contains(&x.id))
+                    .cloned(),
+            );
+        }
+        // The look before the delete lists each known folder once; a failed
+        // call may be retried once.
+        if now - oldest > 2 * known + 2 {
+            w.log(format!(
+                "  ! folder {} trashed on a look {} calls old",
+                folder.0,
+                now - oldest
+            ));
+            return;
+        }
+        for file in gone {
+            if let Ok(c) = w.r_content(file.id).await
+                && (w.live.remove(&c) | w.ign_remote.remove(&c))
+            {
+                w.log(format!(
+                    "  ~ {} ({}) arrived after the engine's last look; trashed with its folder (the host's race)",
+                    file.name,
+                    c.trim_end()
+                ));
             }
         }
     }
@@ -264,8 +318,8 @@ pub struct World {
     pub ign_local: BTreeSet<String>,
     pub ign_remote: BTreeSet<String>,
     n: u64,
-    /// The files of each folder in the engine's latest listing of it.
-    pub seen: std::collections::HashMap<FolderId, BTreeSet<FileId>>,
+    /// The engine's latest listing of each folder.
+    pub seen: std::collections::HashMap<FolderId, Seen>,
     /// Shared with the engine's reporter, so ops land in order.
     pub trace: Arc<std::sync::Mutex<Vec<String>>>,
     downloads: u64,
