@@ -200,6 +200,14 @@ impl InProcess {
         rules::folder_delete(&self.st, id(folder, rules::FOLDER_NOT_FOUND)?)
     }
 
+    /// What the website's "restore" does for a folder in the trash (no API
+    /// call does this; see [`store::Store::folder_restore`]).
+    pub fn folder_restore(&self, folder: u64, to: Option<u64>) -> Result<(), Error> {
+        let id = |v: u64| i64::try_from(v).map_err(|_| Error::Config(format!("no folder {v}")));
+        let to = to.map(id).transpose()?;
+        self.st.store.folder_restore(id(folder)?, to)
+    }
+
     /// `/folder/move` (`None` = the root).
     pub fn folder_move(&self, folder: u64, to: Option<u64>) -> Result<FolderRow, ApiError> {
         rules::folder_move(&self.st, id(folder, rules::FOLDER_NOT_FOUND)?, dest(to))

@@ -635,6 +635,31 @@ impl Store {
         Ok(())
     }
 
+    /// What the website's "restore" does for a folder in the trash (no API
+    /// call does this): the folder, its subfolders and the files trashed with
+    /// them are active again, the folder under `parent`. Files trashed one by
+    /// one before (detached from their folders) stay in the trash.
+    pub fn folder_restore(&self, id: i64, parent: Option<i64>) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.exec(
+            "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) \
+             UPDATE files SET status = 'active' WHERE status = 'trash' AND folder_id IN (SELECT id FROM sub)",
+            [id],
+        )?;
+        tx.exec(
+            "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) \
+             UPDATE folders SET status = 'active' WHERE id IN (SELECT id FROM sub)",
+            [id],
+        )?;
+        tx.exec(
+            "UPDATE folders SET parent_id = ?2 WHERE id = ?1",
+            params![id, parent],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Folders (any status, by name) and active files (by filename) directly in
     /// `folder` (`None` = root).
     pub fn listing(&self, folder: Option<i64>) -> Result<(Vec<FolderRow>, Vec<FileRow>), Error> {
@@ -990,24 +1015,27 @@ mod tests {
         assert_eq!(short_url_of(62), "10");
     }
 
+    /// Uploads a one-byte file.
+    fn put(store: &Store, name: &str, folder: Option<i64>) -> FileRow {
+        let tmp = store.temp_path();
+        std::fs::write(&tmp, b"x").unwrap();
+        let new = NewFile {
+            folder_id: folder,
+            name: name.into(),
+            file_type: "text/plain".into(),
+            size: 1,
+            md5: "m".into(),
+            uploaded_ip: "127.0.0.1".into(),
+            now: "2024-01-01 00:00:00".into(),
+        };
+        store.file_insert_uploaded(&new, &tmp).unwrap()
+    }
+
     #[test]
     fn upload_collision_renames_only_active_same_folder() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let mk = |name: &str, folder: Option<i64>| {
-            let tmp = store.temp_path();
-            std::fs::write(&tmp, b"x").unwrap();
-            let new = NewFile {
-                folder_id: folder,
-                name: name.into(),
-                file_type: "text/plain".into(),
-                size: 1,
-                md5: "m".into(),
-                uploaded_ip: "127.0.0.1".into(),
-                now: "2024-01-01 00:00:00".into(),
-            };
-            store.file_insert_uploaded(&new, &tmp).unwrap()
-        };
+        let mk = |name: &str, folder: Option<i64>| put(&store, name, folder);
         assert_eq!(mk("a.txt", None).filename, "a.txt");
         assert_eq!(mk("a.txt", None).filename, "a (2).txt");
         let third = mk("a.txt", None);
@@ -1031,6 +1059,27 @@ mod tests {
         assert!(store.token_validate(&t2, ACCOUNT_ID, 4000, 3600).unwrap());
         assert!(store.token_validate(&t2, ACCOUNT_ID, 7600, 3600).unwrap());
         assert!(!store.token_validate(&t2, ACCOUNT_ID, 11201, 3600).unwrap());
+    }
+
+    #[test]
+    fn a_restored_folder_brings_back_what_was_trashed_with_it_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let top = store.folder_create(None, "top", "0", None, "now").unwrap();
+        let a = store
+            .folder_create(Some(top), "a", "0", None, "now")
+            .unwrap();
+        let with_it = put(&store, "with.txt", Some(a));
+        let before = put(&store, "before.txt", Some(top));
+        store.file_trash(before.id).unwrap();
+        store.folder_delete(top).unwrap();
+        assert!(store.listing(Some(a)).unwrap().1.is_empty());
+
+        store.folder_restore(top, None).unwrap();
+        let (_, files) = store.listing(Some(a)).unwrap();
+        assert_eq!(files.iter().map(|f| f.id).collect::<Vec<_>>(), [with_it.id]);
+        assert!(store.listing(Some(top)).unwrap().1.is_empty());
+        assert_eq!(store.file_get(before.id).unwrap().unwrap().status, "trash");
     }
 
     #[test]
