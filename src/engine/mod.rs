@@ -775,6 +775,11 @@ async fn sync_pass(
             case_insensitive,
             *upload_limit,
         );
+        // What dcsync put on the host and no listing showed yet is planned
+        // again when it is not there; the check for a trashed root below
+        // still looks at it (an upload into the synced folder right before
+        // it was trashed is not to be sent again into the trash).
+        let recorded = synced.clone();
         let synced = forget_unlisted(&mut db, synced, &snap.view, scopes.is_none(), req.dry_run)?;
         let now = clock::datetime(clock.now());
         // What earlier passes already said (each note is logged once per
@@ -865,7 +870,7 @@ async fn sync_pass(
         // A remote root in the host's trash is still listed (same id, no
         // files): what vanished from it must not be taken for deletions.
         if let Some(root_id) = remote_root {
-            check_root_not_trashed(client, cfg, root_id, &snap.view, &synced).await?;
+            check_root_not_trashed(client, cfg, root_id, &snap.view, &recorded).await?;
         }
         // The share of deleted files is of everything tracked, also when
         // this pass read only a part.
@@ -1153,7 +1158,10 @@ async fn check_root_not_trashed(
                     && view.entries.get(p).is_some_and(|r| r.id == e.remote_id)
             })
         });
-        if info.status != crate::api::FileStatus::Active && !alive_elsewhere {
+        if info.status != crate::api::FileStatus::Active
+            && !alive_elsewhere
+            && !cut_off_below(client, folder, root_id).await?
+        {
             tracing::warn!(
                 remote = %cfg.remote_path,
                 file_id = id,
@@ -1165,6 +1173,40 @@ async fn check_root_not_trashed(
         }
     }
     Ok(())
+}
+
+/// How many folders up `cut_off_below` looks before it gives up (and the
+/// root counts as possibly trashed).
+const MAX_FOLDER_DEPTH: usize = 64;
+
+/// Whether `folder` now hangs from a folder cut off below the synced folder
+/// `root`: going up its parents ends at the account root before it meets
+/// `root`. A subfolder trashed on its own is detached so (the host moves
+/// only the trashed top folder to the account root), while a trashed root
+/// keeps every folder below it attached to it. That tells a subfolder
+/// trashed between the listing of its parent and its own listing (the
+/// listing still shows it, empty) from a trashed root when no other tracked
+/// file is left to tell.
+async fn cut_off_below(
+    client: &dyn Host,
+    folder: FolderId,
+    root: FolderId,
+) -> Result<bool, EngineError> {
+    let mut at = folder;
+    for _ in 0..MAX_FOLDER_DEPTH {
+        if at == root {
+            return Ok(false);
+        }
+        match client.folder_info(at).await {
+            Ok(f) => match f.parent_id {
+                Some(parent) => at = parent,
+                None => return Ok(true),
+            },
+            Err(e) if e.is_not_found() => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
 }
 
 /// Reads the account's package and adapts the pass: no uploads allowed →

@@ -1241,6 +1241,129 @@ async fn a_trashed_folder_moved_back_is_not_taken_for_a_trashed_root() {
     assert_eq!(read(&local.join("e/f0.txt")), b"e0");
 }
 
+/// Another device trashes a subfolder between this pass's listing of the
+/// folder above it and its own listing: the listing still shows the
+/// subfolder, empty. When every tracked file was in it, none was left
+/// listed to show that the synced folder itself is not in the trash, so the
+/// pass stopped as if it were, and the daemon paused the pair until
+/// `dcsync resume`. A subfolder trashed on its own hangs from the account
+/// root, not from the synced folder: the pass goes on, and what was trashed
+/// there goes to the local trash. (Daemon simulation, seeds 22, 24, 25, 29,
+/// 30, 43, 46, 83, 84, 93 and 104.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subfolder_trashed_between_two_listings_is_not_taken_for_a_trashed_root() {
+    use crate::util::{Hooked, When};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let lib = Lib::new(&[("d", 2)]).await;
+    let (local, c, clock) = (&lib.local, &lib.c, lib.clock.clone());
+    let mut cfg = lib.cfg.clone();
+    cfg.listing_concurrency = 1;
+    let d = lib.folder("d").await;
+    // One pass with nothing to do counts its listings; d's is the last.
+    let listings = Arc::new(AtomicUsize::new(0));
+    let seen = listings.clone();
+    let counting = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "folder/listing" && when == When::Before {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+            None
+        },
+    };
+    let r = sync(
+        &counting,
+        &cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &Quiet,
+    )
+    .await;
+    assert!(r.unwrap().converged);
+    let per_pass = listings.load(Ordering::SeqCst);
+    // The next pass: d is trashed right before its own listing.
+    let n = AtomicUsize::new(0);
+    let other = c.clone();
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "folder/listing"
+                && when == When::Before
+                && n.fetch_add(1, Ordering::SeqCst) + 1 == per_pass
+            {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.folder_delete(d))
+                        .unwrap()
+                });
+            }
+            None
+        },
+    };
+    let r = sync(&host, &cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    r.unwrap_or_else(|err| panic!("the pass stopped: {err}"));
+    assert!(!local.join("d/f0.txt").exists());
+    assert!(!local.join("d/f1.txt").exists());
+    let r = sync(c, &cfg, SyncRequest::default(), clock, &Quiet)
+        .await
+        .unwrap();
+    assert!(r.converged, "{r:?}");
+}
+
+/// dcsync uploaded the only file of the synced folder, but no listing had
+/// shown it yet when another device trashed the synced folder. The next
+/// pass took the file for lost on its way ("not there, nobody saw it
+/// there") and sent it again, into the trashed folder: restored from the
+/// trash, the folder held it twice. Such a file is now looked up too before
+/// anything runs, which shows the synced folder in the trash. (Simulation,
+/// seeds 13, 719, 1638.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_no_listing_showed_is_not_sent_again_into_a_trashed_root() {
+    use crate::util::{Hooked, When};
+    use dcsync::engine::{EngineError, Quiet, SyncRequest, sync};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let lib = Lib::new(&[]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("only.txt"), b"the only file").unwrap();
+    // It goes up; every listing after that fails, so none shows it.
+    let (uploaded, uploads) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (up, count) = (uploaded.clone(), uploads.clone());
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "file/upload" && when == When::Before {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            if call == "file/upload" && when == (When::After { ok: true }) {
+                up.store(true, Ordering::SeqCst);
+            }
+            (call == "folder/listing" && when == When::Before && up.load(Ordering::SeqCst))
+                .then(|| crate::util::unavailable(call))
+        },
+    };
+    let r = sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    let r = r.unwrap();
+    assert!(!r.in_sync(), "{r:?}");
+    assert_eq!(uploads.load(Ordering::SeqCst), 1);
+    // Another device trashes the synced folder; listings work again.
+    let sync_id = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    c.folder_delete(sync_id).await.unwrap();
+    uploaded.store(false, Ordering::SeqCst);
+    let r = sync(&host, cfg, SyncRequest::default(), clock, &Quiet).await;
+    assert!(
+        matches!(r, Err(EngineError::RemoteRootGone { .. })),
+        "{r:?}"
+    );
+    assert_eq!(uploads.load(Ordering::SeqCst), 1, "sent again");
+    assert_eq!(read(&local.join("only.txt")), b"the only file");
+}
+
 /// A remote move (following a local one) whose answer was lost, while
 /// another device trashed the folder it went into: the host's new version
 /// of the file sat in that trashed folder, and recovery only closed the
