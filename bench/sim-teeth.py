@@ -105,6 +105,7 @@ def run_sim():
         "DCSYNC_SIM_SEEDS": str(SEEDS),
         "DCSYNC_SIM_FROM": "0",
         "DCSYNC_SIM_STOP_FIRST": "1",
+        "DCSYNC_SIM_SHRINK": "0",
     })
     cmd = ["cargo", "test", "-q", "--test", "sim", "simulation"]
     if os.environ.get("PROFILE") == "release":

@@ -1,7 +1,9 @@
 //! The daemon: runs the engine continuously for every configured pair.
 //!
-//! Owns the main loops: per pair, a notify watcher (debounced) and a remote
-//! poller feed the pair's state machine (`machine`), which decides when a
+//! Owns the main loops: per pair, a notify watcher (debounced; behind the
+//! [`LocalEvents`] seam, so the simulation can feed the loop itself, see
+//! [`pair_loop`]) and a remote poller feed the pair's state machine
+//! (`machine`), which decides when a
 //! pass runs (full or focused), when to poll, how long to back off when the
 //! host is down and when to look for a vanished root; the loop carries that
 //! out. Owns echo suppression (the pass's own local writes do not trigger
@@ -14,6 +16,9 @@ pub mod control;
 mod machine;
 mod watch;
 
+pub use watch::Batch;
+
+use crate::api::host::Host;
 use crate::api::{ApiError, Client};
 use crate::clock::{self, Clock, SystemClock};
 use crate::engine::{self, EngineError, PairSpec, Reporter, SyncRequest};
@@ -162,6 +167,97 @@ impl Shared {
     }
 }
 
+/// Where a pair's local change events come from: the OS watcher
+/// ([`OsWatcher`]) in the daemon, the simulated world in the simulation.
+pub trait LocalEvents: Send + Sync {
+    /// Starts watching `root`: batches of changed paths go to `tx`, with
+    /// `debounce` of quiet before each, until the returned guard is dropped.
+    /// `None`: it cannot watch (the pair then finds local changes by its
+    /// full passes).
+    fn start(
+        &self,
+        root: &Path,
+        debounce: Duration,
+        tx: mpsc::UnboundedSender<Batch>,
+    ) -> Option<Box<dyn Send>>;
+}
+
+/// notify's debounced watcher (see `watch`).
+pub struct OsWatcher;
+
+impl LocalEvents for OsWatcher {
+    fn start(
+        &self,
+        root: &Path,
+        debounce: Duration,
+        tx: mpsc::UnboundedSender<Batch>,
+    ) -> Option<Box<dyn Send>> {
+        watch::start(root, debounce, tx).map(|w| Box::new(w) as Box<dyn Send>)
+    }
+}
+
+/// A pair's loop run on its own (see [`pair_loop`]): its status, and a way
+/// to send it commands.
+pub struct PairHandle {
+    shared: Arc<Shared>,
+}
+
+impl PairHandle {
+    /// What the pair is doing now.
+    pub fn status(&self) -> PairStatus {
+        self.shared
+            .status
+            .lock()
+            .ok()
+            .and_then(|s| s.first().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Sends `cmd` to the pair; false when its loop has ended.
+    pub fn command(&self, cmd: Command) -> bool {
+        self.shared
+            .commands
+            .first()
+            .is_some_and(|tx| tx.send(cmd).is_ok())
+    }
+}
+
+/// One pair's loop without the control socket, for embedding: the
+/// simulation runs it with its own host and local events under tokio's
+/// paused clock (`jitter_seed` makes its backoff reproducible). The
+/// returned future is the loop; it ends when `stop` turns true.
+pub fn pair_loop(
+    host: Arc<dyn Host>,
+    pair: PairSpec,
+    settings: Settings,
+    events: Arc<dyn LocalEvents>,
+    jitter_seed: u64,
+    stop: tokio_watch::Receiver<bool>,
+) -> (impl std::future::Future<Output = ()> + Send, PairHandle) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        status: Mutex::new(vec![PairStatus {
+            name: pair.name.clone(),
+            local_path: pair.engine.local_root.display().to_string(),
+            remote_path: pair.engine.remote_path.clone(),
+            state: "starting".into(),
+            ..Default::default()
+        }]),
+        commands: vec![tx],
+    });
+    let ctx = PairLoop {
+        idx: 0,
+        jitter_seed,
+        client: host,
+        events,
+        pair,
+        settings,
+        shared: shared.clone(),
+        clock: Arc::new(SystemClock),
+    };
+    (ctx.run(rx, stop), PairHandle { shared })
+}
+
 /// Runs until `shutdown` completes. Each pair runs on its own task.
 pub async fn run(
     client: Client,
@@ -194,12 +290,16 @@ pub async fn run(
         commands: senders,
     });
     let mut tasks = tokio::task::JoinSet::new();
+    let host: Arc<dyn Host> = Arc::new(client);
+    let events: Arc<dyn LocalEvents> = Arc::new(OsWatcher);
     for (idx, (pair, rx)) in pairs.into_iter().zip(receivers).enumerate() {
         // Every line a pair's loop (and its passes) logs names the pair.
         let span = tracing::info_span!("pair", pair = %pair.name);
         let ctx = PairLoop {
             idx,
-            client: client.clone(),
+            jitter_seed: rand::random(),
+            client: host.clone(),
+            events: events.clone(),
             pair,
             settings: settings.clone(),
             shared: shared.clone(),
@@ -233,7 +333,11 @@ pub async fn run(
 /// One pair's loop and what it needs.
 struct PairLoop {
     idx: usize,
-    client: Client,
+    /// Seeds the jitter of the backoff (random in the daemon, fixed in the
+    /// simulation).
+    jitter_seed: u64,
+    client: Arc<dyn Host>,
+    events: Arc<dyn LocalEvents>,
     pair: PairSpec,
     settings: Settings,
     shared: Arc<Shared>,
@@ -297,7 +401,9 @@ impl PairLoop {
     ) {
         let root = self.pair.engine.local_root.clone();
         let (ev_tx, mut events) = mpsc::unbounded_channel::<watch::Batch>();
-        let mut watcher = watch::start(&root, self.settings.debounce, ev_tx.clone());
+        let mut watcher = self
+            .events
+            .start(&root, self.settings.debounce, ev_tx.clone());
         self.shared
             .update(self.idx, |s| s.watching = watcher.is_some());
         // Every decision (when to sync, full or focused, backoff, polls,
@@ -307,7 +413,7 @@ impl PairLoop {
             poll_interval: self.pair.poll_interval,
             full_rescan: self.settings.full_rescan,
         };
-        let mut m = PairMachine::new(Instant::now(), timing, watcher.is_some(), rand::random());
+        let mut m = PairMachine::new(Instant::now(), timing, watcher.is_some(), self.jitter_seed);
         let mut fingerprint: Option<u64> = None;
         let mut remote_root = None;
         let mut cached: Option<Arc<crate::model::RemoteView>> = None;
@@ -336,7 +442,7 @@ impl PairLoop {
                     ..SyncRequest::default()
                 };
                 let pass = engine::sync(
-                    &self.client,
+                    self.client.as_ref(),
                     &self.pair.engine,
                     request,
                     self.clock.clone(),
@@ -457,7 +563,7 @@ impl PairLoop {
                                 let present = root.join(engine::MARKER).is_dir();
                                 if m.root_checked(Instant::now(), present) {
                                     // A remounted volume is a new folder: watch it anew.
-                                    watcher = watch::start(&root, self.settings.debounce, ev_tx.clone());
+                                    watcher = self.events.start(&root, self.settings.debounce, ev_tx.clone());
                                     m.watching(watcher.is_some());
                                     self.shared.update(self.idx, |s| s.watching = watcher.is_some());
                                     tracing::info!(root = %root.display(), "the sync folder is back; resuming");
@@ -487,7 +593,7 @@ impl PairLoop {
             return true;
         };
         let snap = crate::snapshot::snapshot(
-            &self.client,
+            self.client.as_ref(),
             remote_root.map(crate::api::FolderId),
             self.pair.engine.listing_concurrency,
         )

@@ -98,6 +98,7 @@ impl SimHost {
             self.shared
                 .calls
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.shared.feed_events().await;
             match self.shared.before(call, &what).await {
                 Before::Go => {}
                 Before::Fail(e) => return Err(e),

@@ -4,7 +4,8 @@
 //! call: a local user and a remote user change files and folders, calls
 //! fail before or after the host did the work, answers get lost, the
 //! process crashes at any call (the pass is dropped and the next one starts
-//! from the state database and journal), the local folder vanishes. After
+//! from the state database and journal), the local folder vanishes or the
+//! host folder goes to the trash. After
 //! the users stop, passes run until one reports "in sync", and the oracle
 //! (`world::World::check`) looks for lost versions, differing sides,
 //! duplicates, leftover temp files and ignored files that crossed over.
@@ -19,6 +20,11 @@
 //! filter for the engine's log in the trace) tune a run. A seed's run is
 //! reproducible (the same trace apart from durations).
 //!
+//! A failing seed is shrunk (unless `DCSYNC_SIM_SHRINK=0`): reruns with
+//! fewer steps, steps left out (`DCSYNC_SIM_SKIP`) and kinds of trouble
+//! turned off (`DCSYNC_SIM_QUIET`) keep what still fails the same way, and
+//! the smallest run's trace is printed with its one-line rerun command.
+//!
 //! The host is the emulator's rules in-process (`memhost.rs`, checked
 //! against the HTTP emulator by `differential`); `DCSYNC_SIM_HOST=http`
 //! runs the seeds through the real client and an emulator on loopback
@@ -31,11 +37,13 @@
 //! -- --nocapture`. `DCSYNC_SIM_STOP_FIRST=1` stops at the first failing
 //! seed. See docs/SIMULATION.md.
 
+mod daemon;
 mod differential;
 mod host;
 mod memhost;
 mod world;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,7 +51,8 @@ use std::time::Instant;
 
 use dcsync::api::host::Host;
 use dcsync::api::{
-    Client, ClientOptions, Credentials, FolderOptions, RetryPolicy, Secret, TokenStore,
+    Client, ClientOptions, Credentials, FileId, FolderId, FolderOptions, RetryPolicy, Secret,
+    TokenStore,
 };
 use dcsync::engine::{EngineConfig, EngineError, SyncReport, SyncRequest};
 use dcsync_emulator::{Config as EmuConfig, InProcess, RunningEmulator};
@@ -84,14 +93,20 @@ fn client(api_url: &str, tokens: &Path) -> Client {
 /// (`DCSYNC_SIM_HOST=http`: slower, and also exercises the wire format).
 enum Backend {
     Mem(InProcess),
-    Http(RunningEmulator),
+    /// The emulator, and its state opened in-process too (for what only the
+    /// website does: restoring a folder from the trash).
+    Http(RunningEmulator, InProcess),
 }
 
 impl Backend {
     async fn start(dir: &Path) -> Backend {
         let config = EmuConfig::new(dir.join("emu"), KEY1, KEY2);
         if std::env::var("DCSYNC_SIM_HOST").is_ok_and(|h| h == "http") {
-            Backend::Http(RunningEmulator::start(config).await.expect("emulator"))
+            let site = InProcess::open(config.clone()).expect("emulator state");
+            Backend::Http(
+                RunningEmulator::start(config).await.expect("emulator"),
+                site,
+            )
         } else {
             Backend::Mem(InProcess::volatile(config).expect("in-process host"))
         }
@@ -101,18 +116,28 @@ impl Backend {
     fn host(&self, tokens: &Path) -> Arc<dyn Host> {
         match self {
             Backend::Mem(h) => Arc::new(memhost::MemHost(h.clone())),
-            Backend::Http(e) => Arc::new(client(&e.api_url(), tokens)),
+            Backend::Http(e, _) => Arc::new(client(&e.api_url(), tokens)),
         }
     }
 
+    /// The website's "restore from the trash" of a folder, back into the
+    /// account root.
+    fn restore(&self, folder: FolderId) {
+        let site = match self {
+            Backend::Mem(h) | Backend::Http(_, h) => h,
+        };
+        site.folder_restore(folder.0, None).expect("restore");
+    }
+
     async fn stop(self) {
-        if let Backend::Http(e) = self {
+        if let Backend::Http(e, _) = self {
             let _ = e.stop().await;
         }
     }
 }
 
 /// A seed that failed: what went wrong and what happened before.
+#[derive(Clone)]
 struct Failure {
     seed: u64,
     message: String,
@@ -125,11 +150,15 @@ enum Outcome {
 }
 
 struct Seed {
+    seed: u64,
+    /// The seed's folder (local folder, scratch, state).
+    dir: PathBuf,
     shared: Arc<Shared>,
-    host: SimHost,
+    host: Arc<SimHost>,
     cfg: EngineConfig,
     clock: Arc<dcsync::clock::SystemClock>,
     ops: OpLog,
+    trace: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Puts every op the engine finishes into the trace.
@@ -156,7 +185,7 @@ impl Seed {
         tokio::select! {
             biased;
             _ = signal.notified() => Outcome::Crashed,
-            r = dcsync::engine::sync(&self.host, &self.cfg, req, self.clock.clone(), &self.ops) => {
+            r = dcsync::engine::sync(self.host.as_ref(), &self.cfg, req, self.clock.clone(), &self.ops) => {
                 Outcome::Done(Box::new(r))
             }
         }
@@ -164,6 +193,146 @@ impl Seed {
 
     async fn log(&self, s: String) {
         self.shared.world.lock().await.log(s);
+    }
+
+    /// The synced host folder, as (path, id) of every file and folder.
+    async fn remote_ids(&self) -> Option<(Vec<(String, FileId)>, Vec<(String, FolderId)>)> {
+        let w = self.shared.world.lock().await;
+        let t = world::rtree(w.plain.as_ref(), w.remote_root).await.ok()?;
+        Some((
+            t.files.iter().map(|(p, f)| (p.clone(), f.id)).collect(),
+            t.dirs.into_iter().collect(),
+        ))
+    }
+
+    /// The local folder vanishes (an unmounted disk; with `mount_point`, an
+    /// empty folder is left where it was): the pass must stop without
+    /// touching the host or the empty folder.
+    async fn local_root_gone(
+        &self,
+        step: u64,
+        dir: &Path,
+        mount_point: bool,
+    ) -> Result<(), String> {
+        let root = &self.cfg.local_root;
+        let away = dir.join("unmounted");
+        std::fs::rename(root, &away).expect("unmount");
+        if mount_point {
+            std::fs::create_dir(root).expect("mount point");
+        }
+        let before = self.remote_ids().await;
+        let o = self.pass(false).await;
+        let after = self.remote_ids().await;
+        let left = if mount_point {
+            let left: Vec<_> = std::fs::read_dir(root)
+                .expect("mount point")
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            std::fs::remove_dir_all(root).expect("unmount again");
+            left
+        } else {
+            Vec::new()
+        };
+        std::fs::rename(&away, root).expect("mount again");
+        let Outcome::Done(r) = o else {
+            unreachable!("not armed")
+        };
+        let what = if mount_point {
+            "local folder empty, its marker gone"
+        } else {
+            "local folder gone"
+        };
+        self.log(format!("step {step}: {what}; pass {}", summary(&r)))
+            .await;
+        if r.is_ok() {
+            return Err(format!("a pass with the {what} did not stop"));
+        }
+        if before != after {
+            return Err(format!("a pass with the {what} changed the host"));
+        }
+        if !left.is_empty() {
+            return Err(format!("a pass with the {what} wrote into it: {left:?}"));
+        }
+        Ok(())
+    }
+
+    /// Whether a file dcsync recorded is listed on the host now. Only then
+    /// can a trashed synced folder be told from an empty one (the API has
+    /// no folder status; a trashed folder is listed as before, without its
+    /// files): with nothing recorded, dcsync syncs into it like into any
+    /// empty folder (docs/SIMULATION.md).
+    async fn tells_a_trashed_root(&self) -> bool {
+        let Ok(db) = dcsync::state::StateDb::open(&self.cfg.db_path) else {
+            return false;
+        };
+        let Ok(synced) = db.load_synced() else {
+            return false;
+        };
+        let Some((files, _)) = self.remote_ids().await else {
+            return false;
+        };
+        synced.iter().any(|(p, e)| {
+            e.kind == dcsync::model::Kind::File
+                && files
+                    .iter()
+                    .any(|(q, id)| q == p.as_str() && id.0 == e.remote_id)
+        })
+    }
+
+    /// Another device trashes the synced host folder (it stays listed in the
+    /// account root, empty): the pass must delete nothing on either side.
+    /// Then the user restores it from the trash on the website.
+    async fn remote_root_trashed(&self, step: u64, backend: &Backend) -> Result<(), String> {
+        let root = self.cfg.local_root.clone();
+        let remote = self.shared.world.lock().await.remote_root;
+        let before = self.remote_ids().await;
+        let local = world::ltree(&root);
+        let trashed = {
+            let w = self.shared.world.lock().await;
+            w.plain.folder_delete(remote).await
+        };
+        trashed.expect("trash the synced folder");
+        let o = self.pass(false).await;
+        let after_local = world::ltree(&root);
+        backend.restore(remote);
+        let after = self.remote_ids().await;
+        let Outcome::Done(r) = o else {
+            unreachable!("not armed")
+        };
+        self.log(format!(
+            "step {step}: R trash the synced folder, restored after one pass; pass {}",
+            summary(&r)
+        ))
+        .await;
+        if local != after_local {
+            let gone: Vec<_> = local
+                .iter()
+                .filter(|(p, c)| after_local.get(*p) != Some(*c))
+                .map(|(p, _)| p)
+                .collect();
+            return Err(format!(
+                "a pass with the host folder in the trash changed local files: {gone:?}"
+            ));
+        }
+        if let (Some((files, dirs)), Some((files_after, dirs_after))) = (before, after) {
+            let missing: Vec<_> = files
+                .iter()
+                .filter(|f| !files_after.contains(f))
+                .map(|(p, _)| p.as_str())
+                .chain(
+                    dirs.iter()
+                        .filter(|d| !dirs_after.contains(d))
+                        .map(|(p, _)| p.as_str()),
+                )
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "a pass with the host folder in the trash deleted on the host: {missing:?}"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -201,70 +370,211 @@ fn summary(r: &Result<SyncReport, EngineError>) -> String {
     }
 }
 
-async fn run_seed(seed: u64, steps: u64, backend: &Backend, base: &Path) -> Result<(), Failure> {
-    let dir = base.join(format!("s{seed}"));
-    let root = dir.join("local");
-    let scratch = dir.join("scratch");
-    let tokens = base.join("tokens");
-    std::fs::create_dir_all(root.join(".dcsync")).expect("root");
-    std::fs::create_dir_all(&scratch).expect("scratch");
-    std::fs::write(root.join(".dcsyncignore"), world::IGNORE_BASE).expect("ignore file");
-    let plain = backend.host(&tokens);
-    let remote_root = plain
-        .folder_create(&format!("sim{seed}"), None, &FolderOptions::default())
-        .await
-        .expect("remote root")
-        .id;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let rates = Rates {
-        local: rng.random_range(0.02..0.2),
-        remote: rng.random_range(0.02..0.2),
-        fail: rng.random_range(0.0..0.05),
-        lose: rng.random_range(0.0..0.05),
-        crash: rng.random_range(0.0..0.03),
-    };
-    let cfg = EngineConfig {
-        local_root: root.clone(),
-        remote_path: format!("/sim{seed}"),
-        db_path: dir.join("state/pair.db"),
-        plan: Default::default(),
-        transfers: rng.random_range(1..=3),
-        listing_concurrency: rng.random_range(1..=2),
-        max_delete_percent: 100,
-        max_delete_count: 1_000_000,
-        trash: Default::default(),
-    };
-    let world = World::new(seed, rates, root.clone(), scratch, plain, remote_root);
-    let trace = world.trace.clone();
-    CURRENT.with(|c| *c.borrow_mut() = Some(trace.clone()));
-    let shared = Shared::new(world);
-    let s = Seed {
-        shared: shared.clone(),
-        host: SimHost {
-            inner: backend.host(&tokens),
-            shared: shared.clone(),
-            one_at_a_time: Default::default(),
-        },
-        cfg,
-        clock: Arc::new(dcsync::clock::SystemClock),
-        ops: OpLog(trace.clone()),
-    };
-    s.log(format!(
-        "seed {seed}: {rates:?}, transfers {}",
-        s.cfg.transfers
-    ))
-    .await;
-    let fail = |message: String, _: &Arc<Shared>| {
-        let trace = trace.lock().map(|t| t.clone()).unwrap_or_default();
-        Failure {
-            seed,
-            message,
-            trace,
+/// What a run of one seed leaves out (to make a failing run short): the
+/// default runs everything.
+#[derive(Debug, Clone)]
+struct Knobs {
+    /// The daemon simulation (`daemon.rs`) instead of passes run one by one.
+    daemon: bool,
+    steps: u64,
+    /// Steps that do nothing (their draws still happen, so the others stay
+    /// as they were).
+    skip: BTreeSet<u64>,
+    /// Kinds of trouble turned off (see [`QUIET`]).
+    quiet: BTreeSet<&'static str>,
+}
+
+/// What `DCSYNC_SIM_QUIET` can turn off: crashes, lost answers, failed
+/// calls, and the two users' actions while a pass runs.
+const QUIET: &[&str] = &["crash", "lose", "fail", "local", "remote"];
+
+impl Knobs {
+    fn all(daemon: bool, steps: u64) -> Knobs {
+        Knobs {
+            daemon,
+            steps,
+            skip: BTreeSet::new(),
+            quiet: BTreeSet::new(),
         }
-    };
+    }
+
+    /// `DCSYNC_SIM_STEPS`, `DCSYNC_SIM_SKIP` (step numbers, comma-separated)
+    /// and `DCSYNC_SIM_QUIET` (names of [`QUIET`]).
+    fn from_env(daemon: bool) -> Knobs {
+        let list = |name: &str| -> Vec<String> {
+            std::env::var(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        };
+        Knobs {
+            daemon,
+            steps: env_u64("DCSYNC_SIM_STEPS", 40),
+            skip: list("DCSYNC_SIM_SKIP")
+                .iter()
+                .filter_map(|x| x.parse().ok())
+                .collect(),
+            quiet: list("DCSYNC_SIM_QUIET")
+                .iter()
+                .filter_map(|x| QUIET.iter().find(|q| **q == x.as_str()).copied())
+                .collect(),
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        self.skip.is_empty() && self.quiet.is_empty()
+    }
+
+    /// The one-line command that runs this seed so again.
+    fn rerun(&self, seed: u64) -> String {
+        let mut env = format!("DCSYNC_SIM_SEED={seed} DCSYNC_SIM_STEPS={}", self.steps);
+        if !self.skip.is_empty() {
+            let skip: Vec<String> = self.skip.iter().map(u64::to_string).collect();
+            env += &format!(" DCSYNC_SIM_SKIP={}", skip.join(","));
+        }
+        if !self.quiet.is_empty() {
+            let quiet: Vec<&str> = self.quiet.iter().copied().collect();
+            env += &format!(" DCSYNC_SIM_QUIET={}", quiet.join(","));
+        }
+        let test = if self.daemon { "daemon" } else { "simulation" };
+        format!("{env} cargo test --test sim {test} -- --nocapture")
+    }
+}
+
+impl Seed {
+    /// Sets up one seed's world: the local folder (with the ignore file), the
+    /// host folder, the rates of trouble (less what `knobs` turns off) and
+    /// the engine's settings, all drawn from `seed`; `rng` goes on to draw
+    /// the steps.
+    async fn new(
+        seed: u64,
+        knobs: &Knobs,
+        backend: &Backend,
+        base: &Path,
+    ) -> (Seed, rand::rngs::StdRng) {
+        let dir = base.join(format!("s{seed}"));
+        let root = dir.join("local");
+        let scratch = dir.join("scratch");
+        let tokens = base.join("tokens");
+        std::fs::create_dir_all(root.join(".dcsync")).expect("root");
+        std::fs::create_dir_all(&scratch).expect("scratch");
+        std::fs::write(root.join(".dcsyncignore"), world::IGNORE_BASE).expect("ignore file");
+        let plain = backend.host(&tokens);
+        let remote_root = plain
+            .folder_create(&format!("sim{seed}"), None, &FolderOptions::default())
+            .await
+            .expect("remote root")
+            .id;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rates = Rates {
+            local: rng.random_range(0.02..0.2),
+            remote: rng.random_range(0.02..0.2),
+            fail: rng.random_range(0.0..0.05),
+            lose: rng.random_range(0.0..0.05),
+            crash: rng.random_range(0.0..0.03),
+        };
+        for q in &knobs.quiet {
+            match *q {
+                "crash" => rates.crash = 0.0,
+                "lose" => rates.lose = 0.0,
+                "fail" => rates.fail = 0.0,
+                "local" => rates.local = 0.0,
+                _ => rates.remote = 0.0,
+            }
+        }
+        let cfg = EngineConfig {
+            local_root: root.clone(),
+            remote_path: format!("/sim{seed}"),
+            db_path: dir.join("state/pair.db"),
+            plan: Default::default(),
+            transfers: rng.random_range(1..=3),
+            listing_concurrency: rng.random_range(1..=2),
+            max_delete_percent: 100,
+            max_delete_count: 1_000_000,
+            trash: Default::default(),
+        };
+        let world = World::new(seed, rates, root.clone(), scratch, plain, remote_root);
+        let trace = world.trace.clone();
+        CURRENT.with(|c| *c.borrow_mut() = Some(trace.clone()));
+        let shared = Shared::new(world);
+        let s = Seed {
+            seed,
+            dir,
+            shared: shared.clone(),
+            host: Arc::new(SimHost {
+                inner: backend.host(&tokens),
+                shared: shared.clone(),
+                one_at_a_time: Default::default(),
+            }),
+            cfg,
+            clock: Arc::new(dcsync::clock::SystemClock),
+            ops: OpLog(trace.clone()),
+            trace,
+        };
+        s.log(format!(
+            "seed {seed}: {rates:?}, transfers {}",
+            s.cfg.transfers
+        ))
+        .await;
+        (s, rng)
+    }
+
+    /// The seed passed: its folder goes, and when it was asked for by name
+    /// (`DCSYNC_SIM_SEED`), its trace is shown all the same.
+    fn passed(&self) {
+        if std::env::var("DCSYNC_SIM_SEED").is_ok()
+            && !SHRINKING.load(Ordering::SeqCst)
+            && let Ok(t) = self.trace.lock()
+        {
+            for l in t.iter() {
+                eprintln!("{l}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// The seed failed: `message`, with the trace so far.
+    fn fail(&self, message: String) -> Failure {
+        Failure {
+            seed: self.seed,
+            message,
+            trace: self.trace.lock().map(|t| t.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// One seed of the simulation `knobs` asks for.
+async fn run_any(seed: u64, knobs: &Knobs, backend: &Backend, base: &Path) -> Result<(), Failure> {
+    if knobs.daemon {
+        daemon::run_daemon_seed(seed, knobs, backend, base).await
+    } else {
+        run_seed(seed, knobs, backend, base).await
+    }
+}
+
+/// A runtime for one thread of seeds: the daemon simulation's on tokio's
+/// paused clock (timers jump ahead whenever every task waits).
+fn runtime(knobs: &Knobs) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(knobs.daemon)
+        .build()
+        .expect("runtime")
+}
+
+async fn run_seed(seed: u64, knobs: &Knobs, backend: &Backend, base: &Path) -> Result<(), Failure> {
+    let steps = knobs.steps;
+    let (s, mut rng) = Seed::new(seed, knobs, backend, base).await;
+    let shared = s.shared.clone();
+    let dir = s.dir.clone();
 
     for step in 0..steps {
         let roll = rng.random_range(0..100);
+        if knobs.skip.contains(&step) {
+            continue;
+        }
         if roll < 55 {
             shared.world.lock().await.act().await;
         } else if roll < 99 {
@@ -280,52 +590,16 @@ async fn run_seed(seed: u64, steps: u64, backend: &Backend, base: &Path) -> Resu
                 Outcome::Done(r) => s.log(format!("step {step}: pass {}", summary(&r))).await,
             }
         } else {
-            // The local folder vanishes (an unmounted disk): the pass must
-            // stop without touching the host.
-            let away = dir.join("unmounted");
-            std::fs::rename(&root, &away).expect("unmount");
-            let before = {
-                let w = shared.world.lock().await;
-                world::rtree(w.plain.as_ref(), remote_root).await
+            // A disaster, drawn apart so that it does not shift the rest of
+            // the seed's choices.
+            let mut d = rand::rngs::StdRng::seed_from_u64(seed ^ (step << 40) ^ 0xd15a_57e5);
+            let r = match d.random_range(0..3) {
+                0 => s.local_root_gone(step, &dir, false).await,
+                2 if s.tells_a_trashed_root().await => s.remote_root_trashed(step, backend).await,
+                _ => s.local_root_gone(step, &dir, true).await,
             };
-            let o = s.pass(false).await;
-            let after = {
-                let w = shared.world.lock().await;
-                world::rtree(w.plain.as_ref(), remote_root).await
-            };
-            std::fs::rename(&away, &root).expect("mount again");
-            let r = match o {
-                Outcome::Done(r) => r,
-                Outcome::Crashed => unreachable!("not armed"),
-            };
-            s.log(format!(
-                "step {step}: local folder gone; pass {}",
-                summary(&r)
-            ))
-            .await;
-            if r.is_ok() {
-                return Err(fail(
-                    "a pass without its local folder did not stop".into(),
-                    &shared,
-                ));
-            }
-            let ids = |t: Result<world::RTree, _>| {
-                t.map(|t| {
-                    (
-                        t.files
-                            .iter()
-                            .map(|(p, f)| (p.clone(), f.id))
-                            .collect::<Vec<_>>(),
-                        t.dirs,
-                    )
-                })
-                .ok()
-            };
-            if ids(before) != ids(after) {
-                return Err(fail(
-                    "a pass without its local folder changed the host".into(),
-                    &shared,
-                ));
+            if let Err(m) = r {
+                return Err(s.fail(m));
             }
         }
     }
@@ -348,24 +622,15 @@ async fn run_seed(seed: u64, steps: u64, backend: &Backend, base: &Path) -> Resu
         }
     }
     if !settled {
-        return Err(fail(
-            format!("not in sync after {SETTLE_PASSES} passes without users: {last}"),
-            &shared,
-        ));
+        return Err(s.fail(format!(
+            "not in sync after {SETTLE_PASSES} passes without users: {last}"
+        )));
     }
     let checked = shared.world.lock().await.check().await;
     if let Err(m) = checked {
-        return Err(fail(m, &shared));
+        return Err(s.fail(m));
     }
-    // One seed asked for by name: its trace, also when it passes.
-    if std::env::var("DCSYNC_SIM_SEED").is_ok()
-        && let Ok(t) = trace.lock()
-    {
-        for l in t.iter() {
-            eprintln!("{l}");
-        }
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    s.passed();
     Ok(())
 }
 
@@ -385,14 +650,13 @@ fn scratch_base() -> PathBuf {
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Seeds done and failed by all threads (for the progress lines).
 static DONE: AtomicU64 = AtomicU64::new(0);
+/// Set while a failing seed is shrunk (its runs print no trace).
+static SHRINKING: AtomicBool = AtomicBool::new(false);
 static FAILED: AtomicU64 = AtomicU64::new(0);
 
-fn run_thread(t: u64, threads: u64, seeds: &[u64], steps: u64) -> (u64, Vec<Failure>) {
+fn run_thread(t: u64, threads: u64, seeds: &[u64], knobs: &Knobs) -> (u64, Vec<Failure>) {
     let stop_first = std::env::var("DCSYNC_SIM_STOP_FIRST").is_ok();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime(knobs);
     rt.block_on(async move {
         let mut failures = Vec::new();
         let mut done = 0;
@@ -421,7 +685,7 @@ fn run_thread(t: u64, threads: u64, seeds: &[u64], steps: u64) -> (u64, Vec<Fail
                 emu = Some((e, dir));
             }
             let (e, dir) = emu.as_ref().expect("emulator");
-            if let Err(f) = run_seed(seed, steps, e, dir.path()).await {
+            if let Err(f) = run_any(seed, knobs, e, dir.path()).await {
                 FAILED.fetch_add(1, Ordering::SeqCst);
                 failures.push(f);
                 if stop_first {
@@ -487,14 +751,39 @@ fn init_logging() {
 /// each bug also has a deterministic test in tests/integration/safety.rs;
 /// these keep the seeds' worlds in the rotation all the same.
 const REGRESSION_SEEDS: &[u64] = &[
-    18, 60, 115, 209, 293, 786, 20455, 20846, 40055, 40229, 40438, 41044, 41709, 41941, 43616,
-    44134, 47677, 47701, 47805, 49720, 102023, 103801, 105415, 113786,
+    13, 18, 60, 115, 209, 293, 719, 786, 1638, 20455, 20846, 40055, 40229, 40438, 41044, 41709,
+    41941, 43616, 44134, 47677, 47701, 47805, 49720, 102023, 103801, 105415, 113786,
 ];
 
+/// Seeds of the daemon simulation that found bugs (as [`REGRESSION_SEEDS`]).
+const DAEMON_REGRESSION_SEEDS: &[u64] = &[];
+
+/// The engine's passes, one at a time, among the users and faults
+/// (`run_seed`).
 #[test]
 fn simulation() {
+    run_simulation(false, "DCSYNC_SIM_SEEDS", 2000, REGRESSION_SEEDS);
+}
+
+/// The daemon's pair loop among the users and faults, on tokio's paused
+/// clock (`daemon.rs`).
+#[test]
+fn daemon() {
+    run_simulation(
+        true,
+        "DCSYNC_SIM_DAEMON_SEEDS",
+        200,
+        DAEMON_REGRESSION_SEEDS,
+    );
+}
+
+/// Runs the seeds the environment asks for (`seeds_var` seeds from
+/// `DCSYNC_SIM_FROM`, default `default_seeds`, plus `regression`; or the one
+/// `DCSYNC_SIM_SEED`) on a few threads; shrinks and shows the first failure.
+fn run_simulation(daemon: bool, seeds_var: &str, default_seeds: u64, regression: &[u64]) {
     init_logging();
-    let steps = env_u64("DCSYNC_SIM_STEPS", 40);
+    let knobs = Knobs::from_env(daemon);
+    let steps = knobs.steps;
     let (from, count, threads) = match std::env::var("DCSYNC_SIM_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -502,7 +791,7 @@ fn simulation() {
         Some(one) => (one, 1, 1),
         None => (
             env_u64("DCSYNC_SIM_FROM", 0),
-            env_u64("DCSYNC_SIM_SEEDS", 2000),
+            env_u64(seeds_var, default_seeds),
             env_u64("DCSYNC_SIM_THREADS", 4),
         ),
     };
@@ -511,7 +800,7 @@ fn simulation() {
     let mut seeds: Vec<u64> = (from..from + count).collect();
     if count > 1 {
         seeds.extend(
-            REGRESSION_SEEDS
+            regression
                 .iter()
                 .filter(|s| !(from..from + count).contains(*s)),
         );
@@ -520,7 +809,8 @@ fn simulation() {
     let handles: Vec<_> = (0..threads.min(count.max(1)))
         .map(|t| {
             let seeds = seeds.clone();
-            std::thread::spawn(move || run_thread(t, threads, &seeds, steps))
+            let knobs = knobs.clone();
+            std::thread::spawn(move || run_thread(t, threads, &seeds, &knobs))
         })
         .collect();
     let mut done = 0;
@@ -544,18 +834,89 @@ fn simulation() {
         failures.len()
     );
     if let Some(f) = failures.first() {
-        eprintln!("---- first failing seed {} trace:", f.seed);
-        for l in &f.trace {
+        let shrink = std::env::var("DCSYNC_SIM_SHRINK").map_or(true, |v| v != "0");
+        let (small, shown) = if shrink && knobs.is_default() {
+            shrink_seed(f, &knobs)
+        } else {
+            (knobs.clone(), f.clone())
+        };
+        eprintln!("---- seed {} (rerun: {})", f.seed, knobs.rerun(f.seed));
+        eprintln!("---- {}", f.message);
+        if shown.trace.len() < f.trace.len() {
+            eprintln!(
+                "---- shrunk: {} steps, left out {:?}, quiet {:?}; its trace ({} lines, the whole run's: {}):",
+                small.steps,
+                small.skip,
+                small.quiet,
+                shown.trace.len(),
+                f.trace.len()
+            );
+        } else {
+            eprintln!("---- its trace:");
+        }
+        for l in &shown.trace {
             eprintln!("{l}");
         }
-        eprintln!("---- seed {}: {}", f.seed, f.message);
-        eprintln!(
-            "rerun: DCSYNC_SIM_SEED={} DCSYNC_SIM_STEPS={steps} cargo test --test sim -- --nocapture",
-            f.seed
-        );
+        eprintln!("---- seed {}: {}", f.seed, shown.message);
+        eprintln!("rerun: {}", small.rerun(f.seed));
         let seeds: Vec<u64> = failures.iter().map(|f| f.seed).collect();
         panic!("{} of {done} seeds failed: {seeds:?}", failures.len());
     }
+}
+
+/// The kind of a failure (its message up to the first colon): shrinking
+/// keeps a smaller run only when it fails the same way.
+fn kind(message: &str) -> &str {
+    message.split(':').next().unwrap_or(message)
+}
+
+/// Makes a failing seed's run as small as it still fails the same way in:
+/// the fewest steps, then each step left out (last first), then each kind of
+/// trouble turned off. A few dozen runs of one seed (seconds). Returns the
+/// knobs and the failure of the smallest run.
+fn shrink_seed(first: &Failure, knobs: &Knobs) -> (Knobs, Failure) {
+    let rt = runtime(knobs);
+    let seed = first.seed;
+    let mut runs = 0;
+    SHRINKING.store(true, Ordering::SeqCst);
+    let mut attempt = |k: &Knobs| -> Option<Failure> {
+        runs += 1;
+        let dir = tempfile::Builder::new()
+            .prefix("dcsync-shrink-")
+            .tempdir_in(scratch_base())
+            .expect("tempdir");
+        rt.block_on(async {
+            let backend = Backend::start(dir.path()).await;
+            let r = run_any(seed, k, &backend, dir.path()).await;
+            backend.stop().await;
+            r.err().filter(|f| kind(&f.message) == kind(&first.message))
+        })
+    };
+    let mut best = (knobs.clone(), first.clone());
+    for steps in 1..knobs.steps {
+        let k = Knobs::all(knobs.daemon, steps);
+        if let Some(f) = attempt(&k) {
+            best = (k, f);
+            break;
+        }
+    }
+    for step in (0..best.0.steps).rev() {
+        let mut k = best.0.clone();
+        k.skip.insert(step);
+        if let Some(f) = attempt(&k) {
+            best = (k, f);
+        }
+    }
+    for q in QUIET {
+        let mut k = best.0.clone();
+        k.quiet.insert(q);
+        if let Some(f) = attempt(&k) {
+            best = (k, f);
+        }
+    }
+    SHRINKING.store(false, Ordering::SeqCst);
+    eprintln!("simulation: shrunk seed {seed} in {runs} runs");
+    best
 }
 
 /// The in-memory host answers as the emulator over HTTP does

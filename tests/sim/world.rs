@@ -57,6 +57,8 @@ pub struct Shared {
     /// The engine's host calls so far (their order, for "how fresh was the
     /// engine's look").
     pub calls: AtomicU64,
+    /// The daemon simulation's local events, fed at every host call.
+    pub events: std::sync::Mutex<Option<Arc<crate::daemon::WorldEvents>>>,
 }
 
 impl Shared {
@@ -66,6 +68,7 @@ impl Shared {
             armed: AtomicBool::new(false),
             crash: std::sync::Mutex::new(Arc::new(Notify::new())),
             calls: AtomicU64::new(0),
+            events: std::sync::Mutex::new(None),
         })
     }
 
@@ -74,6 +77,15 @@ impl Shared {
         let n = Arc::new(Notify::new());
         *self.crash.lock().unwrap() = n.clone();
         n
+    }
+
+    /// Gives the daemon's loop what changed in the local folder since the
+    /// last look (daemon simulation only).
+    pub async fn feed_events(&self) {
+        let events = self.events.lock().ok().and_then(|g| g.clone());
+        if let Some(note) = events.and_then(|e| e.feed()) {
+            self.world.lock().await.log(note);
+        }
     }
 
     pub fn crash(&self) {
