@@ -1364,6 +1364,35 @@ async fn an_upload_no_listing_showed_is_not_sent_again_into_a_trashed_root() {
     assert_eq!(read(&local.join("only.txt")), b"the only file");
 }
 
+/// The daemon's focused pass lists the folders around a local change by
+/// the ids of its last full pass. Another device had trashed that folder
+/// since: the host still lists it by its id (without its trashed files),
+/// so the pass took it for the folder, sent the new local file into it and
+/// counted the file as seen there; the next full pass found it gone from
+/// the host and moved the only copy into the local trash. A focused pass
+/// now first checks its folders are still in place (else they wait for a
+/// full pass). (Daemon simulation, seed 51.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_focused_pass_never_takes_a_folder_trashed_since_for_the_folder() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let d = lib.folder("d").await;
+    c.folder_delete(d).await.unwrap();
+    std::fs::write(local.join("d/new.txt"), b"written after the trash").unwrap();
+    let req = crate::sync::focused_request(&lib.first, &["d/new.txt"]);
+    let r = sync(c, cfg, req, clock.clone(), &Quiet).await.unwrap();
+    assert_eq!(r.uploaded, 0, "{r:?}");
+    assert!(r.needs_full_pass, "{r:?}");
+    let r = sync(c, cfg, SyncRequest::default(), clock, &Quiet)
+        .await
+        .unwrap();
+    assert!(r.converged, "{r:?}");
+    assert_eq!(read(&local.join("d/new.txt")), b"written after the trash");
+    lib.assert_live(&[b"written after the trash"], &[b"written after the trash"])
+        .await;
+}
+
 /// A remote move (following a local one) whose answer was lost, while
 /// another device trashed the folder it went into: the host's new version
 /// of the file sat in that trashed folder, and recovery only closed the
