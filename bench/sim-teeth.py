@@ -26,8 +26,11 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = int(os.environ.get("SEEDS", "2000"))
+# The daemon simulation's CI budget.
+DAEMON_SEEDS = int(os.environ.get("DAEMON_SEEDS", "200"))
 
-# name: (what the bug is, file, [(old, new), ...])
+# name: (what the bug is, file, [(old, new), ...][, "daemon"]): with "daemon",
+# the daemon simulation looks for it (its bugs were found there).
 BUGS = {
     # -- fixes of the safety issues, reverted one at a time ---------------
     "unlisted": (
@@ -78,6 +81,25 @@ BUGS = {
         "src/engine/exec.rs",
         [("            self.remote_dir_holds_only_synced(path, id).await?;\n", "")],
     ),
+    "cut-off": (
+        "a subfolder trashed between two listings is taken for a trashed root (bug 26)",
+        "src/engine/mod.rs",
+        [("            && !cut_off_below(client, folder, root_id).await?\n", "")],
+        "daemon",
+    ),
+    "unlisted-root": (
+        "entries no listing showed yet are not looked up for a trashed root (bug 27)",
+        "src/engine/mod.rs",
+        [("check_root_not_trashed(client, cfg, root_id, &snap.view, &recorded)",
+          "check_root_not_trashed(client, cfg, root_id, &snap.view, &synced)")],
+    ),
+    "in-place": (
+        "a focused pass lists cached folder ids without checking they are still in place (bug 28)",
+        "src/engine/mod.rs",
+        [("        match still_in_place(client, &f.remote, base).await {",
+          "        match Ok::<bool, ApiError>(true) {")],
+        "daemon",
+    ),
     # -- classic mistakes of sync clients --------------------------------
     "D1-retry-upload": (
         "an upload whose answer was lost is simply sent again (recovery ignores upload intents)",
@@ -99,15 +121,17 @@ BUGS = {
 }
 
 
-def run_sim():
+def run_sim(test):
+    budget = DAEMON_SEEDS if test == "daemon" else SEEDS
     env = dict(os.environ)
     env.update({
         "DCSYNC_SIM_SEEDS": str(SEEDS),
+        "DCSYNC_SIM_DAEMON_SEEDS": str(DAEMON_SEEDS),
         "DCSYNC_SIM_FROM": "0",
         "DCSYNC_SIM_STOP_FIRST": "1",
         "DCSYNC_SIM_SHRINK": "0",
     })
-    cmd = ["cargo", "test", "-q", "--test", "sim", "simulation"]
+    cmd = ["cargo", "test", "-q", "--test", "sim", test]
     if os.environ.get("PROFILE") == "release":
         cmd.insert(2, "--release")
     p = subprocess.run(
@@ -123,9 +147,9 @@ def run_sim():
     if failed:
         seeds = [int(x) for x in failed.group(1).split(",")]
         what = first.group(2)[:90] if first else ""
-        in_range = [x for x in seeds if x < SEEDS]
+        in_range = [x for x in seeds if x < budget]
         if not in_range:
-            return (f"not in {SEEDS}; regression seed {min(seeds)}", what)
+            return (f"not in {budget}; regression seed {min(seeds)}", what)
         return (f"{min(in_range) + 1} (seed {min(in_range)})", what)
     if done:
         return (f"not found in {done.group(1)}", "")
@@ -136,7 +160,10 @@ def main():
     names = sys.argv[1:] or list(BUGS)
     rows = []
     for name in names:
-        what, path, edits = BUGS[name]
+        what, path, edits, *test = BUGS[name]
+        test = test[0] if test else "simulation"
+        if test == "daemon":
+            what += " (daemon simulation)"
         full = os.path.join(ROOT, path)
         original = open(full).read()
         text = original
@@ -149,7 +176,7 @@ def main():
         try:
             open(full, "w").write(text)
             print(f"... {name}", file=sys.stderr, flush=True)
-            first, said = run_sim()
+            first, said = run_sim(test)
         finally:
             open(full, "w").write(original)
         rows.append((name, what, first, said))

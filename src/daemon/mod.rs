@@ -122,6 +122,19 @@ pub struct PairStatus {
     pub host_down_since: Option<String>,
 }
 
+impl PairStatus {
+    /// A pair whose loop has not run a pass yet.
+    fn starting(pair: &PairSpec) -> PairStatus {
+        PairStatus {
+            name: pair.name.clone(),
+            local_path: pair.engine.local_root.display().to_string(),
+            remote_path: pair.engine.remote_path.clone(),
+            state: "starting".into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// One file on its way.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TransferStatus {
@@ -236,13 +249,7 @@ pub fn pair_loop(
 ) -> (impl std::future::Future<Output = ()> + Send, PairHandle) {
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
-        status: Mutex::new(vec![PairStatus {
-            name: pair.name.clone(),
-            local_path: pair.engine.local_root.display().to_string(),
-            remote_path: pair.engine.remote_path.clone(),
-            state: "starting".into(),
-            ..Default::default()
-        }]),
+        status: Mutex::new(vec![PairStatus::starting(&pair)]),
         commands: vec![tx],
     });
     let ctx = PairLoop {
@@ -275,18 +282,7 @@ pub async fn run(
         receivers.push(rx);
     }
     let shared = Arc::new(Shared {
-        status: Mutex::new(
-            pairs
-                .iter()
-                .map(|p| PairStatus {
-                    name: p.name.clone(),
-                    local_path: p.engine.local_root.display().to_string(),
-                    remote_path: p.engine.remote_path.clone(),
-                    state: "starting".into(),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
+        status: Mutex::new(pairs.iter().map(PairStatus::starting).collect()),
         commands: senders,
     });
     let mut tasks = tokio::task::JoinSet::new();
