@@ -127,6 +127,15 @@ pub(crate) fn plan_moves(cx: &mut Ctx<'_>) {
                     remote_parent: cx.remote.entries.get(rt).and_then(|r| r.parent),
                 });
             }
+            (Fate::Moved { .. }, Fate::Same { changed: true }) => {
+                // Moved here, replaced by a new version (a new id) there:
+                // moving the host's new version would carry it over the
+                // moved one (which then looked replaced and went to the
+                // local trash; simulation, seed 125868). Both are kept:
+                // forgotten, the moved one goes up as new and the new one
+                // comes down at the old path.
+                cx.ops.push(Op::Forget { path: sp.clone() });
+            }
             (Fate::Moved { to: lt, .. }, Fate::Same { .. } | Fate::Moved { .. }) => {
                 let cur = match &rf {
                     Fate::Moved { to, .. } => to.clone(),

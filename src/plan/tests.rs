@@ -136,6 +136,18 @@ fn local_rename_is_a_remote_move_not_a_transfer() {
 }
 
 #[test]
+fn a_local_move_of_a_file_replaced_on_the_host_keeps_both() {
+    // Moved locally; at the old path the host has a new version (new id).
+    let w = W::default()
+        .both("a.txt", File, 2, 11, 5)
+        .no_local("a.txt")
+        .local("b.txt", File, 2, 5)
+        .no_remote("a.txt")
+        .remote("a.txt", File, 12, 6);
+    assert_eq!(w.plan(), [Op::Forget { path: p("a.txt") }]);
+}
+
+#[test]
 fn remote_folder_move_is_one_local_rename() {
     let w = W::default()
         .both("x", Dir, 1, 10, 0)
