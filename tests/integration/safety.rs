@@ -1398,7 +1398,11 @@ async fn a_focused_pass_never_takes_a_folder_trashed_since_for_the_folder() {
 /// of the file sat in that trashed folder, and recovery only closed the
 /// intent, so nothing ever brought it back (the next plan saw the old
 /// version gone and the move forgotten). Recovery now moves it back where
-/// it came from. (Simulation, seed 18.)
+/// it came from. (Simulation, seed 18.) The seed's version was another
+/// device's replacement, which bug 29's fix no longer moves (it keeps both);
+/// here the user's own file is moved, and the test holds that it is not
+/// lost, but it no longer tells whether recovery or the next plan brought
+/// it back (docs/SIMULATION.md, "Not done yet").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
     use crate::util::{Hooked, When};
@@ -1407,12 +1411,7 @@ async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
     let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     let (d, e) = (lib.folder("d").await, lib.folder("e").await);
-    // Another device replaces d/f0.txt with a new version; here the user
-    // moves the file into e.
-    let old = c.folder_listing(Some(d)).await.unwrap().files[0].id;
-    c.file_delete(old).await.unwrap();
-    let up = lib.host.write("other/f0.txt", b"their new version");
-    c.upload_file(&up, "f0.txt", Some(d), None).await.unwrap();
+    // The user moves d/f0.txt into e.
     std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
     // e is trashed by the other device right before our move (the host
     // takes moves into a trashed folder), and the answer is lost.
@@ -1448,16 +1447,16 @@ async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
-    // The other device's version is live on the host and here.
-    lib.assert_live(&[b"their new version"], &[b"their new version"])
-        .await;
+    // The moved file is live on the host and here.
+    lib.assert_live(&[b"d0"], &[b"d0"]).await;
 }
 
 /// A remote move into a folder another device trashed right before it (the
 /// host takes moves into trashed folders) is noticed and undone; when the
 /// call moving it back failed, the intent was closed and the other
 /// device's new version stayed in the trashed folder for good. The intent
-/// now stays open and recovery brings it back. (Simulation, seed 103801.)
+/// now stays open and recovery brings it back. (Simulation, seed 103801;
+/// as above, since bug 29's fix the moved file is the user's own.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_undone_whose_move_back_failed_is_brought_back_by_recovery() {
     use crate::util::{Hooked, When, unavailable};
@@ -1466,11 +1465,7 @@ async fn a_move_undone_whose_move_back_failed_is_brought_back_by_recovery() {
     let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     let (d, e) = (lib.folder("d").await, lib.folder("e").await);
-    // Another device replaces d/f0.txt; here the user moves it into e.
-    let old = c.folder_listing(Some(d)).await.unwrap().files[0].id;
-    c.file_delete(old).await.unwrap();
-    let up = lib.host.write("other/f0.txt", b"their new version");
-    c.upload_file(&up, "f0.txt", Some(d), None).await.unwrap();
+    // The user moves d/f0.txt into e.
     std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
     // e goes to the trash right before our move; the move back fails.
     let moves = std::sync::Arc::new(AtomicU32::new(0));
@@ -1506,8 +1501,7 @@ async fn a_move_undone_whose_move_back_failed_is_brought_back_by_recovery() {
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
-    lib.assert_live(&[b"their new version"], &[b"their new version"])
-        .await;
+    lib.assert_live(&[b"d0"], &[b"d0"]).await;
 }
 
 /// The same, with the folder it came from trashed too, right before the
@@ -1522,10 +1516,7 @@ async fn a_move_undone_when_both_folders_were_trashed_lands_at_the_top() {
     let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
     let (d, e) = (lib.folder("d").await, lib.folder("e").await);
-    let old = c.folder_listing(Some(d)).await.unwrap().files[0].id;
-    c.file_delete(old).await.unwrap();
-    let up = lib.host.write("other/f0.txt", b"their new version");
-    c.upload_file(&up, "f0.txt", Some(d), None).await.unwrap();
+    // The user moves d/f0.txt into e.
     std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
     // e goes to the trash right before our move, d right before the move back.
     let moves = std::sync::Arc::new(AtomicU32::new(0));
@@ -1560,8 +1551,7 @@ async fn a_move_undone_when_both_folders_were_trashed_lands_at_the_top() {
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
-    lib.assert_live(&[b"their new version"], &[b"their new version"])
-        .await;
+    lib.assert_live(&[b"d0"], &[b"d0"]).await;
 }
 
 /// A move and rename on the host whose rename step failed, while another
