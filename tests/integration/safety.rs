@@ -1410,7 +1410,7 @@ async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
-    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    let e = lib.folder("e").await;
     // The user moves d/f0.txt into e.
     std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
     // e is trashed by the other device right before our move (the host
@@ -1464,7 +1464,7 @@ async fn a_move_undone_whose_move_back_failed_is_brought_back_by_recovery() {
     use std::sync::atomic::{AtomicU32, Ordering};
     let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
-    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    let e = lib.folder("e").await;
     // The user moves d/f0.txt into e.
     std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
     // e goes to the trash right before our move; the move back fails.
