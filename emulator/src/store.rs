@@ -618,21 +618,7 @@ impl Store {
     /// `/folder/delete`: trash the folder, its subfolders and every active file
     /// below; detach the top folder to the root.
     pub fn folder_delete(&self, id: i64) -> Result<(), Error> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.exec(
-            "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) \
-             UPDATE files SET status = 'trash' WHERE status = 'active' AND folder_id IN (SELECT id FROM sub)",
-            [id],
-        )?;
-        tx.exec(
-            "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) \
-             UPDATE folders SET status = 'trash' WHERE id IN (SELECT id FROM sub)",
-            [id],
-        )?;
-        tx.exec("UPDATE folders SET parent_id = NULL WHERE id = ?1", [id])?;
-        tx.commit()?;
-        Ok(())
+        self.set_subtree_status(id, "active", "trash", None)
     }
 
     /// What the website's "restore" does for a folder in the trash (no API
@@ -640,17 +626,29 @@ impl Store {
     /// them are active again, the folder under `parent`. Files trashed one by
     /// one before (detached from their folders) stay in the trash.
     pub fn folder_restore(&self, id: i64, parent: Option<i64>) -> Result<(), Error> {
+        self.set_subtree_status(id, "trash", "active", parent)
+    }
+
+    /// Sets the folder `id` and its subfolders to status `to`, and the files
+    /// below with status `from` too; puts the folder under `parent`.
+    fn set_subtree_status(
+        &self,
+        id: i64,
+        from: &str,
+        to: &str,
+        parent: Option<i64>,
+    ) -> Result<(), Error> {
+        const SUB: &str = "WITH RECURSIVE sub(id) AS \
+             (SELECT ?1 UNION SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) ";
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.exec(
-            "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) \
-             UPDATE files SET status = 'active' WHERE status = 'trash' AND folder_id IN (SELECT id FROM sub)",
-            [id],
+            &format!("{SUB}UPDATE files SET status = ?3 WHERE status = ?2 AND folder_id IN (SELECT id FROM sub)"),
+            params![id, from, to],
         )?;
         tx.exec(
-            "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) \
-             UPDATE folders SET status = 'active' WHERE id IN (SELECT id FROM sub)",
-            [id],
+            &format!("{SUB}UPDATE folders SET status = ?2 WHERE id IN (SELECT id FROM sub)"),
+            params![id, to],
         )?;
         tx.exec(
             "UPDATE folders SET parent_id = ?2 WHERE id = ?1",

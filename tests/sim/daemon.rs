@@ -92,8 +92,6 @@ struct EventsInner {
     tx: Option<UnboundedSender<Batch>>,
     last: BTreeMap<PathBuf, Stamp>,
     rng: StdRng,
-    /// Batches lost and rescans asked for (for the trace).
-    lost: u64,
 }
 
 impl WorldEvents {
@@ -104,7 +102,6 @@ impl WorldEvents {
                 tx: None,
                 last: stamps(root),
                 rng: StdRng::seed_from_u64(seed ^ 0xe7e7_0000),
-                lost: 0,
             }),
         }
     }
@@ -149,7 +146,6 @@ impl WorldEvents {
         if note.is_empty() {
             None
         } else {
-            g.lost += 1;
             Some(note.to_string())
         }
     }
