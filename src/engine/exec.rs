@@ -998,7 +998,7 @@ impl<'a> Exec<'a> {
             path: from.clone(),
             source: e,
         };
-        let now_parent = match kind {
+        let (now_parent, old_name) = match kind {
             Kind::File => {
                 let f = self.client.file_info(FileId(id)).await.map_err(api)?;
                 if f.status != crate::api::FileStatus::Active {
@@ -1007,15 +1007,12 @@ impl<'a> Exec<'a> {
                         "it was trashed on the host since the listing",
                     ));
                 }
-                f.folder_id.map(|p| p.0)
+                (f.folder_id.map(|p| p.0), f.name)
             }
-            Kind::Dir => self
-                .client
-                .folder_info(FolderId(id))
-                .await
-                .map_err(api)?
-                .parent_id
-                .map(|p| p.0),
+            Kind::Dir => {
+                let f = self.client.folder_info(FolderId(id)).await.map_err(api)?;
+                (f.parent_id.map(|p| p.0), f.name)
+            }
         };
         if old_parent.is_some_and(|p| p != now_parent) {
             return Err(changed(from, "it moved on the host since the listing"));
@@ -1054,68 +1051,86 @@ impl<'a> Exec<'a> {
             discard: None,
             moved_from: old_parent.map(|parent| super::recover::MovedFrom { parent }),
         })?;
+        // Each call answers where the entry is afterwards: the last answer
+        // tells where the move really left it.
+        let rename = || async {
+            Ok::<_, ApiError>(match kind {
+                Kind::File => {
+                    let f = self.client.file_rename(FileId(id), to.name()).await?;
+                    (f.folder_id.map(|p| p.0), f.name)
+                }
+                Kind::Dir => {
+                    let f = self.client.folder_rename(FolderId(id), to.name()).await?;
+                    (f.parent_id.map(|p| p.0), f.name)
+                }
+            })
+        };
         let result = async {
             let to_parent = new_parent.map(FolderId);
+            let mut landed = (now_parent, old_name.clone());
             if rename_first {
-                match kind {
-                    Kind::File => drop(self.client.file_rename(FileId(id), to.name()).await?),
-                    Kind::Dir => drop(self.client.folder_rename(FolderId(id), to.name()).await?),
-                }
+                landed = rename().await?;
             }
             if moves {
-                match kind {
-                    Kind::File => drop(self.client.file_move(FileId(id), to_parent).await?),
-                    Kind::Dir => drop(self.client.folder_move(FolderId(id), to_parent).await?),
-                }
+                landed = match kind {
+                    Kind::File => {
+                        let f = self.client.file_move(FileId(id), to_parent).await?;
+                        (f.folder_id.map(|p| p.0), f.name)
+                    }
+                    Kind::Dir => {
+                        let f = self.client.folder_move(FolderId(id), to_parent).await?;
+                        (f.parent_id.map(|p| p.0), f.name)
+                    }
+                };
             }
             if renames && !rename_first {
-                match kind {
-                    Kind::File => drop(self.client.file_rename(FileId(id), to.name()).await?),
-                    Kind::Dir => drop(self.client.folder_rename(FolderId(id), to.name()).await?),
-                }
+                landed = rename().await?;
             }
-            Ok::<(), ApiError>(())
+            Ok::<_, ApiError>(landed)
         }
         .await;
-        if let Err(e) = result {
-            // A step may have gone through: never leave a pair of names.
-            // A step may also have put it into a folder trashed meanwhile
-            // (the host takes moves into trashed folders): back it goes.
-            if !matches!(e, ApiError::OutcomeUnknown { .. }) {
-                let stamp = clock::conflict_stamp(self.clock.now());
-                let settled = async {
-                    super::recover::settle_move(self.client, kind, id, new_parent, to, &stamp)
-                        .await?;
-                    if let (Some(back), Some(top)) = (old_parent, self.remote_root()) {
-                        super::recover::move_back_if_detached(
-                            self.client,
-                            kind,
-                            id,
-                            from,
-                            back,
-                            top,
-                            &stamp,
-                        )
-                        .await?;
+        let (landed_in, landed_name) = match result {
+            Ok(landed) => landed,
+            Err(e) => {
+                // A step may have gone through: never leave a pair of names.
+                // A step may also have put it into a folder trashed meanwhile
+                // (the host takes moves into trashed folders): back it goes.
+                if !matches!(e, ApiError::OutcomeUnknown { .. }) {
+                    let stamp = clock::conflict_stamp(self.clock.now());
+                    let settled = async {
+                        super::recover::settle_move(self.client, kind, id, new_parent, to, &stamp)
+                            .await?;
+                        if let (Some(back), Some(top)) = (old_parent, self.remote_root()) {
+                            super::recover::move_back_if_detached(
+                                self.client,
+                                kind,
+                                id,
+                                from,
+                                back,
+                                top,
+                                &stamp,
+                            )
+                            .await?;
+                        }
+                        Ok::<(), ApiError>(())
+                    };
+                    if let Err(se) = settled.await {
+                        // Left as it may be (beside a namesake, in a trashed
+                        // folder): the intent stays open, recovery settles it.
+                        tracing::debug!(path = %to, error = %se, "a half-done move could not be looked at");
+                        return Err(self.fail(
+                            intent,
+                            to,
+                            ApiError::OutcomeUnknown {
+                                endpoint: "file/move",
+                                source: Box::new(e),
+                            },
+                        ));
                     }
-                    Ok::<(), ApiError>(())
-                };
-                if let Err(se) = settled.await {
-                    // Left as it may be (beside a namesake, in a trashed
-                    // folder): the intent stays open, recovery settles it.
-                    tracing::debug!(path = %to, error = %se, "a half-done move could not be looked at");
-                    return Err(self.fail(
-                        intent,
-                        to,
-                        ApiError::OutcomeUnknown {
-                            endpoint: "file/move",
-                            source: Box::new(e),
-                        },
-                    ));
                 }
+                return Err(self.fail(intent, to, e));
             }
-            return Err(self.fail(intent, to, e));
-        }
+        };
         // The folder it went into was trashed on the host meanwhile (the
         // host still takes moves into it): bring the entry back, with what
         // it holds that was never synced, and let the next round look again.
@@ -1125,6 +1140,32 @@ impl<'a> Exec<'a> {
             endpoint: "file/move",
             source: Box::new(e),
         };
+        // Another device moved it in the call between our look and our
+        // rename (or between our move and our rename): `file/edit` renames
+        // in place, so the new name went wherever it is now, maybe beside a
+        // namesake (sim seed 104654). The rename is undone there; the next
+        // pass follows the other device's move.
+        if landed_in != new_parent {
+            let stamp = clock::conflict_stamp(self.clock.now());
+            let undone = super::recover::undo_stray_rename(
+                self.client,
+                kind,
+                id,
+                landed_in,
+                &landed_name,
+                &old_name,
+                &stamp,
+            )
+            .await;
+            if let Err(e) = undone {
+                return Err(self.fail(intent, to, unsettled(e)));
+            }
+            self.commit(Some(intent), vec![])?;
+            return Err(changed(
+                from,
+                "another device moved it on the host during the rename; the rename was undone there",
+            ));
+        }
         let attached = if moves {
             match self.still_attached(to).await {
                 Ok(a) => a,

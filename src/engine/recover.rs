@@ -301,6 +301,37 @@ pub(crate) async fn bring_home(
     Ok(())
 }
 
+/// Entry `id` took `name` by a rename of ours in folder `parent`, where
+/// another device had moved it in the call before (a rename applies
+/// wherever the entry is): it gets `old`, its name before the rename, back
+/// when nothing else holds that name there, and whatever name it has then,
+/// it never stays beside a namesake (ours steps aside).
+pub(crate) async fn undo_stray_rename(
+    client: &dyn Host,
+    kind: Kind,
+    id: u64,
+    parent: Option<u64>,
+    name: &str,
+    old: &str,
+    stamp: &str,
+) -> Result<(), ApiError> {
+    let mut now = name.to_string();
+    if name != old {
+        let listing = client.folder_listing(parent.map(FolderId)).await?;
+        if !held_by_another(&listing, parent.is_none(), old, kind, id) {
+            now = match kind {
+                Kind::File => client.file_rename(FileId(id), old).await?.name,
+                Kind::Dir => client.folder_rename(FolderId(id), old).await?.name,
+            };
+            tracing::info!(name = %now, "another device moved an entry during our rename; the rename was undone");
+        }
+    }
+    if let Some(at) = RelPath::new(&now) {
+        step_aside_if_doubled(client, parent, &at, kind, id, stamp).await?;
+    }
+    Ok(())
+}
+
 /// When entry `id` is `detached`, moves it back to `from`, its path before
 /// the move (in remote folder `back`; see `put_back`). Returns whether it
 /// moved.

@@ -1176,6 +1176,77 @@ async fn a_move_that_stops_half_way_never_leaves_two_entries_of_one_name() {
     assert_eq!(here, ["f0.txt", "g.txt"]);
 }
 
+/// A local rename is a `file/edit` on the host, which renames the file
+/// wherever it is: when another device moved it elsewhere in the call
+/// between dcsync's look and its rename, the new name lands in that other
+/// folder, beside a file of that name. The rename must be undone there
+/// (never two entries of one name), and the next passes follow both moves
+/// without losing either version. (Simulation, release run seed 104654.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_that_lands_where_another_device_moved_the_file_is_undone() {
+    use crate::util::{Hooked, When};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("a.txt"), "the top a.txt").unwrap();
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let d = lib.folder("d").await;
+    let f0 = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    std::fs::rename(local.join("d/f0.txt"), local.join("d/a.txt")).unwrap();
+    let other = c.clone();
+    let moved = AtomicBool::new(false);
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "file/edit" && when == When::Before && !moved.swap(true, Ordering::SeqCst) {
+                // The other device moves it to the top, in the one call
+                // between the engine's look and its rename.
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.file_move(f0, Some(root)))
+                        .unwrap()
+                });
+            }
+            None
+        },
+    };
+    sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .ok();
+    let top = c.folder_listing(Some(root)).await.unwrap().files;
+    let names: Vec<&str> = top.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "a.txt").count(),
+        1,
+        "one a.txt at the top of the host: {names:?}"
+    );
+    for _ in 0..3 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let top = c.folder_listing(Some(root)).await.unwrap().files;
+    let names: Vec<&str> = top.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "a.txt").count(),
+        1,
+        "still one a.txt: {names:?}"
+    );
+    lib.assert_live(&[b"the top a.txt", b"d0"], &[b"the top a.txt", b"d0"])
+        .await;
+    let pair = crate::sync::Pair {
+        client: c.clone(),
+        scratch: lib.host.path(""),
+        local: local.clone(),
+        cfg: std::path::PathBuf::new(),
+    };
+    pair.converged().await;
+}
+
 /// A run killed right after `folder/create` (its answer never recorded),
 /// while another device made a folder of the same name: the host holds two.
 /// Recovery trashes the newer one while it is empty, so the pair syncs with

@@ -752,7 +752,8 @@ fn init_logging() {
 /// these keep the seeds' worlds in the rotation all the same.
 const REGRESSION_SEEDS: &[u64] = &[
     13, 18, 60, 115, 209, 293, 719, 786, 1638, 20455, 20846, 40055, 40229, 40438, 41044, 41709,
-    41941, 43616, 44134, 47677, 47701, 47805, 49720, 102023, 103801, 105415, 113786, 125868,
+    41941, 43616, 44134, 47677, 47701, 47805, 49720, 102023, 103801, 104654, 105415, 113786,
+    125868,
 ];
 
 /// Seeds of the daemon simulation that found bugs (as [`REGRESSION_SEEDS`]).
