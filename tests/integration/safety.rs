@@ -1465,15 +1465,12 @@ async fn a_focused_pass_never_takes_a_folder_trashed_since_for_the_folder() {
 }
 
 /// A remote move (following a local one) whose answer was lost, while
-/// another device trashed the folder it went into: the host's new version
-/// of the file sat in that trashed folder, and recovery only closed the
-/// intent, so nothing ever brought it back (the next plan saw the old
-/// version gone and the move forgotten). Recovery now moves it back where
-/// it came from. (Simulation, seed 18.) The seed's version was another
-/// device's replacement, which bug 29's fix no longer moves (it keeps both);
-/// here the user's own file is moved, and the test holds that it is not
-/// lost, but it no longer tells whether recovery or the next plan brought
-/// it back (docs/SIMULATION.md, "Not done yet").
+/// another device trashed the folder it went into: what the moved entry
+/// held sat in that trashed folder, and recovery only closed the intent, so
+/// nothing ever brought it back. Recovery now moves it back where it came
+/// from. (Simulation, seed 18.) Here the user moves a folder into which
+/// another device has just put a file dcsync never saw: only the move back
+/// keeps that file from staying in the host's trash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
     use crate::util::{Hooked, When};
@@ -1481,24 +1478,34 @@ async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
-    let e = lib.folder("e").await;
-    // The user moves d/f0.txt into e.
-    std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
-    // e is trashed by the other device right before our move (the host
-    // takes moves into a trashed folder), and the answer is lost.
-    let (trashed, lost) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    // The user moves folder d into e.
+    std::fs::rename(local.join("d"), local.join("e/d")).unwrap();
+    // Right before our move, the other device puts a new file into d and
+    // trashes e (the host takes moves into a trashed folder); the move's
+    // answer is lost.
+    let (trashed, lost) = (
+        AtomicBool::new(false),
+        std::sync::Arc::new(AtomicBool::new(false)),
+    );
+    let was_lost = lost.clone();
     let other = c.clone();
+    let theirs = lib.host.write("other/new.txt", b"their new file");
     let host = Hooked {
         inner: c.clone(),
         hook: move |call, when| {
-            if call != "file/move" {
+            if call != "folder/move" {
                 return None;
             }
             if when == When::Before && !trashed.swap(true, Ordering::SeqCst) {
                 tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current()
-                        .block_on(other.folder_delete(e))
-                        .unwrap()
+                    tokio::runtime::Handle::current().block_on(async {
+                        other
+                            .upload_file(&theirs, "new.txt", Some(d), None)
+                            .await
+                            .unwrap();
+                        other.folder_delete(e).await.unwrap()
+                    })
                 });
             }
             (when == (When::After { ok: true }) && !lost.swap(true, Ordering::SeqCst)).then(|| {
@@ -1514,20 +1521,25 @@ async fn a_move_into_a_folder_trashed_meanwhile_is_brought_back_by_recovery() {
             .await
             .ok();
     }
+    assert!(
+        was_lost.load(Ordering::SeqCst),
+        "the move's answer was lost"
+    );
     let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
-    // The moved file is live on the host and here.
-    lib.assert_live(&[b"d0"], &[b"d0"]).await;
+    // The other device's file and the moved one are live on the host and here.
+    lib.assert_live(&[b"their new file", b"d0"], &[b"their new file", b"d0"])
+        .await;
 }
 
 /// A remote move into a folder another device trashed right before it (the
 /// host takes moves into trashed folders) is noticed and undone; when the
-/// call moving it back failed, the intent was closed and the other
-/// device's new version stayed in the trashed folder for good. The intent
-/// now stays open and recovery brings it back. (Simulation, seed 103801;
-/// as above, since bug 29's fix the moved file is the user's own.)
+/// call moving it back failed, the intent was closed and what the entry
+/// held stayed in the trashed folder for good. The intent now stays open
+/// and recovery brings it back. (Simulation, seed 103801; as above, the
+/// moved folder holds a file only the host has.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_undone_whose_move_back_failed_is_brought_back_by_recovery() {
     use crate::util::{Hooked, When, unavailable};
@@ -1535,25 +1547,31 @@ async fn a_move_undone_whose_move_back_failed_is_brought_back_by_recovery() {
     use std::sync::atomic::{AtomicU32, Ordering};
     let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
-    let e = lib.folder("e").await;
-    // The user moves d/f0.txt into e.
-    std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
-    // e goes to the trash right before our move; the move back fails.
+    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
+    // The user moves folder d into e.
+    std::fs::rename(local.join("d"), local.join("e/d")).unwrap();
+    // Right before our move, a new file goes into d and e to the trash; the
+    // move back fails.
     let moves = std::sync::Arc::new(AtomicU32::new(0));
     let m = moves.clone();
     let other = c.clone();
+    let theirs = lib.host.write("other/new.txt", b"their new file");
     let host = Hooked {
         inner: c.clone(),
         hook: move |call, when| {
-            if call != "file/move" || when != When::Before {
+            if call != "folder/move" || when != When::Before {
                 return None;
             }
             match m.fetch_add(1, Ordering::SeqCst) {
                 0 => {
                     tokio::task::block_in_place(|| {
-                        tokio::runtime::Handle::current()
-                            .block_on(other.folder_delete(e))
-                            .unwrap()
+                        tokio::runtime::Handle::current().block_on(async {
+                            other
+                                .upload_file(&theirs, "new.txt", Some(d), None)
+                                .await
+                                .unwrap();
+                            other.folder_delete(e).await.unwrap()
+                        })
                     });
                     None
                 }
@@ -1572,42 +1590,50 @@ async fn a_move_undone_whose_move_back_failed_is_brought_back_by_recovery() {
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
-    lib.assert_live(&[b"d0"], &[b"d0"]).await;
+    lib.assert_live(&[b"their new file", b"d0"], &[b"their new file", b"d0"])
+        .await;
 }
 
 /// The same, with the folder it came from trashed too, right before the
 /// move back: the entry went back into that trashed folder, out of sight
 /// for good. It now goes to the top of the synced folder instead.
-/// (Simulation, seed 105415.)
+/// (Simulation, seed 105415.) The user moves p/d into e; the other device
+/// puts a file into d and trashes e, then p.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_undone_when_both_folders_were_trashed_lands_at_the_top() {
     use crate::util::{Hooked, When};
     use dcsync::engine::{Quiet, SyncRequest, sync};
     use std::sync::atomic::{AtomicU32, Ordering};
-    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let lib = Lib::new(&[("p/d", 1), ("e", 1)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
-    let (d, e) = (lib.folder("d").await, lib.folder("e").await);
-    // The user moves d/f0.txt into e.
-    std::fs::rename(local.join("d/f0.txt"), local.join("e/moved.txt")).unwrap();
-    // e goes to the trash right before our move, d right before the move back.
+    let (p, e) = (lib.folder("p").await, lib.folder("e").await);
+    let d = crate::sync::find_folder(c, Some(p), "d").await.unwrap();
+    std::fs::rename(local.join("p/d"), local.join("e/d")).unwrap();
     let moves = std::sync::Arc::new(AtomicU32::new(0));
     let m = moves.clone();
     let other = c.clone();
+    let theirs = lib.host.write("other/new.txt", b"their new file");
     let host = Hooked {
         inner: c.clone(),
         hook: move |call, when| {
-            if call != "file/move" || when != When::Before {
+            if call != "folder/move" || when != When::Before {
                 return None;
             }
-            let folder = match m.fetch_add(1, Ordering::SeqCst) {
-                0 => e,
-                1 => d,
-                _ => return None,
-            };
+            let n = m.fetch_add(1, Ordering::SeqCst);
             tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current()
-                    .block_on(other.folder_delete(folder))
-                    .unwrap()
+                tokio::runtime::Handle::current().block_on(async {
+                    match n {
+                        0 => {
+                            other
+                                .upload_file(&theirs, "new.txt", Some(d), None)
+                                .await
+                                .unwrap();
+                            other.folder_delete(e).await.unwrap()
+                        }
+                        1 => other.folder_delete(p).await.unwrap(),
+                        _ => {}
+                    }
+                })
             });
             None
         },
@@ -1622,7 +1648,8 @@ async fn a_move_undone_when_both_folders_were_trashed_lands_at_the_top() {
         .await
         .unwrap();
     assert!(r.converged, "{r:?}");
-    lib.assert_live(&[b"d0"], &[b"d0"]).await;
+    lib.assert_live(&[b"their new file", b"p/d0"], &[b"their new file", b"p/d0"])
+        .await;
 }
 
 /// A move and rename on the host whose rename step failed, while another
