@@ -99,6 +99,12 @@ pub struct Config {
     /// bytes); the oldest deletions go first. Default: no cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trash_max_size: Option<String>,
+    /// Bandwidth limit for file transfers, shared by all of them, in
+    /// rclone's syntax: `"10M"`, `"4M:1M"` (upload:download), `"off"`, or a
+    /// timetable in local time, `"08:00,512k 19:00,10M Sat-00:00,off"`.
+    /// Default: no limit. Changed at run time with `dcsync bwlimit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bwlimit: Option<String>,
     /// How long one API answer may take before it counts as lost
     /// (`"60s"`, `"5m"`; default 60 s). Raise it for a slow host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,6 +374,9 @@ impl Config {
         }
         if let Some(t) = &self.trash_max_size {
             parse_size("trash_max_size", t).map_err(invalid)?;
+        }
+        if let Some(b) = &self.bwlimit {
+            crate::api::bwlimit::Schedule::parse(b).map_err(invalid)?;
         }
         if self.transfers == Some(0) {
             return Err(invalid("transfers must be at least 1".into()));

@@ -33,6 +33,8 @@ pub struct ClientOptions {
     /// Upper bound on API requests per second from this client (all
     /// endpoints; file content transfers are not counted). `None`: no bound.
     pub max_requests_per_second: Option<f64>,
+    /// The bandwidth limit file transfers share (`bwlimit`); `None`: none.
+    pub bandwidth: Option<Arc<super::bwlimit::Bandwidth>>,
 }
 
 impl ClientOptions {
@@ -48,6 +50,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(20),
             read_timeout: Duration::from_secs(120),
             max_requests_per_second: None,
+            bandwidth: None,
         }
     }
 }
@@ -85,6 +88,8 @@ struct Inner {
     limiter: Option<Limiter>,
     /// API requests sent so far (for reports and benchmarks).
     requests: std::sync::atomic::AtomicU64,
+    /// Paces the bytes of every transfer of this client and its clones.
+    bandwidth: Arc<super::bwlimit::Bandwidth>,
 }
 
 type Limiter = governor::DefaultDirectRateLimiter;
@@ -155,6 +160,7 @@ impl Client {
                 token: Mutex::new(None),
                 limiter: limiter(opts.max_requests_per_second)?,
                 requests: std::sync::atomic::AtomicU64::new(0),
+                bandwidth: opts.bandwidth.unwrap_or_default(),
             }),
         })
     }
@@ -164,6 +170,12 @@ impl Client {
         self.inner
             .requests
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The bandwidth limit this client's transfers share (changed at run
+    /// time through it).
+    pub fn bandwidth(&self) -> Arc<super::bwlimit::Bandwidth> {
+        self.inner.bandwidth.clone()
     }
 
     /// The API base URL (no secrets in it).

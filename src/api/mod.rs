@@ -10,6 +10,7 @@
 //! [`types`] and [`de`] (decoding), [`error`], [`retry`].
 
 pub mod auth;
+pub mod bwlimit;
 pub mod client;
 mod de;
 pub mod error;

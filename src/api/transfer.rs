@@ -6,6 +6,7 @@
 //! It never decides where a file belongs in a sync: callers choose the local
 //! path (a temp file for sync) and what to do on an integrity failure.
 
+use super::bwlimit::Direction;
 use super::client::{Client, Idempotency, decode_response, transport};
 use super::error::ApiError;
 use super::types::*;
@@ -97,18 +98,26 @@ impl Client {
                     h.push(md5.clone());
                 }
                 let progress = progress.clone();
+                let bandwidth = self.bandwidth();
                 let stream = tokio_util::io::ReaderStream::with_capacity(
                     tokio::fs::File::from_std(file),
                     256 * 1024,
                 )
-                .map(move |chunk| {
-                    if let Ok(c) = &chunk {
-                        let done = md5.update(c);
-                        if let Some(p) = &progress {
-                            p(done);
+                .then(move |chunk| {
+                    let (bandwidth, md5, progress) =
+                        (bandwidth.clone(), md5.clone(), progress.clone());
+                    async move {
+                        if let Ok(c) = &chunk {
+                            // Held back under `bwlimit`, shared with every
+                            // other transfer of this client.
+                            bandwidth.pace(Direction::Up, c.len()).await;
+                            let done = md5.update(c);
+                            if let Some(p) = &progress {
+                                p(done);
+                            }
                         }
+                        chunk
                     }
-                    chunk
                 });
                 let part = reqwest::multipart::Part::stream_with_length(
                     reqwest::Body::wrap_stream(stream),
@@ -390,8 +399,10 @@ impl Client {
             });
         }
         let mut body = resp.bytes_stream();
+        let bandwidth = self.bandwidth();
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| transport(EP, e))?;
+            bandwidth.pace(Direction::Down, chunk.len()).await;
             if let Some(s) = expected.size
                 && *have + chunk.len() as u64 > s
             {

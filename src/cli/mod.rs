@@ -117,6 +117,14 @@ pub enum Command {
     Resume { pair: Option<String> },
     /// Ask the running daemon to sync now instead of waiting for the next poll.
     SyncNow { pair: Option<String> },
+    /// Show or change the running daemon's bandwidth limit (all its transfers).
+    #[command(
+        after_help = "Examples:\n  dcsync bwlimit              show the limit in force\n  dcsync bwlimit 2M           2 MiB/s each way until reset\n  dcsync bwlimit 4M:off       4 MiB/s up, downloads unlimited\n  dcsync bwlimit \"08:00,512k 19:00,off\"   a timetable (local time)\n  dcsync bwlimit reset        back to the config's `bwlimit`"
+    )]
+    Bwlimit {
+        /// A limit in rclone's syntax, `off`, or `reset`; none: show it.
+        limit: Option<String>,
+    },
     /// The conflicts kept as two versions: which is which, and where.
     Conflicts {
         /// Only this pair (its `name`).
@@ -342,6 +350,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Pause { pair } => control(&config_path, Request::Pause { pair }).await,
         Command::Resume { pair } => control(&config_path, Request::Resume { pair }).await,
         Command::SyncNow { pair } => control(&config_path, Request::SyncNow { pair }).await,
+        Command::Bwlimit { limit } => control(&config_path, Request::Bwlimit { limit }).await,
         Command::Conflicts { pair, json } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
             sync_cmd::conflicts(&config, &config_path, pair.as_deref(), json)
@@ -401,11 +410,19 @@ async fn control(config_path: &std::path::Path, req: Request) -> Result<(), CliE
     if !resp.ok {
         return Err(CliError::Usage(resp.error.unwrap_or_default()));
     }
+    if let Request::Bwlimit { limit } = &req {
+        let now = resp.bwlimit.as_deref().unwrap_or("off");
+        match limit {
+            None => out!("bandwidth limit: {now}"),
+            Some(_) => out!("bandwidth limit is now: {now}"),
+        }
+        return Ok(());
+    }
     let (verb, pair) = match &req {
         Request::Pause { pair } => ("pause", pair),
         Request::Resume { pair } => ("resume", pair),
         Request::SyncNow { pair } => ("sync now", pair),
-        Request::Status => ("status", &None),
+        Request::Status | Request::Bwlimit { .. } => ("status", &None),
     };
     let names: Vec<&str> = resp
         .pairs
@@ -452,6 +469,17 @@ fn client_with(config: &Config, interactive: bool) -> Result<Client, CliError> {
             .max_requests_per_second
             .unwrap_or(crate::config::DEFAULT_MAX_RPS),
     );
+    if let Some(b) = &config.bwlimit {
+        let schedule = crate::api::bwlimit::Schedule::parse(b).map_err(|message| {
+            CliError::Config(crate::config::ConfigError::Invalid {
+                path: config.origin.file.clone().unwrap_or_default(),
+                message,
+            })
+        })?;
+        opts.bandwidth = Some(std::sync::Arc::new(crate::api::bwlimit::Bandwidth::new(
+            schedule,
+        )));
+    }
     if let Some(dir) = &config.state_dir {
         let key = opts.credentials.account_key(&opts.api_url);
         opts.token_store = TokenStore::in_dir(&dir.join("tokens"), &key);

@@ -407,10 +407,11 @@ pub async fn status(
 ) -> Result<(), CliError> {
     let all = chosen_pairs(config, config_path, only)?;
     let socket = crate::daemon::socket_path(&state_dir(config, config_path)?, config_path);
-    let live = crate::daemon::control::request(&socket, &crate::daemon::control::Request::Status)
+    let answer = crate::daemon::control::request(&socket, &crate::daemon::control::Request::Status)
         .await
-        .ok()
-        .map(|r| r.pairs);
+        .ok();
+    let bwlimit = answer.as_ref().and_then(|r| r.bwlimit.clone());
+    let live = answer.map(|r| r.pairs);
     let mut out = Vec::new();
     for pair in &all {
         let l = live
@@ -422,6 +423,8 @@ pub async fn status(
         print_json_per_pair(out);
     } else if live.is_none() {
         out!("(no daemon running)");
+    } else if let Some(b) = bwlimit {
+        out!("bandwidth limit: {b}");
     }
     Ok(())
 }

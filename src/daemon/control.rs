@@ -19,9 +19,20 @@ use tokio::sync::watch;
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
     Status,
-    Pause { pair: Option<String> },
-    Resume { pair: Option<String> },
-    SyncNow { pair: Option<String> },
+    Pause {
+        pair: Option<String>,
+    },
+    Resume {
+        pair: Option<String>,
+    },
+    SyncNow {
+        pair: Option<String>,
+    },
+    /// Sets the daemon's bandwidth limit (`bwlimit` syntax; `"reset"`: back
+    /// to the config's), or with `None` only reports it.
+    Bwlimit {
+        limit: Option<String>,
+    },
 }
 
 /// The daemon's answer: the state of every pair, or an error.
@@ -32,6 +43,9 @@ pub struct Response {
     pub error: Option<String>,
     #[serde(default)]
     pub pairs: Vec<PairStatus>,
+    /// The bandwidth limit in force, when there is one (or was asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bwlimit: Option<String>,
 }
 
 pub(crate) async fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
@@ -108,6 +122,7 @@ async fn handle(stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
             ok: false,
             error: Some(format!("bad request: {e}")),
             pairs: vec![],
+            bwlimit: None,
         },
     };
     let mut out = serde_json::to_vec(&response).map_err(std::io::Error::other)?;
@@ -116,8 +131,49 @@ async fn handle(stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
 }
 
 fn answer(req: Request, shared: &Shared) -> Response {
+    let mut response = command(req, shared);
+    response.bwlimit = shared.bandwidth.as_ref().and_then(|b| {
+        let (s, overridden) = b.schedule();
+        (s.limits() || overridden)
+            .then(|| b.describe_now())
+            .flatten()
+    });
+    response
+}
+
+/// `dcsync bwlimit [LIMIT|reset]`: the new limit applies to the transfers
+/// running now, from their next chunk.
+fn set_bwlimit(limit: Option<String>, shared: &Shared) -> Response {
+    let statuses = shared.status.lock().map(|s| s.clone()).unwrap_or_default();
+    let fail = |error: String, pairs| Response {
+        ok: false,
+        error: Some(error),
+        pairs,
+        bwlimit: None,
+    };
+    let Some(bw) = &shared.bandwidth else {
+        return fail("this daemon has no bandwidth control".into(), statuses);
+    };
+    match limit.as_deref().map(str::trim) {
+        None => {}
+        Some("reset") => bw.set_override(None),
+        Some(text) => match crate::api::bwlimit::Schedule::parse(text) {
+            Ok(s) => bw.set_override(Some(s)),
+            Err(e) => return fail(e, statuses),
+        },
+    }
+    Response {
+        ok: true,
+        error: None,
+        pairs: statuses,
+        bwlimit: None,
+    }
+}
+
+fn command(req: Request, shared: &Shared) -> Response {
     let (cmd, pair) = match req {
         Request::Status => (None, None),
+        Request::Bwlimit { limit } => return set_bwlimit(limit, shared),
         Request::Pause { pair } => (Some(Command::Pause), pair),
         Request::Resume { pair } => (Some(Command::Resume), pair),
         Request::SyncNow { pair } => (Some(Command::SyncNow), pair),
@@ -143,6 +199,7 @@ fn answer(req: Request, shared: &Shared) -> Response {
                         .join(", ")
                 )),
                 pairs: statuses,
+                bwlimit: None,
             };
         }
         // Syncing a paused pair does nothing: say so instead of "sent".
@@ -165,6 +222,7 @@ fn answer(req: Request, shared: &Shared) -> Response {
                         }
                     )),
                     pairs: statuses,
+                    bwlimit: None,
                 };
             }
         }
@@ -181,6 +239,7 @@ fn answer(req: Request, shared: &Shared) -> Response {
         ok: true,
         error: None,
         pairs: statuses,
+        bwlimit: None,
     }
 }
 

@@ -168,6 +168,8 @@ pub enum DaemonError {
 pub(crate) struct Shared {
     pub status: Mutex<Vec<PairStatus>>,
     pub commands: Vec<mpsc::UnboundedSender<Command>>,
+    /// The bandwidth limit of the daemon's transfers (`dcsync bwlimit`).
+    pub bandwidth: Option<Arc<crate::api::bwlimit::Bandwidth>>,
 }
 
 impl Shared {
@@ -251,6 +253,7 @@ pub fn pair_loop(
     let shared = Arc::new(Shared {
         status: Mutex::new(vec![PairStatus::starting(&pair)]),
         commands: vec![tx],
+        bandwidth: None,
     });
     let ctx = PairLoop {
         idx: 0,
@@ -284,6 +287,7 @@ pub async fn run(
     let shared = Arc::new(Shared {
         status: Mutex::new(pairs.iter().map(PairStatus::starting).collect()),
         commands: senders,
+        bandwidth: Some(client.bandwidth()),
     });
     let mut tasks = tokio::task::JoinSet::new();
     let host: Arc<dyn Host> = Arc::new(client);
@@ -736,6 +740,7 @@ mod tests {
         let shared = Arc::new(Shared {
             status: Mutex::new(vec![PairStatus::default()]),
             commands: vec![],
+            bandwidth: None,
         });
         let r = DaemonReporter {
             idx: 0,

@@ -532,6 +532,44 @@ async fn a_folder_made_during_a_pass_is_not_missed() {
     assert!(d.stop().await.success());
 }
 
+/// `dcsync bwlimit` changes the running daemon's limit for every transfer
+/// (#14 item 3): shown by `bwlimit` and `status`, kept to by the next
+/// upload, reset to the config's, and a mistyped limit refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bandwidth_limit_changes_at_run_time() {
+    let host = Host::start().await;
+    let d = Daemon::start_with(&host, "poll_interval = \"1h\"").await;
+    assert!(
+        wait_for(DEADLINE, || async {
+            d.cli(&["status"]).await.stdout.contains("daemon: idle")
+        })
+        .await
+    );
+    let r = d.cli(&["bwlimit"]).await;
+    assert!(r.stdout.contains("bandwidth limit: off"), "{r:?}");
+    let r = d.cli(&["bwlimit", "256k"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("256 KiB/s"), "{r:?}");
+    let s = d.cli(&["status"]).await;
+    assert!(s.stdout.contains("bandwidth limit: 256 KiB/s"), "{s:?}");
+
+    // 768 KiB at 256 KiB/s: about 2.9 s of sending, never less.
+    let data = bytes(768 << 10, 5);
+    let t = std::time::Instant::now();
+    d.write("big.bin", &data);
+    let c = host.client();
+    assert!(until_remote(&c, "big.bin", Some(&data)).await);
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(2800), "{took:?}");
+
+    let r = d.cli(&["bwlimit", "slow"]).await;
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("write e.g."), "{r:?}");
+    let r = d.cli(&["bwlimit", "reset"]).await;
+    assert!(r.stdout.contains("bandwidth limit is now: off"), "{r:?}");
+    assert!(d.stop().await.success());
+}
+
 /// notify_command runs with a short JSON on stdin when a pair enters an
 /// error state (#14 item 6).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

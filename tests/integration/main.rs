@@ -3,6 +3,7 @@
 //! checks the service files and the generated completions and man page).
 
 mod api;
+mod bwlimit;
 mod cli;
 mod crash;
 mod daemon;
