@@ -687,6 +687,12 @@ fn run_thread(t: u64, threads: u64, seeds: &[u64], knobs: &Knobs) -> (u64, Vec<F
             let (e, dir) = emu.as_ref().expect("emulator");
             if let Err(f) = run_any(seed, knobs, e, dir.path()).await {
                 FAILED.fetch_add(1, Ordering::SeqCst);
+                // Long runs name a failing seed at once (its trace comes
+                // at the end).
+                eprintln!(
+                    "simulation: seed {seed} failed: {}",
+                    f.message.lines().next().unwrap_or_default()
+                );
                 failures.push(f);
                 if stop_first {
                     STOP.store(true, Ordering::SeqCst);
