@@ -1051,86 +1051,69 @@ impl<'a> Exec<'a> {
             discard: None,
             moved_from: old_parent.map(|parent| super::recover::MovedFrom { parent }),
         })?;
-        // Each call answers where the entry is afterwards: the last answer
-        // tells where the move really left it.
         let rename = || async {
-            Ok::<_, ApiError>(match kind {
-                Kind::File => {
-                    let f = self.client.file_rename(FileId(id), to.name()).await?;
-                    (f.folder_id.map(|p| p.0), f.name)
-                }
-                Kind::Dir => {
-                    let f = self.client.folder_rename(FolderId(id), to.name()).await?;
-                    (f.parent_id.map(|p| p.0), f.name)
-                }
-            })
+            match kind {
+                Kind::File => drop(self.client.file_rename(FileId(id), to.name()).await?),
+                Kind::Dir => drop(self.client.folder_rename(FolderId(id), to.name()).await?),
+            }
+            Ok::<(), ApiError>(())
         };
         let result = async {
             let to_parent = new_parent.map(FolderId);
-            let mut landed = (now_parent, old_name.clone());
             if rename_first {
-                landed = rename().await?;
+                rename().await?;
             }
             if moves {
-                landed = match kind {
-                    Kind::File => {
-                        let f = self.client.file_move(FileId(id), to_parent).await?;
-                        (f.folder_id.map(|p| p.0), f.name)
-                    }
-                    Kind::Dir => {
-                        let f = self.client.folder_move(FolderId(id), to_parent).await?;
-                        (f.parent_id.map(|p| p.0), f.name)
-                    }
-                };
+                match kind {
+                    Kind::File => drop(self.client.file_move(FileId(id), to_parent).await?),
+                    Kind::Dir => drop(self.client.folder_move(FolderId(id), to_parent).await?),
+                }
             }
             if renames && !rename_first {
-                landed = rename().await?;
+                rename().await?;
             }
-            Ok::<_, ApiError>(landed)
+            Ok::<(), ApiError>(())
         }
         .await;
-        let (landed_in, landed_name) = match result {
-            Ok(landed) => landed,
-            Err(e) => {
-                // A step may have gone through: never leave a pair of names.
-                // A step may also have put it into a folder trashed meanwhile
-                // (the host takes moves into trashed folders): back it goes.
-                if !matches!(e, ApiError::OutcomeUnknown { .. }) {
-                    let stamp = clock::conflict_stamp(self.clock.now());
-                    let settled = async {
-                        super::recover::settle_move(self.client, kind, id, new_parent, to, &stamp)
-                            .await?;
-                        if let (Some(back), Some(top)) = (old_parent, self.remote_root()) {
-                            super::recover::move_back_if_detached(
-                                self.client,
-                                kind,
-                                id,
-                                from,
-                                back,
-                                top,
-                                &stamp,
-                            )
-                            .await?;
-                        }
-                        Ok::<(), ApiError>(())
-                    };
-                    if let Err(se) = settled.await {
-                        // Left as it may be (beside a namesake, in a trashed
-                        // folder): the intent stays open, recovery settles it.
-                        tracing::debug!(path = %to, error = %se, "a half-done move could not be looked at");
-                        return Err(self.fail(
-                            intent,
-                            to,
-                            ApiError::OutcomeUnknown {
-                                endpoint: "file/move",
-                                source: Box::new(e),
-                            },
-                        ));
+        if let Err(e) = result {
+            // A step may have gone through: never leave a pair of names.
+            // A step may also have put it into a folder trashed meanwhile
+            // (the host takes moves into trashed folders): back it goes.
+            if !matches!(e, ApiError::OutcomeUnknown { .. }) {
+                let stamp = clock::conflict_stamp(self.clock.now());
+                let settled = async {
+                    super::recover::settle_move(self.client, kind, id, new_parent, to, &stamp)
+                        .await?;
+                    if let (Some(back), Some(top)) = (old_parent, self.remote_root()) {
+                        super::recover::move_back_if_detached(
+                            self.client,
+                            kind,
+                            id,
+                            from,
+                            back,
+                            top,
+                            &stamp,
+                        )
+                        .await?;
                     }
+                    Ok::<(), ApiError>(())
+                };
+                if let Err(se) = settled.await {
+                    // Left as it may be (beside a namesake, in a trashed
+                    // folder): the intent stays open, recovery settles it.
+                    tracing::debug!(path = %to, error = %se, "a half-done move could not be looked at");
+                    return Err(self.fail(
+                        intent,
+                        to,
+                        ApiError::OutcomeUnknown {
+                            endpoint: "file/move",
+                            source: Box::new(e),
+                        },
+                    ));
                 }
-                return Err(self.fail(intent, to, e));
             }
-        };
+            return Err(self.fail(intent, to, e));
+        }
         // The folder it went into was trashed on the host meanwhile (the
         // host still takes moves into it): bring the entry back, with what
         // it holds that was never synced, and let the next round look again.
@@ -1140,32 +1123,6 @@ impl<'a> Exec<'a> {
             endpoint: "file/move",
             source: Box::new(e),
         };
-        // Another device moved it in the call between our look and our
-        // rename (or between our move and our rename): `file/edit` renames
-        // in place, so the new name went wherever it is now, maybe beside a
-        // namesake (sim seed 104654). The rename is undone there; the next
-        // pass follows the other device's move.
-        if landed_in != new_parent {
-            let stamp = clock::conflict_stamp(self.clock.now());
-            let undone = super::recover::undo_stray_rename(
-                self.client,
-                kind,
-                id,
-                landed_in,
-                &landed_name,
-                &old_name,
-                &stamp,
-            )
-            .await;
-            if let Err(e) = undone {
-                return Err(self.fail(intent, to, unsettled(e)));
-            }
-            self.commit(Some(intent), vec![])?;
-            return Err(changed(
-                from,
-                "another device moved it on the host during the rename; the rename was undone there",
-            ));
-        }
         let attached = if moves {
             match self.still_attached(to).await {
                 Ok(a) => a,
@@ -1193,19 +1150,32 @@ impl<'a> Exec<'a> {
             ));
         }
         // Another entry took the name in the call between our look and our
-        // move: ours steps aside (the next round follows locally).
+        // move: ours steps aside (the next round follows locally). Or
+        // another device moved ours elsewhere in the call between our look
+        // and our rename: `file/edit` renames in place, so the new name
+        // went wherever it is now, maybe beside a namesake (sim seed
+        // 104654): the rename is undone there, and the next pass follows
+        // the other device's move.
         let stamp = clock::conflict_stamp(self.clock.now());
-        let aside = match super::recover::step_aside_if_doubled(
+        let settled = super::recover::settle_renamed(
             self.client,
-            new_parent,
-            to,
             kind,
             id,
+            new_parent,
+            to,
+            &old_name,
             &stamp,
         )
-        .await
-        {
-            Ok(a) => a,
+        .await;
+        let aside = match settled {
+            Ok(super::recover::Renamed::Here(a)) => a,
+            Ok(super::recover::Renamed::Elsewhere) => {
+                self.commit(Some(intent), vec![])?;
+                return Err(changed(
+                    from,
+                    "another device moved it on the host during the rename; the rename was undone there",
+                ));
+            }
             Err(e) => return Err(self.fail(intent, to, unsettled(e))),
         };
         if kind == Kind::Dir

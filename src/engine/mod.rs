@@ -285,6 +285,7 @@ async fn still_in_place(
 fn forget_ignored(
     synced: &mut crate::model::Tree<crate::model::SyncedEntry>,
     rules: &IgnoreRules,
+    forgot: &mut Vec<(RelPath, crate::model::SyncedEntry)>,
 ) -> Vec<RelPath> {
     let mut top: std::collections::BTreeSet<RelPath> = std::collections::BTreeSet::new();
     for (p, e) in synced.iter() {
@@ -297,7 +298,16 @@ fn forget_ignored(
         }
     }
     for t in &top {
-        synced.retain(|k, _| !k.starts_with(t));
+        let below: Vec<RelPath> = synced
+            .keys()
+            .filter(|k| k.starts_with(t))
+            .cloned()
+            .collect();
+        for k in below {
+            if let Some(e) = synced.remove(&k) {
+                forgot.push((k, e));
+            }
+        }
     }
     top.into_iter().collect()
 }
@@ -744,8 +754,12 @@ async fn sync_pass(
         if round > 0 {
             check_marker(root, tracked)?;
         }
+        // Entries this round forgets before its listing is compared: the
+        // check for a trashed remote root still looks at them (a root
+        // trashed meanwhile took their host files along).
+        let mut forgot = Vec::new();
         if !req.dry_run {
-            recover::run(client, &mut db, root, remote_root, &*clock).await?;
+            forgot = recover::run(client, &mut db, root, remote_root, &*clock).await?;
         }
         let t_load = Instant::now();
         // A focused pass reads, scans and plans only its scopes.
@@ -755,7 +769,7 @@ async fn sync_pass(
         };
         // What the rules ignore now is no longer synced: its Synced entries
         // are forgotten (never turned into deletes on either side).
-        let forgotten = forget_ignored(&mut synced, &rules);
+        let forgotten = forget_ignored(&mut synced, &rules, &mut forgot);
         if !forgotten.is_empty() && !req.dry_run {
             let changes: Vec<_> = forgotten
                 .iter()
@@ -825,7 +839,11 @@ async fn sync_pass(
         // again when it is not there; the check for a trashed root below
         // still looks at it (an upload into the synced folder right before
         // it was trashed is not to be sent again into the trash).
-        let recorded = synced.clone();
+        let mut recorded = Arc::clone(&synced);
+        if !forgot.is_empty() {
+            let r = Arc::make_mut(&mut recorded);
+            r.extend(std::mem::take(&mut forgot));
+        }
         let synced = forget_unlisted(&mut db, synced, &snap.view, scopes.is_none(), req.dry_run)?;
         let now = clock::datetime(clock.now());
         // What earlier passes already said (each note is logged once per

@@ -45,16 +45,21 @@ pub(crate) struct MovedFrom {
     pub parent: Option<u64>,
 }
 
+/// Resolves the open intents. Returns the Synced entries it forgot (an
+/// interrupted replacement whose old version is in the host's trash): the
+/// check for a trashed remote root still looks at them, as a root trashed
+/// meanwhile put that old version there too.
 pub(crate) async fn run(
     client: &dyn Host,
     db: &mut StateDb,
     root: &Path,
     remote_root: Option<FolderId>,
     clock: &dyn Clock,
-) -> Result<(), EngineError> {
+) -> Result<Vec<(RelPath, SyncedEntry)>, EngineError> {
+    let mut forgot = Vec::new();
     let pending = db.journal_pending()?;
     if pending.is_empty() {
-        return Ok(());
+        return Ok(forgot);
     }
     let tracked: HashSet<u64> = db.load_synced()?.values().map(|e| e.remote_id).collect();
     for (id, json) in pending {
@@ -79,7 +84,10 @@ pub(crate) async fn run(
                 )
                 .await?;
                 match changes {
-                    Some(c) => db.journal_done(id, &c, &now)?,
+                    Some(c) => {
+                        remember_forgotten(db, &c, &mut forgot)?;
+                        db.journal_done(id, &c, &now)?
+                    }
                     None => db.journal_abandon(id, &now)?,
                 }
             }
@@ -104,7 +112,10 @@ pub(crate) async fn run(
                 )
                 .await?;
                 match changes {
-                    Some(c) => db.journal_done(id, &c, &now)?,
+                    Some(c) => {
+                        remember_forgotten(db, &c, &mut forgot)?;
+                        db.journal_done(id, &c, &now)?
+                    }
                     None => db.journal_abandon(id, &now)?,
                 }
             }
@@ -171,6 +182,22 @@ pub(crate) async fn run(
                 db.journal_abandon(id, &now)?;
             }
             _ => db.journal_abandon(id, &now)?,
+        }
+    }
+    Ok(forgot)
+}
+
+/// The Synced entries `changes` will remove, as they are now.
+fn remember_forgotten(
+    db: &StateDb,
+    changes: &[Change],
+    out: &mut Vec<(RelPath, SyncedEntry)>,
+) -> Result<(), EngineError> {
+    for c in changes {
+        if let Change::RemoveTree(p) = c
+            && let Some(e) = db.get_synced(p)?
+        {
+            out.push((p.clone(), e));
         }
     }
     Ok(())
@@ -301,35 +328,78 @@ pub(crate) async fn bring_home(
     Ok(())
 }
 
-/// Entry `id` took `name` by a rename of ours in folder `parent`, where
-/// another device had moved it in the call before (a rename applies
-/// wherever the entry is): it gets `old`, its name before the rename, back
-/// when nothing else holds that name there, and whatever name it has then,
-/// it never stays beside a namesake (ours steps aside).
-pub(crate) async fn undo_stray_rename(
+/// Where a remote move or rename of ours left entry `id`.
+pub(crate) enum Renamed {
+    /// In `parent`, as meant; `Some`: under this conflicted-copy name, as
+    /// another entry took the name at the same moment.
+    Here(Option<String>),
+    /// Not in `parent`: another device moved it (or trashed it) in the call
+    /// between our look and our rename; the rename was undone there.
+    Elsewhere,
+}
+
+/// After dcsync moved or renamed its entry `id` to `path` in `parent`
+/// (`old`: its name before): when a fresh listing of `parent` shows it,
+/// it must not stand beside another entry of that name
+/// (`step_aside_if_doubled`). When it does not, another device moved it in
+/// the one call between our look and our rename, which then applied
+/// wherever it was (a rename is in place): it gets `old` back there when
+/// nothing else holds that name, and whatever name it has then, it never
+/// stays beside a namesake. Looks only at listings and `*/info`, never at
+/// what an edit answered (a host may leave the folder out of it).
+pub(crate) async fn settle_renamed(
     client: &dyn Host,
     kind: Kind,
     id: u64,
     parent: Option<u64>,
-    name: &str,
+    path: &RelPath,
     old: &str,
     stamp: &str,
-) -> Result<(), ApiError> {
-    let mut now = name.to_string();
-    if name != old {
-        let listing = client.folder_listing(parent.map(FolderId)).await?;
-        if !held_by_another(&listing, parent.is_none(), old, kind, id) {
+) -> Result<Renamed, ApiError> {
+    let listing = client.folder_listing(parent.map(FolderId)).await?;
+    let here = match kind {
+        Kind::File => listing.files.iter().any(|f| f.id.0 == id),
+        Kind::Dir => listing.folders.iter().any(|f| f.id.0 == id),
+    };
+    if here {
+        return step_aside_in(client, &listing, parent, path, kind, id, stamp)
+            .await
+            .map(Renamed::Here);
+    }
+    let (now_in, name) = match kind {
+        Kind::File => {
+            let f = client.file_info(FileId(id)).await?;
+            if f.status != FileStatus::Active {
+                return Ok(Renamed::Elsewhere);
+            }
+            (f.folder_id.map(|p| p.0), f.name)
+        }
+        Kind::Dir => {
+            let f = client.folder_info(FolderId(id)).await?;
+            (f.parent_id.map(|p| p.0), f.name)
+        }
+    };
+    if now_in == parent {
+        // Listed a moment too early: it is here after all.
+        return step_aside_if_doubled(client, parent, path, kind, id, stamp)
+            .await
+            .map(Renamed::Here);
+    }
+    let mut now = name.clone();
+    if name == path.name() && name != old {
+        let there = client.folder_listing(now_in.map(FolderId)).await?;
+        if !held_by_another(&there, now_in.is_none(), old, kind, id) {
             now = match kind {
                 Kind::File => client.file_rename(FileId(id), old).await?.name,
                 Kind::Dir => client.folder_rename(FolderId(id), old).await?.name,
             };
-            tracing::info!(name = %now, "another device moved an entry during our rename; the rename was undone");
+            tracing::info!(%path, name = %now, "another device moved this entry during our rename; the rename was undone where it is now");
         }
     }
     if let Some(at) = RelPath::new(&now) {
-        step_aside_if_doubled(client, parent, &at, kind, id, stamp).await?;
+        step_aside_if_doubled(client, now_in, &at, kind, id, stamp).await?;
     }
-    Ok(())
+    Ok(Renamed::Elsewhere)
 }
 
 /// When entry `id` is `detached`, moves it back to `from`, its path before
@@ -564,11 +634,24 @@ pub(crate) async fn step_aside_if_doubled(
     stamp: &str,
 ) -> Result<Option<String>, ApiError> {
     let listing = client.folder_listing(parent.map(FolderId)).await?;
+    step_aside_in(client, &listing, parent, path, kind, id, stamp).await
+}
+
+/// `step_aside_if_doubled` with `parent`'s fresh `listing` at hand.
+async fn step_aside_in(
+    client: &dyn Host,
+    listing: &crate::api::Listing,
+    parent: Option<u64>,
+    path: &RelPath,
+    kind: Kind,
+    id: u64,
+    stamp: &str,
+) -> Result<Option<String>, ApiError> {
     let name = path.name();
-    if !held_by_another(&listing, parent.is_none(), name, kind, id) {
+    if !held_by_another(listing, parent.is_none(), name, kind, id) {
         return Ok(None);
     }
-    let Some(aside) = free_conflict_name(&listing, name, stamp) else {
+    let Some(aside) = free_conflict_name(listing, name, stamp) else {
         return Err(ApiError::Api {
             endpoint: "file/edit",
             message: format!("no free conflicted-copy name for {path} on the host"),

@@ -1126,6 +1126,46 @@ async fn an_interrupted_replacement_never_turns_into_a_local_delete() {
     assert!(names.contains(&"f0.txt"), "and goes up again: {names:?}");
 }
 
+/// An interrupted replacement whose old version is in the host's trash is
+/// forgotten by recovery (the local file goes up again). When the old
+/// version went to the trash because the whole synced folder was trashed,
+/// that forgotten entry was the only evidence of it: the pass then sent the
+/// local files into the trashed folder, and after a restore the host held
+/// two of each name. The check for a trashed root now still looks at what
+/// recovery (and the ignore rules) forgot this round. (Simulation, release
+/// run seeds 102059, 105058.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_trashed_after_an_interrupted_replacement_is_still_noticed() {
+    use dcsync::engine::{EngineError, Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let d = lib.folder("d").await;
+    let old = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    let path = local.join("d/f0.txt");
+    std::fs::write(&path, "an edit whose upload was interrupted").unwrap();
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/f0.txt"),
+        local: local_entry(&path),
+        replaces: Some(old.0),
+    };
+    pending_intent(&cfg.db_path, &op, d.0);
+    std::fs::write(local.join("new.txt"), "a new file").unwrap();
+    // On the site, the whole synced folder goes to the trash.
+    c.folder_delete(root).await.unwrap();
+
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert!(
+        matches!(r, Err(EngineError::RemoteRootGone { .. })),
+        "the pass stops: {r:?}"
+    );
+    for folder in [root, d] {
+        let files = c.folder_listing(Some(folder)).await.unwrap().files;
+        assert!(files.is_empty(), "nothing sent into the trash: {files:?}");
+    }
+    assert_eq!(read(&path), b"an edit whose upload was interrupted");
+}
+
 /// A remote move is two calls (move, then rename). When both names are
 /// taken on the way and the rename fails after the move went through, the
 /// entry must not stay beside another of the same name: the half-done
