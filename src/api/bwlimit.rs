@@ -350,9 +350,7 @@ impl Bandwidth {
             s.overridden = schedule;
             s.checked = None; // looked at again by the next transfer
         }
-        if let Some(now) = self.describe_now() {
-            tracing::info!(limit = %now, "bandwidth limit changed");
-        }
+        tracing::info!(limit = %self.describe_now(), "bandwidth limit changed");
     }
 
     /// The schedule in force (the override, else the configured one) and
@@ -365,7 +363,7 @@ impl Bandwidth {
     }
 
     /// "10 MiB/s", "up 512 KiB/s, down off (timetable ...)", for status.
-    pub fn describe_now(&self) -> Option<String> {
+    pub fn describe_now(&self) -> String {
         let (s, overridden) = self.schedule();
         let rate = s.rate_at(minute_of_week(SystemTime::now()));
         let mut out = rate.to_string();
@@ -375,7 +373,7 @@ impl Bandwidth {
         if overridden {
             out.push_str(", set by `dcsync bwlimit`");
         }
-        Some(out)
+        out
     }
 
     fn pacer(&self, dir: Direction) -> Option<Pacer> {
@@ -550,7 +548,7 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
-        assert!(bw.describe_now().unwrap().contains("dcsync bwlimit"));
+        assert!(bw.describe_now().contains("dcsync bwlimit"));
         bw.set_override(None);
         assert_eq!(bw.rate_now(Direction::Up), None);
         let t = Instant::now();

@@ -134,9 +134,7 @@ fn answer(req: Request, shared: &Shared) -> Response {
     let mut response = command(req, shared);
     response.bwlimit = shared.bandwidth.as_ref().and_then(|b| {
         let (s, overridden) = b.schedule();
-        (s.limits() || overridden)
-            .then(|| b.describe_now())
-            .flatten()
+        (s.limits() || overridden).then(|| b.describe_now())
     });
     response
 }
