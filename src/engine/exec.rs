@@ -1840,11 +1840,7 @@ impl<'a> Exec<'a> {
                 && s.is_some_and(|s| {
                     s.kind == Kind::File
                         && self.stat(&rel).ok().flatten().is_some_and(|(k, m)| {
-                            k == Kind::File
-                                && m.ino == s.local.ino
-                                && m.size == s.local.size
-                                && m.mtime_ns == s.local.mtime_ns
-                                && self.same_if_racy(&rel, &m, s.hashes.sha256)
+                            k == Kind::File && m.size == s.local.size && self.as_synced(&rel, &m, s)
                         })
                 });
             if unchanged {
@@ -1856,6 +1852,22 @@ impl<'a> Exec<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the file at `rel` (of identity `m`, same size) is the version
+    /// Synced recorded: by the fast check (inode and mtime, with the content
+    /// read when the mtime is within a tick of now), else by its content.
+    /// A file recorded racily clean has no trustworthy mtime in Synced
+    /// ([`LocalMeta::RACY_MTIME`]): only its content can tell, as in the
+    /// planner.
+    fn as_synced(&self, rel: &RelPath, m: &LocalMeta, s: &SyncedEntry) -> bool {
+        if m.ino == s.local.ino && m.mtime_ns == s.local.mtime_ns {
+            return self.same_if_racy(rel, m, s.hashes.sha256);
+        }
+        let Some(want) = s.hashes.sha256 else {
+            return false;
+        };
+        crate::scan::sha256_file(&self.abs(rel)).is_ok_and(|(got, _)| got == want)
     }
 
     fn delete_local(&self, path: &RelPath, expect: &LocalMeta) -> Result<Done, OpError> {

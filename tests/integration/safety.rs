@@ -1823,6 +1823,47 @@ async fn a_write_in_the_same_tick_before_a_download_is_kept() {
     lib.assert_live(both, both).await;
 }
 
+/// A folder deleted on the host is swept from the disk also when a file in
+/// it was recorded racily clean (synced within a tick of its last write,
+/// so Synced holds no trustworthy mtime): its content, equal to what was
+/// synced, says it is unchanged. Before, the sweep kept it as "not synced"
+/// until the file was a tick old, and a fast machine went round without
+/// converging. (Simulation, seed 114884, release build.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_deleted_on_the_host_is_swept_also_right_after_its_file_was_synced() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 0)]).await;
+    let (local, cfg, c) = (&lib.local, &lib.cfg, &lib.c);
+    let file = local.join("d/x.txt");
+    std::fs::create_dir_all(local.join("d")).unwrap();
+    std::fs::write(&file, "mine, synced").unwrap();
+    // Every pass runs 5 ms after the file's write (an injected clock).
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let now = std::sync::Arc::new(dcsync::clock::FixedClock(std::sync::Mutex::new(
+        mtime + std::time::Duration::from_millis(5),
+    )));
+    let r = sync(c, cfg, SyncRequest::default(), now.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(r.uploaded, 1, "{r:?}");
+    // Another device trashes the folder.
+    let d = lib.folder("d").await;
+    c.folder_delete(d).await.unwrap();
+    let r = sync(c, cfg, SyncRequest::default(), now.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(
+        r.converged && !local.join("d").exists(),
+        "the folder went to the local trash: {r:?}"
+    );
+    let trashed = walkdir::WalkDir::new(local.join(".dcsync/trash"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .any(|e| std::fs::read(e.path()).unwrap() == b"mine, synced");
+    assert!(trashed, "the file is in the local trash");
+}
+
 /// A move and rename into a folder another device trashed meanwhile is
 /// undone: the entry went back to its folder under its *new* name, beside
 /// the file that already had that name there (two `a.txt` on the host). It
