@@ -1082,8 +1082,16 @@ impl<'a> Exec<'a> {
             if !matches!(e, ApiError::OutcomeUnknown { .. }) {
                 let stamp = clock::conflict_stamp(self.clock.now());
                 let settled = async {
-                    super::recover::settle_move(self.client, kind, id, new_parent, to, &stamp)
-                        .await?;
+                    super::recover::settle_move(
+                        self.client,
+                        kind,
+                        id,
+                        new_parent,
+                        to,
+                        moves,
+                        &stamp,
+                    )
+                    .await?;
                     if let (Some(back), Some(top)) = (old_parent, self.remote_root()) {
                         super::recover::move_back_if_detached(
                             self.client,

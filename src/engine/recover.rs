@@ -127,8 +127,13 @@ pub(crate) async fn run(
                 ..
             } => {
                 let stamp = clock::conflict_stamp(clock.now());
-                if let Err(e) = settle_move(client, *kind, *entry, intent.parent, to, &stamp).await
-                {
+                // Journal entries from before `moved_from` was kept: as moves.
+                let moved = intent
+                    .moved_from
+                    .as_ref()
+                    .is_none_or(|m| m.parent != intent.parent);
+                let settled = settle_move(client, *kind, *entry, intent.parent, to, moved, &stamp);
+                if let Err(e) = settled.await {
                     if e.is_retryable() {
                         return Err(e.into());
                     }
@@ -208,12 +213,18 @@ fn remember_forgotten(
 /// move without its rename is completed when the name is free there, and
 /// whatever name the entry has now, it must not stand beside another entry
 /// of that name (ours steps aside). The next plan sees where it ended up.
+/// `moved`: the op changed the entry's folder. A rename in place is never
+/// completed here: an entry still under its old name in its old folder is
+/// as if nothing happened, and the next plan renames it again (recovery
+/// writes to the host only what it must; the synced folder may be in the
+/// trash by now — sim seed 121249).
 pub(crate) async fn settle_move(
     client: &dyn Host,
     kind: Kind,
     id: u64,
     parent: Option<u64>,
     to: &RelPath,
+    moved: bool,
     stamp: &str,
 ) -> Result<(), ApiError> {
     let (now_parent, mut name) = match kind {
@@ -229,7 +240,7 @@ pub(crate) async fn settle_move(
             (f.parent_id.map(|p| p.0), f.name)
         }
     };
-    if now_parent == parent && name != to.name() {
+    if moved && now_parent == parent && name != to.name() {
         let listing = client.folder_listing(parent.map(FolderId)).await?;
         if !held_by_another(&listing, parent.is_none(), to.name(), kind, id) {
             name = match kind {

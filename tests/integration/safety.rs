@@ -2254,6 +2254,41 @@ async fn a_half_done_move_that_could_not_be_checked_is_settled_by_recovery() {
     assert_eq!(names, ["a.txt", "b.txt", "f0.txt"]);
 }
 
+/// A rename in place that a killed run never sent, and meanwhile another
+/// device trashed the synced folder: recovery used to complete the rename
+/// inside the trash before the pass saw the folder was gone. A rename in
+/// place is now left to the next plan, and the pass changes nothing on the
+/// host. (Simulation, seed 121249.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_a_killed_run_never_sent_is_not_completed_inside_a_trashed_root() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let d = lib.folder("d").await;
+    let top = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    std::fs::rename(local.join("d"), local.join("e")).unwrap();
+    let op = dcsync::plan::Op::MoveRemote {
+        kind: dcsync::model::Kind::Dir,
+        id: d.0,
+        synced: rel("d"),
+        from: rel("d"),
+        to: rel("e"),
+    };
+    let json = serde_json::json!({ "op": op, "parent": top.0, "moved_from": { "parent": top.0 } });
+    dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_begin(&json.to_string(), "2026-12-01 00:00:00")
+        .unwrap();
+    c.folder_delete(top).await.unwrap();
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert!(r.is_err(), "the pass stops: {r:?}");
+    assert_eq!(
+        c.folder_info(d).await.unwrap().name,
+        "d",
+        "nothing was renamed inside the trashed folder"
+    );
+}
+
 /// A folder create whose answer was lost, and the listing that was to find
 /// what arrived failed too, while another device made a folder of the same
 /// name: the intent was closed, so nothing ever settled the two folders.
