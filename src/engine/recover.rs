@@ -61,7 +61,7 @@ pub(crate) async fn run(
     if pending.is_empty() {
         return Ok(forgot);
     }
-    let tracked: HashSet<u64> = db.load_synced()?.values().map(|e| e.remote_id).collect();
+    let tracked = Tracked::read(db)?;
     for (id, json) in pending {
         let now = clock::datetime(clock.now());
         let intent: Intent = match serde_json::from_str(&json) {
@@ -84,11 +84,12 @@ pub(crate) async fn run(
                 )
                 .await?;
                 match changes {
-                    Some(c) => {
+                    Recovered::Done(c) => {
                         remember_forgotten(db, &c, &mut forgot)?;
                         db.journal_done(id, &c, &now)?
                     }
-                    None => db.journal_abandon(id, &now)?,
+                    Recovered::Abandon => db.journal_abandon(id, &now)?,
+                    Recovered::Unsure => {}
                 }
             }
             Op::RemoteCopy {
@@ -112,11 +113,12 @@ pub(crate) async fn run(
                 )
                 .await?;
                 match changes {
-                    Some(c) => {
+                    Recovered::Done(c) => {
                         remember_forgotten(db, &c, &mut forgot)?;
                         db.journal_done(id, &c, &now)?
                     }
-                    None => db.journal_abandon(id, &now)?,
+                    Recovered::Abandon => db.journal_abandon(id, &now)?,
+                    Recovered::Unsure => {}
                 }
             }
             Op::MoveRemote {
@@ -634,7 +636,9 @@ pub(crate) fn free_conflict_name(
 /// when a fresh listing shows another entry of that name too — one that
 /// arrived in the one call between our look and our rename — ours steps
 /// aside to a conflicted-copy name, so the host never keeps two of one
-/// name. Returns that name, or `None` when the name is ours alone. (In the
+/// name. The name checked is the one the listing shows for our entry
+/// (another device may have renamed it meanwhile), else `path`'s.
+/// Returns that name, or `None` when the name is ours alone. (In the
 /// account root only files count: its listing shows trashed folders.)
 pub(crate) async fn step_aside_if_doubled(
     client: &dyn Host,
@@ -658,7 +662,17 @@ async fn step_aside_in(
     id: u64,
     stamp: &str,
 ) -> Result<Option<String>, ApiError> {
-    let name = path.name();
+    // The name it has now, as listed: another device may have renamed it
+    // in the call between our look and our move (sim seed 112255).
+    let listed = match kind {
+        Kind::File => listing.files.iter().find(|f| f.id.0 == id).map(|f| &f.name),
+        Kind::Dir => listing
+            .folders
+            .iter()
+            .find(|f| f.id.0 == id)
+            .map(|f| &f.name),
+    };
+    let name = listed.map_or(path.name(), String::as_str);
     if !held_by_another(listing, parent.is_none(), name, kind, id) {
         return Ok(None);
     }
@@ -705,6 +719,65 @@ async fn forget_replaced(
 /// when an upload's answer was lost.
 const MAX_COMPARED: usize = 5;
 
+/// What recovery made of an interrupted upload or copy.
+enum Recovered {
+    /// Settled: these changes record it (the intent is closed).
+    Done(Vec<Change>),
+    /// Nothing of it stays (the intent is closed without changes).
+    Abandon,
+    /// Nothing of it was found, but the folder it went to may be in the
+    /// host's trash, whose listings show no files: the intent stays open
+    /// and the next run looks again (sim seed 143212: a copy that arrived
+    /// in a synced folder trashed meanwhile was taken for lost, and stood
+    /// beside its namesake once the folder was restored).
+    Unsure,
+}
+
+/// The remote files Synced records: their ids, and one per folder, whose
+/// state tells whether that folder's listing can be believed.
+struct Tracked {
+    ids: HashSet<u64>,
+    /// Folder (`None`: the account root) → one tracked file in it.
+    probe: std::collections::HashMap<Option<u64>, u64>,
+}
+
+impl Tracked {
+    fn read(db: &StateDb) -> Result<Tracked, EngineError> {
+        let synced = db.load_synced()?;
+        let mut probe = std::collections::HashMap::new();
+        for e in synced.values().filter(|e| e.kind == Kind::File) {
+            probe.entry(e.remote_parent).or_insert(e.remote_id);
+        }
+        Ok(Tracked {
+            ids: synced.values().map(|e| e.remote_id).collect(),
+            probe,
+        })
+    }
+
+    /// Whether an empty search of folder `parent` may be believed: no
+    /// tracked file of that folder (or, when it has none, of any folder)
+    /// is out of sight. A trashed folder is listed without its files, and
+    /// a synced folder trashed whole takes every tracked file with it.
+    async fn folder_shows_its_files(
+        &self,
+        client: &dyn Host,
+        parent: Option<u64>,
+    ) -> Result<bool, ApiError> {
+        let probe = self
+            .probe
+            .get(&parent)
+            .or_else(|| self.probe.values().next());
+        let Some(&file) = probe else {
+            return Ok(true);
+        };
+        match client.file_info(FileId(file)).await {
+            Ok(f) => Ok(f.status == FileStatus::Active),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Settles an upload or copy of `path` that was interrupted: adopts the
 /// file it made when the local file is unchanged, trashes it when not.
 /// Which file is ours is certain: its id was journalled when the answer
@@ -716,14 +789,14 @@ const MAX_COMPARED: usize = 5;
 async fn recover_upload(
     client: &dyn Host,
     root: &Path,
-    tracked: &HashSet<u64>,
+    tracked: &Tracked,
     intent: &Intent,
     path: &RelPath,
     local: &LocalEntry,
     replaces: Option<u64>,
     source: Option<u64>,
     stamp: &str,
-) -> Result<Option<Vec<Change>>, EngineError> {
+) -> Result<Recovered, EngineError> {
     let unchanged = std::fs::symlink_metadata(root.join(path.as_str()))
         .map(|m| super::exec::meta_of(&m))
         .is_ok_and(|m| {
@@ -763,7 +836,27 @@ async fn recover_upload(
             Err(e) if e.is_not_found() => vec![],
             Err(e) => return Err(e.into()),
         },
-        None => find_ours(client, root, tracked, intent.parent, path, local, source).await?,
+        None => {
+            let found = find_ours(
+                client,
+                root,
+                &tracked.ids,
+                intent.parent,
+                path,
+                local,
+                source,
+            )
+            .await?;
+            if found.is_empty()
+                && !tracked
+                    .folder_shows_its_files(client, intent.parent)
+                    .await?
+            {
+                tracing::info!(%path, "an interrupted upload was not found, but its folder may be in the host's trash; looking again next pass");
+                return Ok(Recovered::Unsure);
+            }
+            found
+        }
     };
     let adopt = if unchanged {
         ours.first().cloned()
@@ -775,7 +868,9 @@ async fn recover_upload(
         trash_ok(client.file_delete(*stray).await)?;
     }
     let Some((id, stored)) = adopt else {
-        return forget_replaced(client, path, replaces).await;
+        return Ok(forget_replaced(client, path, replaces)
+            .await?
+            .map_or(Recovered::Abandon, Recovered::Done));
     };
     let name = match claim_name(
         client,
@@ -800,12 +895,14 @@ async fn recover_upload(
         }
         Named::Refused(_) => {
             trash_ok(client.file_delete(id).await)?;
-            return forget_replaced(client, path, replaces).await;
+            return Ok(forget_replaced(client, path, replaces)
+                .await?
+                .map_or(Recovered::Abandon, Recovered::Done));
         }
     };
     let size = local.meta.size;
     tracing::info!(%path, file = %id, "adopted an upload that reached the host before an interruption");
-    Ok(Some(vec![
+    Ok(Recovered::Done(vec![
         Change::Put(
             path.clone(),
             SyncedEntry {

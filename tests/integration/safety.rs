@@ -731,6 +731,49 @@ async fn a_server_side_copy_whose_answer_was_lost_is_adopted_not_duplicated() {
     );
 }
 
+/// The same lost copy, but the synced folder went to the host's trash
+/// before the next run: a trashed folder is listed without its files, so
+/// recovery found nothing and closed the intent, and once the user restored
+/// the folder the copy stood beside its namesake (a copy is named after its
+/// source). The intent now stays open while the folder it went to cannot
+/// show its files. (Simulation, seed 143212 in a release build.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_copy_in_a_folder_trashed_meanwhile_is_not_taken_for_lost() {
+    use dcsync::engine::{EngineError, Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 2)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("d/copy.txt"), "d0").unwrap();
+    let d = lib.folder("d").await;
+    let f0 = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    let copy = c.file_copy(f0, Some(d)).await.unwrap().copy;
+    let op = dcsync::plan::Op::RemoteCopy {
+        path: rel("d/copy.txt"),
+        local: local_entry(&local.join("d/copy.txt")),
+        source: f0.0,
+        source_hashes: Default::default(),
+        replaces: None,
+    };
+    pending_intent(&cfg.db_path, &op, d.0);
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    c.folder_delete(root).await.unwrap();
+
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert!(
+        matches!(r, Err(EngineError::RemoteRootGone { .. })),
+        "the pass stops: {r:?}"
+    );
+    let open = dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_pending()
+        .unwrap();
+    assert_eq!(open.len(), 1, "the copy's intent is still open: {open:?}");
+    assert_eq!(
+        c.file_info(copy.id).await.unwrap().folder_id,
+        Some(d),
+        "the copy was left where it is"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_devices_upload_of_the_same_size_is_never_adopted_as_ours() {
     use dcsync::engine::{Quiet, SyncRequest, sync};
@@ -1276,6 +1319,70 @@ async fn a_rename_that_lands_where_another_device_moved_the_file_is_undone() {
         1,
         "still one a.txt: {names:?}"
     );
+    lib.assert_live(&[b"the top a.txt", b"d0"], &[b"the top a.txt", b"d0"])
+        .await;
+    let pair = crate::sync::Pair {
+        client: c.clone(),
+        scratch: lib.host.path(""),
+        local: local.clone(),
+        cfg: std::path::PathBuf::new(),
+    };
+    pair.converged().await;
+}
+
+/// Another device renames the file to a name the destination folder
+/// already holds, in the one call between the engine's look and its move
+/// (a move keeps the file's name): the file arrived beside a namesake, and
+/// the check after the move looked for the name it was *meant* to have.
+/// It now looks for the name the listing shows, and ours steps aside.
+/// (Simulation, seed 112255 in a release build.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_renamed_by_another_device_during_our_move_never_lands_beside_a_namesake() {
+    use crate::util::{Hooked, When};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("a.txt"), "the top a.txt").unwrap();
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let d = lib.folder("d").await;
+    let f0 = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    // The user moves d/f0.txt to the top (a move, no rename).
+    std::fs::rename(local.join("d/f0.txt"), local.join("f0.txt")).unwrap();
+    let other = c.clone();
+    let renamed = AtomicBool::new(false);
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "file/move" && when == When::Before && !renamed.swap(true, Ordering::SeqCst)
+            {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.file_rename(f0, "a.txt"))
+                        .unwrap()
+                });
+            }
+            None
+        },
+    };
+    sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .ok();
+    let top = c.folder_listing(Some(root)).await.unwrap().files;
+    let names: Vec<&str> = top.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "a.txt").count(),
+        1,
+        "one a.txt at the top of the host: {names:?}"
+    );
+    for _ in 0..3 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
     lib.assert_live(&[b"the top a.txt", b"d0"], &[b"the top a.txt", b"d0"])
         .await;
     let pair = crate::sync::Pair {
