@@ -105,6 +105,19 @@ pub struct Config {
     /// Default: no limit. Changed at run time with `dcsync bwlimit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bwlimit: Option<String>,
+    /// Where the daemon serves its web console and `/metrics`
+    /// (`"127.0.0.1:8385"`). Default: no console. A non-loopback address
+    /// needs `web_allow_remote = true`; `dcsync web` prints the login URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_listen: Option<String>,
+    /// Allow a `web_listen` address other machines can reach (the token is
+    /// still needed). Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub web_allow_remote: bool,
+    /// Serve `/metrics` without the token (loopback `web_listen` only), for
+    /// a local Prometheus. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metrics_without_token: bool,
     /// How long one API answer may take before it counts as lost
     /// (`"60s"`, `"5m"`; default 60 s). Raise it for a slow host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,6 +289,24 @@ pub fn resolve_path(p: &Path, base: &Path, home: Option<&Path>) -> PathBuf {
 }
 
 impl Config {
+    /// The web console's settings (`None`: no `web_listen`). `socket`: the
+    /// daemon's control socket, beside which the console's token lives.
+    pub fn web_settings(&self, socket: &Path) -> Result<Option<crate::web::WebSettings>, String> {
+        let Some(listen) = &self.web_listen else {
+            return Ok(None);
+        };
+        let listen = listen.trim().parse().map_err(|_| {
+            format!(
+                "web_listen must be an address and port like \"127.0.0.1:8385\", not {listen:?}"
+            )
+        })?;
+        Ok(Some(crate::web::WebSettings {
+            listen,
+            allow_remote: self.web_allow_remote,
+            metrics_without_token: self.metrics_without_token,
+            token_file: crate::web::token_path(socket),
+        }))
+    }
     /// Reads and validates a config file, applying environment overrides.
     pub fn load(path: &Path, env: &EnvOverrides) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
@@ -377,6 +408,9 @@ impl Config {
         }
         if let Some(b) = &self.bwlimit {
             crate::api::bwlimit::Schedule::parse(b).map_err(invalid)?;
+        }
+        if let Some(w) = self.web_settings(Path::new("")).map_err(invalid)? {
+            w.check().map_err(|e| invalid(e.to_string()))?;
         }
         if self.transfers == Some(0) {
             return Err(invalid("transfers must be at least 1".into()));

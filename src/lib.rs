@@ -27,3 +27,4 @@ pub mod remote;
 pub mod scan;
 pub mod snapshot;
 pub mod state;
+pub mod web;

@@ -88,6 +88,8 @@ struct Inner {
     limiter: Option<Limiter>,
     /// API requests sent so far (for reports and benchmarks).
     requests: std::sync::atomic::AtomicU64,
+    /// Answers that said to slow down (HTTP 429), for `/metrics`.
+    throttled: std::sync::atomic::AtomicU64,
     /// Paces the bytes of every transfer of this client and its clones.
     bandwidth: Arc<super::bwlimit::Bandwidth>,
 }
@@ -160,6 +162,7 @@ impl Client {
                 token: Mutex::new(None),
                 limiter: limiter(opts.max_requests_per_second)?,
                 requests: std::sync::atomic::AtomicU64::new(0),
+                throttled: std::sync::atomic::AtomicU64::new(0),
                 bandwidth: opts.bandwidth.unwrap_or_default(),
             }),
         })
@@ -169,6 +172,13 @@ impl Client {
     pub fn requests_sent(&self) -> u64 {
         self.inner
             .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many answers said to slow down (HTTP 429).
+    pub fn throttled(&self) -> u64 {
+        self.inner
+            .throttled
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -418,6 +428,11 @@ impl Client {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = rb.send().await.map_err(|e| transport(endpoint, e))?;
         let status = resp.status().as_u16();
+        if status == 429 {
+            self.inner
+                .throttled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if resp.status().is_redirection() {
             // Never followed (the request carries credentials): say where
             // it pointed, without the query (it could hold a token).

@@ -35,7 +35,12 @@ pub fn resolve(
             "the config has several pairs: say which with --pair NAME".into(),
         ));
     }
-    let p = pairs.remove(0);
+    resolve_pair(&pairs.remove(0), path, keep)
+}
+
+/// Settles the kept conflict at `path` (the contested path or its copy)
+/// of pair `p` (also what the web console calls).
+pub fn resolve_pair(p: &crate::engine::PairSpec, path: &str, keep: Keep) -> Result<(), CliError> {
     let root = &p.engine.local_root;
     let st = |e: crate::state::StateError| CliError::Engine(e.into());
     let mut db = StateDb::open(&p.engine.db_path).map_err(st)?;

@@ -157,6 +157,7 @@ pub async fn run(dir: Option<PathBuf>, wait: bool) -> Result<(), CliError> {
             full_rescan: crate::config::DEFAULT_FULL_RESCAN,
             debounce: std::time::Duration::from_millis(300),
             notify_command: None,
+            web: None,
         };
         crate::daemon::run(client.clone(), pairs, settings, async {
             let _ = tokio::signal::ctrl_c().await;

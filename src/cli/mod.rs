@@ -25,6 +25,7 @@ macro_rules! out {
 }
 
 mod conflict_cmd;
+pub use conflict_cmd::{Keep, resolve_pair};
 mod demo;
 #[path = "gen.rs"]
 pub mod generate;
@@ -124,6 +125,16 @@ pub enum Command {
     Bwlimit {
         /// A limit in rclone's syntax, `off`, or `reset`; none: show it.
         limit: Option<String>,
+    },
+    /// Print the URL that logs a browser into the daemon's web console
+    /// (needs `web_listen` in the config).
+    #[command(
+        after_help = "The URL carries a secret token: anyone with it can pause, resume and settle conflicts.\nOn a NAS, reach it through an SSH tunnel:\n  ssh -L 8385:127.0.0.1:8385 nas   then open the printed URL on your desktop."
+    )]
+    Web {
+        /// Also open it in the desktop's browser (xdg-open / open).
+        #[arg(long)]
+        open: bool,
     },
     /// The conflicts kept as two versions: which is which, and where.
     Conflicts {
@@ -335,14 +346,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 None => crate::config::DEFAULT_FULL_RESCAN,
             };
+            let socket = crate::daemon::socket_path(
+                &sync_cmd::state_dir(&config, &config_path)?,
+                &config_path,
+            );
+            let web = config.web_settings(&socket).map_err(|m| {
+                CliError::Config(ConfigError::Invalid {
+                    path: config_path.clone(),
+                    message: m,
+                })
+            })?;
             let settings = crate::daemon::Settings {
-                socket: crate::daemon::socket_path(
-                    &sync_cmd::state_dir(&config, &config_path)?,
-                    &config_path,
-                ),
+                socket,
                 full_rescan,
                 debounce: std::time::Duration::from_millis(500),
                 notify_command: config.notify_command.clone(),
+                web,
             };
             crate::daemon::run(client, pairs, settings, shutdown_signal()).await?;
             Ok(())
@@ -351,6 +370,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Resume { pair } => control(&config_path, Request::Resume { pair }).await,
         Command::SyncNow { pair } => control(&config_path, Request::SyncNow { pair }).await,
         Command::Bwlimit { limit } => control(&config_path, Request::Bwlimit { limit }).await,
+        Command::Web { open } => web_url(&config_path, open),
         Command::Conflicts { pair, json } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
             sync_cmd::conflicts(&config, &config_path, pair.as_deref(), json)
@@ -395,6 +415,47 @@ async fn shutdown_signal() {
 }
 
 /// Sends a control request to the running daemon and prints the pairs.
+/// `dcsync web`: the console's login URL (the address a running daemon
+/// noted, else the configured one).
+fn web_url(config_path: &std::path::Path, open: bool) -> Result<(), CliError> {
+    let config = Config::load(config_path, &EnvOverrides::from_env())?;
+    let socket =
+        crate::daemon::socket_path(&sync_cmd::state_dir(&config, config_path)?, config_path);
+    let invalid = |message: String| {
+        CliError::Config(ConfigError::Invalid {
+            path: config_path.to_path_buf(),
+            message,
+        })
+    };
+    let Some(web) = config.web_settings(&socket).map_err(invalid)? else {
+        return Err(CliError::Usage(format!(
+            "the web console is off: add `web_listen = \"127.0.0.1:8385\"` to {}, then restart the daemon",
+            config_path.display()
+        )));
+    };
+    web.check().map_err(|e| invalid(e.to_string()))?;
+    let addr = std::fs::read_to_string(crate::web::address_path(&socket))
+        .ok()
+        .and_then(|a| a.trim().parse().ok());
+    if addr.is_none() {
+        eprintln!("note: no running daemon noted its console; start one with `dcsync daemon`");
+    }
+    let token = crate::web::token(&web.token_file).map_err(|e| CliError::Partial(e.to_string()))?;
+    let url = crate::web::login_url(addr.unwrap_or(web.listen), &token);
+    out!("{url}");
+    if open {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        if let Err(e) = std::process::Command::new(opener).arg(&url).status() {
+            eprintln!("could not run {opener} ({e}); open the URL above yourself");
+        }
+    }
+    Ok(())
+}
+
 async fn control(config_path: &std::path::Path, req: Request) -> Result<(), CliError> {
     let config = Config::load(config_path, &EnvOverrides::from_env())?;
     let socket =

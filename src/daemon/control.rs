@@ -141,7 +141,7 @@ fn answer(req: Request, shared: &Shared) -> Response {
 
 /// `dcsync bwlimit [LIMIT|reset]`: the new limit applies to the transfers
 /// running now, from their next chunk.
-fn set_bwlimit(limit: Option<String>, shared: &Shared) -> Response {
+pub(crate) fn set_bwlimit(limit: Option<String>, shared: &Shared) -> Response {
     let statuses = shared.status.lock().map(|s| s.clone()).unwrap_or_default();
     let fail = |error: String, pairs| Response {
         ok: false,

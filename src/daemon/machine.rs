@@ -291,8 +291,8 @@ impl PairMachine {
     pub fn command(&mut self, now: Instant, cmd: &Command) {
         match cmd {
             Command::Pause => self.paused = true,
-            Command::Resume | Command::SyncNow => {
-                if matches!(cmd, Command::Resume) {
+            Command::Resume | Command::SyncNow | Command::ConfirmDelete => {
+                if matches!(cmd, Command::Resume | Command::ConfirmDelete) {
                     self.paused = false;
                 }
                 self.mark_full();

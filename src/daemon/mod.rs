@@ -14,6 +14,7 @@
 
 pub mod control;
 mod machine;
+pub mod stats;
 mod watch;
 
 pub use watch::Batch;
@@ -45,6 +46,8 @@ pub struct Settings {
     /// Run (through `sh -c`, a short JSON on stdin) when a pair enters an
     /// error or paused state, stops for a mass delete, or keeps a conflict.
     pub notify_command: Option<String>,
+    /// The web console and `/metrics` (`web_listen`), if configured.
+    pub web: Option<crate::web::WebSettings>,
 }
 
 /// How long a notify command may run before it is stopped.
@@ -120,6 +123,34 @@ pub struct PairStatus {
     /// that reaches it).
     #[serde(default)]
     pub host_down_since: Option<String>,
+    /// What the last pass left out, and why (the first
+    /// [`SKIPPED_SHOWN`]; entries the ignore rules leave out on the host
+    /// are not listed).
+    #[serde(default)]
+    pub skipped: Vec<SkippedPath>,
+    /// A mass-delete stop waiting for the user's word (`confirm-delete`).
+    #[serde(default)]
+    pub mass_delete: Option<MassDeleteStop>,
+}
+
+/// How many skipped paths a pair's status lists.
+pub const SKIPPED_SHOWN: usize = 200;
+
+/// A path a pass left out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SkippedPath {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A pass the mass-delete guard stopped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MassDeleteStop {
+    pub message: String,
+    /// How many files it would delete.
+    pub count: u64,
+    /// What it would delete (the first paths).
+    pub paths: Vec<String>,
 }
 
 impl PairStatus {
@@ -150,6 +181,9 @@ pub enum Command {
     Pause,
     Resume,
     SyncNow,
+    /// Resume after a mass-delete stop, letting the next pass delete
+    /// what the guard held back (once).
+    ConfirmDelete,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +196,8 @@ pub enum DaemonError {
     },
     #[error("a dcsync daemon is already running for this config (socket {})", .0.display())]
     AlreadyRunning(PathBuf),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebError),
 }
 
 /// Shared between the pair loops and the control server.
@@ -170,9 +206,35 @@ pub(crate) struct Shared {
     pub commands: Vec<mpsc::UnboundedSender<Command>>,
     /// The bandwidth limit of the daemon's transfers (`dcsync bwlimit`).
     pub bandwidth: Option<Arc<crate::api::bwlimit::Bandwidth>>,
+    /// The pairs, in the order of `status`.
+    pub specs: Vec<PairSpec>,
+    /// Activity and counters (the console, `/metrics`).
+    pub stats: stats::Stats,
+    /// The daemon's API client (its request counters), when it has one.
+    pub client: Option<Client>,
 }
 
 impl Shared {
+    pub(crate) fn new(
+        specs: Vec<PairSpec>,
+        commands: Vec<mpsc::UnboundedSender<Command>>,
+        client: Option<Client>,
+    ) -> Shared {
+        Shared {
+            status: Mutex::new(specs.iter().map(PairStatus::starting).collect()),
+            commands,
+            bandwidth: client.as_ref().map(Client::bandwidth),
+            stats: stats::Stats::new(specs.len()),
+            specs,
+            client,
+        }
+    }
+
+    /// A copy of every pair's status.
+    pub(crate) fn statuses(&self) -> Vec<PairStatus> {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     fn update(&self, idx: usize, f: impl FnOnce(&mut PairStatus)) {
         if let Ok(mut s) = self.status.lock()
             && let Some(p) = s.get_mut(idx)
@@ -250,11 +312,7 @@ pub fn pair_loop(
     stop: tokio_watch::Receiver<bool>,
 ) -> (impl std::future::Future<Output = ()> + Send, PairHandle) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared {
-        status: Mutex::new(vec![PairStatus::starting(&pair)]),
-        commands: vec![tx],
-        bandwidth: None,
-    });
+    let shared = Arc::new(Shared::new(vec![pair.clone()], vec![tx], None));
     let ctx = PairLoop {
         idx: 0,
         jitter_seed,
@@ -276,6 +334,16 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let listener = control::bind(&settings.socket).await?;
+    // The console: refused (before anything runs) when its address would
+    // expose it by mistake or is taken.
+    let web = match &settings.web {
+        Some(w) => Some((
+            crate::web::bind(w).await?,
+            crate::web::token(&w.token_file)?,
+            w.metrics_without_token,
+        )),
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio_watch::channel(false);
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
@@ -284,11 +352,7 @@ pub async fn run(
         senders.push(tx);
         receivers.push(rx);
     }
-    let shared = Arc::new(Shared {
-        status: Mutex::new(pairs.iter().map(PairStatus::starting).collect()),
-        commands: senders,
-        bandwidth: Some(client.bandwidth()),
-    });
+    let shared = Arc::new(Shared::new(pairs.clone(), senders, Some(client.clone())));
     let mut tasks = tokio::task::JoinSet::new();
     let host: Arc<dyn Host> = Arc::new(client);
     let events: Arc<dyn LocalEvents> = Arc::new(OsWatcher);
@@ -311,6 +375,24 @@ pub async fn run(
         ));
     }
     tasks.spawn(control::serve(listener, shared.clone(), stop_rx.clone()));
+    let web_addr_file = crate::web::address_path(&settings.socket);
+    if let Some((web_listener, token, open_metrics)) = web {
+        if let Ok(addr) = web_listener.local_addr() {
+            // Where `dcsync web` finds the console (the port may be chosen
+            // by the system when `web_listen` says port 0).
+            if let Err(e) = std::fs::write(&web_addr_file, addr.to_string()) {
+                tracing::warn!(path = %web_addr_file.display(), error = %e, "could not note the console's address");
+            }
+            tracing::info!(%addr, "web console listening; `dcsync web` prints the login URL");
+        }
+        tasks.spawn(crate::web::serve(
+            web_listener,
+            shared.clone(),
+            token,
+            open_metrics,
+            stop_rx.clone(),
+        ));
+    }
     tracing::info!(socket = %settings.socket.display(), "daemon started");
 
     shutdown.await;
@@ -327,6 +409,7 @@ pub async fn run(
         tasks.abort_all();
     }
     let _ = std::fs::remove_file(&settings.socket);
+    let _ = std::fs::remove_file(&web_addr_file);
     Ok(())
 }
 
@@ -349,6 +432,9 @@ struct DaemonReporter {
     idx: usize,
     shared: Arc<Shared>,
     touched: Mutex<HashSet<RelPath>>,
+    /// The pair's name and the clock (for the activity list).
+    name: String,
+    clock: Arc<dyn Clock>,
 }
 
 impl Reporter for DaemonReporter {
@@ -387,8 +473,9 @@ impl Reporter for DaemonReporter {
     }
 
     fn op_done(&self, op: &Op, result: &Result<(), String>) {
-        // The engine logs each op itself; only count here.
-        let _ = (op, result);
+        // The engine logs each op itself; only count and remember here.
+        let now = clock::datetime(self.clock.now());
+        self.shared.stats.op(self.idx, &self.name, now, op, result);
         self.shared.update(self.idx, |s| s.ops_done += 1);
     }
 }
@@ -417,6 +504,7 @@ impl PairLoop {
         let mut fingerprint: Option<u64> = None;
         let mut remote_root = None;
         let mut cached: Option<Arc<crate::model::RemoteView>> = None;
+        let mut allow_mass_delete = false;
 
         loop {
             if let Some(Action::Pass { focus }) = m.pass(Instant::now()) {
@@ -424,7 +512,10 @@ impl PairLoop {
                     idx: self.idx,
                     shared: self.shared.clone(),
                     touched: Mutex::new(HashSet::new()),
+                    name: self.pair.name.clone(),
+                    clock: self.clock.clone(),
                 };
+                let started = Instant::now();
                 self.shared.update(self.idx, |s| {
                     s.state = "syncing".into();
                     s.ops_planned = 0;
@@ -439,6 +530,8 @@ impl PairLoop {
                 }
                 let request = SyncRequest {
                     focus,
+                    // Once, after the user confirmed a mass-delete stop.
+                    allow_mass_delete: std::mem::take(&mut allow_mass_delete),
                     ..SyncRequest::default()
                 };
                 let pass = engine::sync(
@@ -471,8 +564,35 @@ impl PairLoop {
                     m.changes(paths, batch.rescan);
                 }
                 let now = clock::datetime(self.clock.now());
+                let took = started.elapsed();
+                let now_unix = clock::unix_secs(self.clock.now());
                 match result {
                     Ok(report) => {
+                        self.shared.stats.pass(
+                            self.idx,
+                            took,
+                            Ok((
+                                report.bytes_up,
+                                report.bytes_down,
+                                report.converged && report.errors.is_empty(),
+                            )),
+                            now_unix,
+                        );
+                        let skipped: Vec<SkippedPath> = report
+                            .plan
+                            .iter()
+                            .flat_map(|p| p.skipped.iter())
+                            .filter(|(_, why)| why != engine::IGNORED_REMOTE)
+                            .take(SKIPPED_SHOWN)
+                            .map(|(path, reason)| SkippedPath {
+                                path: path.clone(),
+                                reason: reason.clone(),
+                            })
+                            .collect();
+                        self.shared.update(self.idx, |s| {
+                            s.skipped = skipped;
+                            s.mass_delete = None;
+                        });
                         let clean = report.converged && report.errors.is_empty();
                         if report.conflicts > 0 {
                             notify(
@@ -513,6 +633,16 @@ impl PairLoop {
                         });
                     }
                     Err(e) => {
+                        self.shared.stats.pass(self.idx, took, Err(()), now_unix);
+                        let stop = match &e {
+                            EngineError::MassDelete { count, paths, .. } => Some(MassDeleteStop {
+                                message: e.to_string(),
+                                count: *count,
+                                paths: paths.clone(),
+                            }),
+                            _ => None,
+                        };
+                        self.shared.update(self.idx, |s| s.mass_delete = stop);
                         let result = pass_result(&e);
                         let wait = m.pass_done(Instant::now(), result);
                         self.on_error(&e, &now, result, wait, m.failures());
@@ -549,6 +679,13 @@ impl PairLoop {
                         }
                         Command::Resume => {
                             tracing::info!(pair = %self.pair.name, "resumed");
+                            if !m.is_waiting_for_root() {
+                                self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
+                            }
+                        }
+                        Command::ConfirmDelete => {
+                            tracing::info!(pair = %self.pair.name, "mass delete confirmed; resuming");
+                            allow_mass_delete = true;
                             if !m.is_waiting_for_root() {
                                 self.shared.update(self.idx, |s| { s.state = "idle".into(); s.detail = None; });
                             }
@@ -737,15 +874,14 @@ mod tests {
 
     #[test]
     fn transfers_show_up_in_the_status_while_they_run() {
-        let shared = Arc::new(Shared {
-            status: Mutex::new(vec![PairStatus::default()]),
-            commands: vec![],
-            bandwidth: None,
-        });
+        let shared = Arc::new(Shared::new(vec![], vec![], None));
+        shared.status.lock().unwrap().push(PairStatus::default());
         let r = DaemonReporter {
             idx: 0,
             shared: shared.clone(),
             touched: Mutex::new(HashSet::new()),
+            name: "p".into(),
+            clock: Arc::new(SystemClock),
         };
         let sink = r.transfer_sink().unwrap();
         let p = RelPath::new("a/b.bin").unwrap();

@@ -22,8 +22,9 @@ use crate::plan::{self, Op, PlanOptions};
 use crate::scan::{self, IgnoreRules, ScanError};
 use crate::snapshot::{self, SnapshotError};
 use crate::state::{Side, StateDb, StateError};
+pub use pass::IGNORED_REMOTE;
 pub use pass::PassPlan;
-use pass::{IGNORED_REMOTE, leave_out_ignored_remote};
+use pass::leave_out_ignored_remote;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -517,6 +518,9 @@ pub enum EngineError {
         side: &'static str,
         percent: u32,
         max: u64,
+        /// What the pass would delete (the first [`MASS_DELETE_SHOWN`]
+        /// paths), for the console.
+        paths: Vec<String>,
     },
     #[error(transparent)]
     State(#[from] StateError),
@@ -1401,6 +1405,9 @@ async fn remote_root(
 
 /// The meta key of the recent-deletions window.
 const RECENT_DELETES: &str = "recent_deletes";
+/// How many of the paths a mass-delete stop would delete it keeps.
+pub const MASS_DELETE_SHOWN: usize = 200;
+
 /// How long deletions add up in the mass-delete guard.
 const DELETE_WINDOW_SECS: i64 = 3600;
 

@@ -113,11 +113,20 @@ impl PassPlan {
         let deletes = delete_count(&self.ops, synced, local, remote, tracked_files);
         let with_window = window.with(deletes);
         self.deletes = Some(with_window);
-        let verdict = if allow_mass_delete {
+        let mut verdict = if allow_mass_delete {
             Ok(())
         } else {
             check_mass_delete(cfg, with_window)
         };
+        if let Err(EngineError::MassDelete { paths, .. }) = &mut verdict {
+            *paths = self
+                .ops
+                .iter()
+                .filter(|op| matches!(op, Op::DeleteLocal { .. } | Op::DeleteRemote { .. }))
+                .take(super::MASS_DELETE_SHOWN)
+                .map(|op| op.path().as_str().to_owned())
+                .collect();
+        }
         if let Err(e) = &verdict {
             self.stop = Some(e.to_string());
         }
@@ -191,7 +200,7 @@ pub fn adjust_views(
 }
 
 /// Why a remote entry is not synced when the ignore rules match it.
-pub(super) const IGNORED_REMOTE: &str = "matches the ignore rules; left alone on the host";
+pub const IGNORED_REMOTE: &str = "matches the ignore rules; left alone on the host";
 
 /// The ignore rules hold on the host's side too: a remote entry they match
 /// (and everything below it) leaves the view, is recorded in
@@ -518,6 +527,7 @@ fn check_mass_delete(cfg: &EngineConfig, c: plan::DeleteCount) -> Result<(), Eng
                 side,
                 percent: cfg.max_delete_percent,
                 max: cfg.max_delete_count,
+                paths: Vec::new(),
             });
         }
     }

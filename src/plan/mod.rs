@@ -143,6 +143,27 @@ pub enum Op {
 }
 
 impl Op {
+    /// A short name of the op's kind, for metrics and the activity list
+    /// (`upload`, `trash_local`, ...).
+    pub fn kind_label(&self) -> &'static str {
+        match self {
+            Op::CreateRemoteDir { .. } => "mkdir_remote",
+            Op::CreateLocalDir { .. } => "mkdir_local",
+            Op::RecordDir { .. } | Op::RecordMove { .. } => "record",
+            Op::MoveRemote { .. } => "move_remote",
+            Op::MoveLocal { .. } => "move_local",
+            Op::Upload { .. } => "upload",
+            Op::RemoteCopy { .. } => "copy_remote",
+            Op::Download { .. } => "download",
+            Op::Reconcile { .. } => "compare",
+            Op::SetAside { .. } => "set_aside_local",
+            Op::SetAsideRemote { .. } => "set_aside_remote",
+            Op::DeleteRemote { .. } => "trash_remote",
+            Op::DeleteLocal { .. } => "trash_local",
+            Op::Forget { .. } => "forget",
+        }
+    }
+
     /// The path the op is about (its destination for moves).
     pub fn path(&self) -> &RelPath {
         match self {

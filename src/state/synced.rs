@@ -299,6 +299,18 @@ impl StateDb {
     }
 
     /// The number of files in the Synced tree.
+    /// The Synced files and their bytes.
+    pub fn synced_totals(&self) -> Result<(u64, u64), StateError> {
+        let (n, bytes): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(size), 0) FROM synced WHERE kind = 'file'",
+            )
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(|e| StateError::sqlite("count the Synced bytes", &self.path, e))?;
+        Ok((n as u64, bytes as u64))
+    }
+
     pub fn synced_files(&self) -> Result<u64, StateError> {
         self.count(
             "count the Synced files",

@@ -8,12 +8,12 @@ use dcsync::api::{Client, FolderId};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: tokio::process::Child,
     cfg: PathBuf,
-    local: PathBuf,
+    pub(crate) local: PathBuf,
 }
 
 impl Daemon {
@@ -22,7 +22,7 @@ impl Daemon {
     }
 
     /// With `extra` lines in the config.
-    async fn start_with(host: &Host, extra: &str) -> Daemon {
+    pub(crate) async fn start_with(host: &Host, extra: &str) -> Daemon {
         let local = host.path("local");
         std::fs::create_dir_all(&local).unwrap();
         let cfg = host.sync_config("daemon.toml", &local, "/Sync", extra);
@@ -44,7 +44,7 @@ impl Daemon {
         Daemon { child, cfg, local }
     }
 
-    async fn cli(&self, args: &[&str]) -> Run {
+    pub(crate) async fn cli(&self, args: &[&str]) -> Run {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
             .arg("--config")
             .arg(&self.cfg)
@@ -59,14 +59,14 @@ impl Daemon {
         }
     }
 
-    fn write(&self, rel: &str, content: &[u8]) {
+    pub(crate) fn write(&self, rel: &str, content: &[u8]) {
         let p = self.local.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
     }
 
     /// SIGTERM, and the exit status.
-    async fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) async fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().unwrap();
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])

@@ -15,3 +15,4 @@ mod snapshot;
 mod sync;
 mod util;
 mod variant;
+mod web;

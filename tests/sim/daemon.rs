@@ -187,6 +187,7 @@ impl Daemon {
             full_rescan: FULL,
             debounce: Duration::from_secs(2),
             notify_command: None,
+            web: None,
         };
         let host: Arc<dyn Host> = s.host.clone();
         let (fut, handle) = dcsync::daemon::pair_loop(
