@@ -719,6 +719,10 @@ async fn forget_replaced(
 /// when an upload's answer was lost.
 const MAX_COMPARED: usize = 5;
 
+/// How many tracked files per folder `Tracked::folder_shows_its_files`
+/// looks at.
+const PROBES: usize = 3;
+
 /// What recovery made of an interrupted upload or copy.
 enum Recovered {
     /// Settled: these changes record it (the intent is closed).
@@ -737,8 +741,8 @@ enum Recovered {
 /// state tells whether that folder's listing can be believed.
 struct Tracked {
     ids: HashSet<u64>,
-    /// Folder (`None`: the account root) → one tracked file in it.
-    probe: std::collections::HashMap<Option<u64>, u64>,
+    /// Folder (`None`: the account root) → a few tracked files in it.
+    probe: std::collections::HashMap<Option<u64>, Vec<u64>>,
 }
 
 impl Tracked {
@@ -746,7 +750,10 @@ impl Tracked {
         let synced = db.load_synced()?;
         let mut probe = std::collections::HashMap::new();
         for e in synced.values().filter(|e| e.kind == Kind::File) {
-            probe.entry(e.remote_parent).or_insert(e.remote_id);
+            let ids: &mut Vec<u64> = probe.entry(e.remote_parent).or_default();
+            if ids.len() < PROBES {
+                ids.push(e.remote_id);
+            }
         }
         Ok(Tracked {
             ids: synced.values().map(|e| e.remote_id).collect(),
@@ -754,27 +761,32 @@ impl Tracked {
         })
     }
 
-    /// Whether an empty search of folder `parent` may be believed: no
-    /// tracked file of that folder (or, when it has none, of any folder)
-    /// is out of sight. A trashed folder is listed without its files, and
-    /// a synced folder trashed whole takes every tracked file with it.
+    /// Whether what a search of folder `parent` did not find may be
+    /// taken for gone: a few tracked files of that folder (or, when it has
+    /// none, of another) are looked at, and one of them is live. A trashed
+    /// folder is listed without its files, and a synced folder trashed
+    /// whole takes every tracked file with it. Nothing tracked: yes.
     async fn folder_shows_its_files(
         &self,
         client: &dyn Host,
         parent: Option<u64>,
     ) -> Result<bool, ApiError> {
-        let probe = self
+        let Some(files) = self
             .probe
             .get(&parent)
-            .or_else(|| self.probe.values().next());
-        let Some(&file) = probe else {
+            .or_else(|| self.probe.values().next())
+        else {
             return Ok(true);
         };
-        match client.file_info(FileId(file)).await {
-            Ok(f) => Ok(f.status == FileStatus::Active),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
+        for &file in files {
+            match client.file_info(FileId(file)).await {
+                Ok(f) if f.status == FileStatus::Active => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
         }
+        Ok(false)
     }
 }
 
@@ -832,6 +844,17 @@ async fn recover_upload(
                 vec![]
             }
             Ok(f) if f.status == FileStatus::Active => vec![(f.id, f.name)],
+            // In the host's trash: alone, or with its folder (a restore
+            // would bring it back beside whatever took its name since;
+            // sim seed 155757).
+            Ok(_)
+                if !tracked
+                    .folder_shows_its_files(client, intent.parent)
+                    .await? =>
+            {
+                tracing::info!(%path, file = id, "an interrupted upload is in the host's trash, maybe with its folder; looking again next pass");
+                return Ok(Recovered::Unsure);
+            }
             Ok(_) => vec![],
             Err(e) if e.is_not_found() => vec![],
             Err(e) => return Err(e.into()),

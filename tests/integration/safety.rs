@@ -774,6 +774,47 @@ async fn a_lost_copy_in_a_folder_trashed_meanwhile_is_not_taken_for_lost() {
     );
 }
 
+/// An upload whose answer arrived (its file id journalled) but whose
+/// recording did not, and then the synced folder went to the host's trash:
+/// the file is "trashed" by its folder, and recovery took it for gone and
+/// closed the intent; once restored, it stood beside the local file's next
+/// upload. The intent now stays open until the folder shows its files.
+/// (Simulation, seed 155757 in a release build.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placed_upload_in_a_folder_trashed_meanwhile_is_not_taken_for_gone() {
+    use dcsync::engine::{EngineError, Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 2)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let path = local.join("d/new.txt");
+    std::fs::write(&path, "new").unwrap();
+    let d = lib.folder("d").await;
+    let up = lib.host.write("up/new.txt", b"new");
+    let placed = c.upload_file(&up, "new.txt", Some(d), None).await.unwrap();
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/new.txt"),
+        local: local_entry(&path),
+        replaces: None,
+    };
+    let json = serde_json::json!({ "op": op, "parent": d.0, "placed": placed.id.0 });
+    dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_begin(&json.to_string(), "2026-12-01 00:00:00")
+        .unwrap();
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    c.folder_delete(root).await.unwrap();
+
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert!(
+        matches!(r, Err(EngineError::RemoteRootGone { .. })),
+        "the pass stops: {r:?}"
+    );
+    let open = dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_pending()
+        .unwrap();
+    assert_eq!(open.len(), 1, "the upload's intent is still open: {open:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_devices_upload_of_the_same_size_is_never_adopted_as_ours() {
     use dcsync::engine::{Quiet, SyncRequest, sync};
