@@ -172,8 +172,7 @@ impl PairMachine {
     /// is not paused, waiting for its root or backing off. Taking it clears
     /// what it covers (changes arriving while it runs make the next one).
     pub fn pass(&mut self, now: Instant) -> Option<Action> {
-        let backing_off = self.retry_at.is_some_and(|t| t > now);
-        if !self.dirty || self.paused || self.waiting_root || backing_off {
+        if !self.pass_due(now) {
             return None;
         }
         self.dirty = false;
@@ -185,6 +184,15 @@ impl PairMachine {
             self.cached = false;
         }
         Some(Action::Pass { focus })
+    }
+
+    /// Whether [`PairMachine::pass`] has a pass to run now. The loop asks
+    /// before it waits for anything: a pass may end wanting another (a
+    /// focused pass that met a new folder needs a full one; changes
+    /// arrived while it ran), and no event or timer may come for an hour.
+    pub fn pass_due(&self, now: Instant) -> bool {
+        let backing_off = self.retry_at.is_some_and(|t| t > now);
+        self.dirty && !self.paused && !self.waiting_root && !backing_off
     }
 
     /// Local paths changed (echoes of the pair's own writes already left

@@ -521,6 +521,9 @@ impl PairLoop {
                     s.ops_planned = 0;
                     s.ops_done = 0;
                 });
+                if let Some(paths) = &focus {
+                    tracing::debug!(paths = paths.len(), first = ?paths.first(), "focused pass");
+                }
                 let focus = focus
                     .and_then(|paths| cached.clone().map(|remote| engine::Focus { remote, paths }));
                 if focus.is_none() {
@@ -648,6 +651,13 @@ impl PairLoop {
                         self.on_error(&e, &now, result, wait, m.failures());
                     }
                 }
+            }
+            // The pass may have left more to do (a full pass a focused one
+            // asked for, changes that came in while it ran): run it now,
+            // not at the next event or timer (#11: a new folder whose file
+            // events the watcher missed waited for the next poll).
+            if m.pass_due(Instant::now()) {
+                continue;
             }
             let poll_at = m.next_poll_at();
             let secs = poll_at.saturating_duration_since(Instant::now()).as_secs();

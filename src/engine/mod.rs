@@ -1041,6 +1041,7 @@ async fn sync_pass(
             plan_ms = t.plan_ms,
             execute_ms = t.execute_ms,
             focused = focus.is_some(),
+            needs_full_pass = report.needs_full_pass,
             "pass finished in one round"
         );
     }

@@ -12,9 +12,15 @@ use std::collections::HashMap;
 /// `dcsync web` prints for it.
 async fn console(host: &Host) -> (Daemon, String) {
     let d = Daemon::start_with(host, "poll_interval = \"1h\"\nweb_listen = \"127.0.0.1:0\"").await;
+    let url = console_of(&d).await;
+    (d, url)
+}
+
+/// The login URL of daemon `d`'s console, once it is up.
+async fn console_of(d: &Daemon) -> String {
     let url = std::sync::Mutex::new(String::new());
     let up = wait_for(DEADLINE, || {
-        let (d, url) = (&d, &url);
+        let url = &url;
         async move {
             let r = d.cli(&["web"]).await;
             let ok = r.code == 0 && !r.stdout.contains(":0/") && r.stderr.is_empty();
@@ -28,7 +34,7 @@ async fn console(host: &Host) -> (Daemon, String) {
     assert!(up, "`dcsync web` prints the running console's URL");
     let url = url.into_inner().unwrap();
     assert!(url.contains("/login?token="), "{url}");
-    (d, url)
+    url
 }
 
 fn no_redirects() -> reqwest::Client {
@@ -47,8 +53,9 @@ fn split(url: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_needs_its_token_and_refuses_cross_site_posts() {
     let host = Host::start().await;
+    std::fs::create_dir_all(host.path("local")).unwrap();
+    std::fs::write(host.path("local/a.txt"), b"hello").unwrap();
     let (d, url) = console(&host).await;
-    d.write("a.txt", b"hello");
     let (base, token) = split(&url);
     let http = no_redirects();
 
@@ -203,6 +210,93 @@ async fn the_console_needs_its_token_and_refuses_cross_site_posts() {
     assert!(m[&format!("dcsync_last_success_timestamp_seconds{{{pair}}}")] > 1.7e9);
     assert!(m["dcsync_api_requests_total"] > 0.0);
     assert_eq!(m["dcsync_api_throttled_total"], 0.0);
+    assert!(d.stop().await.success());
+}
+
+/// A mass-delete stop shows in the console with what it would delete, and
+/// the console's "Delete them" lets the next pass go ahead, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_delete_stop_is_shown_and_confirmed_from_the_console() {
+    let host = Host::start().await;
+    let local = host.path("local");
+    std::fs::create_dir_all(&local).unwrap();
+    for i in 0..5 {
+        std::fs::write(local.join(format!("f{i}.txt")), format!("file {i}")).unwrap();
+    }
+    let d = Daemon::start_with(
+        &host,
+        "poll_interval = \"1h\"\nweb_listen = \"127.0.0.1:0\"\nmax_delete_count = 2",
+    )
+    .await;
+    let url = console_of(&d).await;
+    let (base, token) = split(&url);
+    let http = no_redirects();
+    let get_state = || async {
+        http.get(format!("{base}/api/state"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let c = host.client();
+    let on_host = || async {
+        let sync = c
+            .folder_listing(None)
+            .await
+            .ok()?
+            .folders
+            .into_iter()
+            .find(|f| f.name == "Sync")?;
+        Some(c.folder_listing(Some(sync.id)).await.ok()?.files.len())
+    };
+    assert!(wait_for(DEADLINE, || async { on_host().await == Some(5) }).await);
+    for i in 0..5 {
+        std::fs::remove_file(local.join(format!("f{i}.txt"))).unwrap();
+    }
+    let stopped = std::sync::Mutex::new(serde_json::Value::Null);
+    assert!(
+        wait_for(DEADLINE, || async {
+            let s = get_state().await;
+            let ok = s["pairs"][0]["mass_delete"]["count"] == 5;
+            *stopped.lock().unwrap() = s;
+            ok
+        })
+        .await,
+        "the stop shows: {}",
+        stopped.lock().unwrap()
+    );
+    let s = stopped.into_inner().unwrap();
+    assert_eq!(s["pairs"][0]["state"], "paused");
+    let paths: Vec<&str> = s["pairs"][0]["mass_delete"]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert_eq!(paths.len(), 5, "{paths:?}");
+    assert!(paths.contains(&"f3.txt"), "{paths:?}");
+    assert_eq!(on_host().await, Some(5), "nothing deleted yet");
+    let name = s["pairs"][0]["name"].as_str().unwrap();
+    let r = http
+        .post(format!("{base}/api/pairs/{name}/confirm-delete"))
+        .bearer_auth(&token)
+        .header("x-csrf-token", s["csrf"].as_str().unwrap())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(wait_for(DEADLINE, || async { on_host().await == Some(0) }).await);
+    assert!(
+        wait_for(DEADLINE, || async {
+            let s = get_state().await;
+            s["pairs"][0]["state"] == "idle" && s["pairs"][0]["mass_delete"].is_null()
+        })
+        .await
+    );
     assert!(d.stop().await.success());
 }
 
@@ -410,8 +504,11 @@ impl Browser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_works_in_a_real_browser() {
     let host = Host::start().await;
+    // Made before the daemon starts: its first pass sends it.
+    let local = host.path("local");
+    std::fs::create_dir_all(local.join("docs")).unwrap();
+    std::fs::write(local.join("docs/report.txt"), b"quarterly numbers").unwrap();
     let (d, url) = console(&host).await;
-    d.write("docs/report.txt", b"quarterly numbers");
     let b = Browser::start().await;
     b.go(&url).await;
     // The pair, idle, and the upload in the recent activity.
