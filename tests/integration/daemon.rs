@@ -30,7 +30,7 @@ impl Daemon {
     }
 
     /// Runs `dcsync daemon` on the config `cfg` for the folder `local`.
-    fn spawn(cfg: PathBuf, local: PathBuf) -> Daemon {
+    pub(crate) fn spawn(cfg: PathBuf, local: PathBuf) -> Daemon {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dcsync"))
             .arg("--config")
             .arg(&cfg)
@@ -95,7 +95,7 @@ async fn remote_file(c: &Client, rel: &str) -> Option<Vec<u8>> {
     std::fs::read(tmp.path()).ok()
 }
 
-async fn until_remote(c: &Client, rel: &str, want: Option<&[u8]>) -> bool {
+pub(crate) async fn until_remote(c: &Client, rel: &str, want: Option<&[u8]>) -> bool {
     wait_for(DEADLINE, || async {
         remote_file(c, rel).await.as_deref() == want
     })

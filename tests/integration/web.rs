@@ -300,6 +300,96 @@ async fn a_mass_delete_stop_is_shown_and_confirmed_from_the_console() {
     assert!(d.stop().await.success());
 }
 
+/// A kept conflict shows in the console with both versions, and "Keep
+/// local" settles it as `dcsync resolve` does; the daemon then carries it to
+/// the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_is_listed_and_settled_from_the_console() {
+    let host = Host::start().await;
+    let pair = crate::sync::Pair::new(&host);
+    pair.write("a.txt", b"local a");
+    let f = host.write("h/a.txt", b"remote a!");
+    host.dcsync(&["remote", "put", f.to_str().unwrap(), "/Sync"])
+        .await
+        .ok();
+    pair.sync(&[]).await.ok();
+    pair.sync(&[]).await.ok();
+    let mut cfg = std::fs::read_to_string(&pair.cfg).unwrap();
+    cfg.push_str("\npoll_interval = \"1h\"\nweb_listen = \"127.0.0.1:0\"\n");
+    std::fs::write(&pair.cfg, cfg).unwrap();
+    let d = Daemon::spawn(pair.cfg.clone(), pair.local.clone());
+    let url = console_of(&d).await;
+    let (base, token) = split(&url);
+    let http = no_redirects();
+    let get_state = || async {
+        http.get(format!("{base}/api/state"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let s = get_state().await;
+    let c = &s["pairs"][0]["conflicts"][0];
+    assert_eq!(c["path"], "a.txt", "{s}");
+    assert!(
+        c["copy_path"].as_str().unwrap().contains("conflicted copy"),
+        "{c}"
+    );
+    let sizes = [c["path_size"].as_u64(), c["copy_size"].as_u64()];
+    assert!(sizes.contains(&Some(7)) && sizes.contains(&Some(9)), "{c}");
+    let name = s["pairs"][0]["name"].as_str().unwrap();
+    let resolve = |keep: &'static str| {
+        http.post(format!("{base}/api/pairs/{name}/resolve"))
+            .bearer_auth(&token)
+            .header("x-csrf-token", s["csrf"].as_str().unwrap())
+            .json(&serde_json::json!({ "path": "a.txt", "keep": keep }))
+            .send()
+    };
+    assert_eq!(resolve("mine").await.unwrap().status(), 400);
+    assert_eq!(resolve("local").await.unwrap().status(), 200);
+    assert!(
+        wait_for(DEADLINE, || async {
+            get_state().await["pairs"][0]["conflicts"]
+                .as_array()
+                .is_some_and(|a| a.is_empty())
+        })
+        .await
+    );
+    assert_eq!(
+        resolve("local").await.unwrap().status(),
+        409,
+        "settled once"
+    );
+    let c = host.client();
+    let names = || async {
+        let sync = c
+            .folder_listing(None)
+            .await
+            .ok()?
+            .folders
+            .into_iter()
+            .find(|f| f.name == "Sync")?;
+        let l = c.folder_listing(Some(sync.id)).await.ok()?;
+        Some(l.files.into_iter().map(|f| f.name).collect::<Vec<_>>())
+    };
+    let settled = wait_for(DEADLINE, || async {
+        names()
+            .await
+            .is_some_and(|n| !n.iter().any(|k| k.contains("conflicted copy")))
+    })
+    .await;
+    assert!(settled, "the host keeps no copy: {:?}", names().await);
+    assert!(crate::daemon::until_remote(&c, "a.txt", Some(b"local a")).await);
+    assert!(
+        pair.trash_has(b"remote a!"),
+        "the other version is in the local trash"
+    );
+    assert!(d.stop().await.success());
+}
+
 /// Parses Prometheus text (format 0.0.4): every sample line is
 /// `name{labels} value`, every family has `# HELP` and `# TYPE` first.
 /// Returns `name{labels}` → value; panics on anything malformed.
