@@ -94,17 +94,22 @@ impl WebSettings {
 }
 
 /// The login token in `path`: read, or made (32 random bytes, hex) and
-/// written owner-only when there is none.
+/// written owner-only when there is none. Made without replacing: when the
+/// daemon and `dcsync web` make one at the same moment, both end up with
+/// the one that landed first.
 pub fn token(path: &Path) -> Result<String, WebError> {
     let err = |source| WebError::Token {
         path: path.to_path_buf(),
         source,
     };
-    match std::fs::read_to_string(path) {
-        Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_owned()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
+    let read = || match std::fs::read_to_string(path) {
+        Ok(t) if t.trim().len() >= 32 => Ok(Some(t.trim().to_owned())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(err(e)),
+    };
+    if let Some(t) = read()? {
+        return Ok(t);
     }
     if let Some(dir) = path.parent() {
         crate::api::auth::create_private_dir(dir).map_err(err)?;
@@ -120,8 +125,14 @@ pub fn token(path: &Path) -> Result<String, WebError> {
             .map_err(err)?;
         tmp.write_all(t.as_bytes()).map_err(err)?;
     }
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(t)
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(t),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another process made it first: theirs is the token.
+            read()?.ok_or_else(|| err(std::io::Error::other("the token file is too short")))
+        }
+        Err(e) => Err(err(e.error)),
+    }
 }
 
 /// The file beside the control socket that holds the console's token.
@@ -641,5 +652,28 @@ mod tests {
         assert_eq!(token(&p).unwrap(), t, "read back, not made again");
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn makers_at_the_same_moment_all_get_the_token_on_disk() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("d.web-token");
+            let go = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let got: Vec<String> = (0..8)
+                .map(|_| {
+                    let (p, go) = (p.clone(), go.clone());
+                    std::thread::spawn(move || {
+                        go.wait();
+                        token(&p).unwrap()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect();
+            let on_disk = std::fs::read_to_string(&p).unwrap();
+            assert!(got.iter().all(|t| *t == on_disk), "{got:?} vs {on_disk}");
+        }
     }
 }
