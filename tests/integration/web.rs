@@ -253,9 +253,13 @@ async fn a_mass_delete_stop_is_shown_and_confirmed_from_the_console() {
         Some(c.folder_listing(Some(sync.id)).await.ok()?.files.len())
     };
     assert!(wait_for(DEADLINE, || async { on_host().await == Some(5) }).await);
+    // Paused while the files go, so that one pass sees all five deletes
+    // (the watcher may report them in more than one batch).
+    assert_eq!(d.cli(&["pause"]).await.code, 0);
     for i in 0..5 {
         std::fs::remove_file(local.join(format!("f{i}.txt"))).unwrap();
     }
+    assert_eq!(d.cli(&["resume"]).await.code, 0);
     let stopped = std::sync::Mutex::new(serde_json::Value::Null);
     assert!(
         wait_for(DEADLINE, || async {
