@@ -37,6 +37,18 @@ async fn console_of(d: &Daemon) -> String {
     url
 }
 
+/// `/api/state`, with the token as a Bearer header.
+async fn api_state(http: &reqwest::Client, base: &str, token: &str) -> serde_json::Value {
+    http.get(format!("{base}/api/state"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -231,16 +243,7 @@ async fn a_mass_delete_stop_is_shown_and_confirmed_from_the_console() {
     let url = console_of(&d).await;
     let (base, token) = split(&url);
     let http = no_redirects();
-    let get_state = || async {
-        http.get(format!("{base}/api/state"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()
-    };
+    let get_state = || api_state(&http, &base, &token);
     let c = host.client();
     let on_host = || async {
         let sync = c
@@ -325,16 +328,7 @@ async fn a_conflict_is_listed_and_settled_from_the_console() {
     let url = console_of(&d).await;
     let (base, token) = split(&url);
     let http = no_redirects();
-    let get_state = || async {
-        http.get(format!("{base}/api/state"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()
-    };
+    let get_state = || api_state(&http, &base, &token);
     let s = get_state().await;
     let c = &s["pairs"][0]["conflicts"][0];
     assert_eq!(c["path"], "a.txt", "{s}");
