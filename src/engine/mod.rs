@@ -762,8 +762,10 @@ async fn sync_pass(
         // check for a trashed remote root still looks at them (a root
         // trashed meanwhile took their host files along).
         let mut forgot = Vec::new();
+        let mut held = Vec::new();
         if !req.dry_run {
-            forgot = recover::run(client, &mut db, root, remote_root, &*clock).await?;
+            let r = recover::run(client, &mut db, root, remote_root, &*clock).await?;
+            (forgot, held) = (r.forgot, r.held);
         }
         let t_load = Instant::now();
         // A focused pass reads, scans and plans only its scopes.
@@ -824,6 +826,10 @@ async fn sync_pass(
             .iter()
             .map(|p| format!("local: {p}"))
             .chain(snap.view.unknown.iter().map(|p| format!("remote: {p}")))
+            .chain(
+                held.iter()
+                    .map(|p| format!("remote: {p} (an interrupted upload is not settled yet)")),
+            )
             .collect();
         // A focused pass takes the root's folders from the cached tree
         // (trashed ones dropped already) and leaves out known trashed ones
@@ -839,6 +845,14 @@ async fn sync_pass(
             case_insensitive,
             *upload_limit,
         );
+        // Paths whose interrupted op recovery could not settle yet: nothing
+        // is planned there (their Synced entry may name a version that op
+        // trashed itself, which is no remote delete).
+        if !held.is_empty() {
+            snap.view.unknown.append(&mut held);
+            snap.view.unknown.sort();
+            snap.view.unknown.dedup();
+        }
         // What dcsync put on the host and no listing showed yet is planned
         // again when it is not there; the check for a trashed root below
         // still looks at it (an upload into the synced folder right before

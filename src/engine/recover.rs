@@ -45,23 +45,48 @@ pub(crate) struct MovedFrom {
     pub parent: Option<u64>,
 }
 
-/// Resolves the open intents. Returns the Synced entries it forgot (an
-/// interrupted replacement whose old version is in the host's trash): the
-/// check for a trashed remote root still looks at them, as a root trashed
-/// meanwhile put that old version there too.
+/// What [`run`] leaves for the pass.
+#[derive(Debug, Default)]
+pub(crate) struct Recovery {
+    /// The Synced entries it forgot (an interrupted replacement whose old
+    /// version is in the host's trash): the check for a trashed remote root
+    /// still looks at them, as a root trashed meanwhile put that old
+    /// version there too.
+    pub forgot: Vec<(RelPath, SyncedEntry)>,
+    /// Paths of intents still open ([`Recovered::Unsure`]): the pass plans
+    /// nothing there (they count as unknown on the remote side) until the
+    /// intent is settled. Their Synced entries may still describe a version
+    /// the interrupted op itself trashed, which the planner would take for
+    /// a remote delete (sim seed 103672: the local `.dcsyncignore` went to
+    /// the local trash).
+    pub held: Vec<RelPath>,
+}
+
+/// Resolves the open intents.
 pub(crate) async fn run(
     client: &dyn Host,
     db: &mut StateDb,
     root: &Path,
     remote_root: Option<FolderId>,
     clock: &dyn Clock,
-) -> Result<Vec<(RelPath, SyncedEntry)>, EngineError> {
-    let mut forgot = Vec::new();
+) -> Result<Recovery, EngineError> {
+    let mut out = Recovery::default();
+    let forgot = &mut out.forgot;
     let pending = db.journal_pending()?;
     if pending.is_empty() {
-        return Ok(forgot);
+        return Ok(out);
     }
-    let tracked = Tracked::read(db)?;
+    // Paths an open upload or copy may have changed on the host: their
+    // Synced entries say nothing about whether their folder is listed.
+    let open: HashSet<RelPath> = pending
+        .iter()
+        .filter_map(|(_, json)| serde_json::from_str::<Intent>(json).ok())
+        .filter_map(|i| match i.op {
+            Op::Upload { path, .. } | Op::RemoteCopy { path, .. } => Some(path),
+            _ => None,
+        })
+        .collect();
+    let tracked = Tracked::read(db, &open)?;
     for (id, json) in pending {
         let now = clock::datetime(clock.now());
         let intent: Intent = match serde_json::from_str(&json) {
@@ -85,11 +110,11 @@ pub(crate) async fn run(
                 .await?;
                 match changes {
                     Recovered::Done(c) => {
-                        remember_forgotten(db, &c, &mut forgot)?;
+                        remember_forgotten(db, &c, forgot)?;
                         db.journal_done(id, &c, &now)?
                     }
                     Recovered::Abandon => db.journal_abandon(id, &now)?,
-                    Recovered::Unsure => {}
+                    Recovered::Unsure => out.held.push(path.clone()),
                 }
             }
             Op::RemoteCopy {
@@ -114,11 +139,11 @@ pub(crate) async fn run(
                 .await?;
                 match changes {
                     Recovered::Done(c) => {
-                        remember_forgotten(db, &c, &mut forgot)?;
+                        remember_forgotten(db, &c, forgot)?;
                         db.journal_done(id, &c, &now)?
                     }
                     Recovered::Abandon => db.journal_abandon(id, &now)?,
-                    Recovered::Unsure => {}
+                    Recovered::Unsure => out.held.push(path.clone()),
                 }
             }
             Op::MoveRemote {
@@ -191,7 +216,7 @@ pub(crate) async fn run(
             _ => db.journal_abandon(id, &now)?,
         }
     }
-    Ok(forgot)
+    Ok(out)
 }
 
 /// The Synced entries `changes` will remove, as they are now.
@@ -742,14 +767,22 @@ enum Recovered {
 struct Tracked {
     ids: HashSet<u64>,
     /// Folder (`None`: the account root) → a few tracked files in it.
-    probe: std::collections::HashMap<Option<u64>, Vec<u64>>,
+    probe: std::collections::BTreeMap<Option<u64>, Vec<u64>>,
 }
 
 impl Tracked {
-    fn read(db: &StateDb) -> Result<Tracked, EngineError> {
+    /// `open`: paths of open uploads and copies, whose Synced entries are
+    /// no probes: such an entry may name the version the op replaced (and
+    /// trashed itself), and is not updated while its path is held (the
+    /// remote user may trash that file meanwhile); as the only probe of its
+    /// folder it would keep the answer "no" for ever (sim seed 246).
+    fn read(db: &StateDb, open: &HashSet<RelPath>) -> Result<Tracked, EngineError> {
         let synced = db.load_synced()?;
-        let mut probe = std::collections::HashMap::new();
-        for e in synced.values().filter(|e| e.kind == Kind::File) {
+        let mut probe = std::collections::BTreeMap::new();
+        for (_, e) in synced
+            .iter()
+            .filter(|(p, e)| e.kind == Kind::File && !open.contains(*p))
+        {
             let ids: &mut Vec<u64> = probe.entry(e.remote_parent).or_default();
             if ids.len() < PROBES {
                 ids.push(e.remote_id);

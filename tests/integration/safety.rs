@@ -1210,6 +1210,69 @@ async fn an_interrupted_replacement_never_turns_into_a_local_delete() {
     assert!(names.contains(&"f0.txt"), "and goes up again: {names:?}");
 }
 
+/// The same interrupted replacement, but recovery cannot yet tell whether
+/// its upload is gone: the upload is in the host's trash (a first recovery
+/// trashed it, as the file had changed) and no other tracked file of the
+/// folder is live (another device deleted them), so the folder may be in
+/// the trash. The intent stays open, and its path must stay out of the
+/// plan meanwhile: its Synced entry names the old version the replacement
+/// trashed itself, which the planner took for a delete on the host and
+/// moved the only copy to the local trash. Once the folder is known to be
+/// live, the file goes up again. (Simulation, release run seed 103672: the
+/// local `.dcsyncignore` went to the local trash, and ignored files up.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsettled_replacement_holds_its_path_out_of_the_plan() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 2)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let d = lib.folder("d").await;
+    let listing = c.folder_listing(Some(d)).await.unwrap();
+    let id = |name: &str| listing.files.iter().find(|f| f.name == name).unwrap().id;
+    let (old, other) = (id("f0.txt"), id("f1.txt"));
+    let path = local.join("d/f0.txt");
+    std::fs::write(&path, "an edit that went up").unwrap();
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/f0.txt"),
+        local: local_entry(&path),
+        replaces: Some(old.0),
+    };
+    // The killed run: the upload, the old version to the trash; then an
+    // earlier recovery trashed the upload (the file had changed since).
+    let new = c.upload_file(&path, "f0.txt", Some(d), None).await.unwrap();
+    c.file_delete(old).await.unwrap();
+    c.file_delete(new.id).await.unwrap();
+    let json = serde_json::json!({ "op": op, "parent": d.0, "placed": new.id.0 }).to_string();
+    dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_begin(&json, "2026-12-01 00:00:00")
+        .unwrap();
+    // Another device deletes the folder's other file; the user undoes the
+    // edit (the content is what was synced).
+    c.file_delete(other).await.unwrap();
+    std::fs::write(&path, "d0").unwrap();
+
+    // The first round holds the path and carries out the other delete;
+    // then the folder shows no tracked file but the held one's old version,
+    // so the next round's recovery settles the intent and the file goes up
+    // again.
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert_eq!(read(&path), b"d0", "the local file stays: {r:?}");
+    assert!(
+        !local.join("d/f1.txt").exists(),
+        "the other delete is carried out"
+    );
+    let r = r.unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    let listing = c.folder_listing(Some(d)).await.unwrap();
+    let names: Vec<&str> = listing.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["f0.txt"], "up again: {r:?}");
+    let open = dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_pending()
+        .unwrap();
+    assert!(open.is_empty(), "settled: {open:?}");
+}
+
 /// An interrupted replacement whose old version is in the host's trash is
 /// forgotten by recovery (the local file goes up again). When the old
 /// version went to the trash because the whole synced folder was trashed,
