@@ -1180,7 +1180,7 @@ async fn drop_trashed_root_folders(
 
 /// How many tracked files that vanished from the listing are looked up
 /// with `file/info` before a pass acts on a named remote folder.
-const ROOT_PROBES: usize = 3;
+const ROOT_PROBES: usize = 12;
 
 /// The host lists a trashed folder as before (same id, same place when it
 /// is at the account root, or below a trashed ancestor) but without its
@@ -1196,14 +1196,27 @@ async fn check_root_not_trashed(
     synced: &crate::model::Tree<crate::model::SyncedEntry>,
 ) -> Result<(), EngineError> {
     use crate::model::Kind;
-    let vanished: Vec<u64> = synced
-        .iter()
-        .filter(|(p, e)| {
-            e.kind == Kind::File
-                && !view.is_unknown(p)
-                && view.entries.get(*p).is_none_or(|r| r.id != e.remote_id)
+    // One per folder first, then a second, ...: files trashed one by one
+    // (detached, they say nothing) must not use up the probes before a
+    // file that went with the root is looked at (sim seed 156066: three
+    // files replaced on the website came first in path order).
+    let mut by_folder: std::collections::BTreeMap<Option<u64>, Vec<u64>> = Default::default();
+    for (_, e) in synced.iter().filter(|(p, e)| {
+        e.kind == Kind::File
+            && !view.is_unknown(p)
+            && view.entries.get(*p).is_none_or(|r| r.id != e.remote_id)
+    }) {
+        let ids = by_folder.entry(e.remote_parent).or_default();
+        if ids.len() < ROOT_PROBES {
+            ids.push(e.remote_id);
+        }
+    }
+    let vanished: Vec<u64> = (0..ROOT_PROBES)
+        .flat_map(|i| {
+            by_folder
+                .values()
+                .filter_map(move |ids| ids.get(i).copied())
         })
-        .map(|(_, e)| e.remote_id)
         .take(ROOT_PROBES)
         .collect();
     if vanished.is_empty() {

@@ -280,6 +280,54 @@ async fn a_trashed_ancestor_of_the_remote_root_makes_it_gone() {
     trashed_remote_root_stops_the_pass("/Outer/Inner", &["Outer"]).await;
 }
 
+/// Files trashed one by one on the website are detached and say nothing
+/// about the synced folder; when several of them came first in path order,
+/// they used up the few look-ups the check for a trashed root makes, and a
+/// root trashed after them went unnoticed: the pass trashed the local
+/// files and sent new ones into the trashed folder. Look-ups now go one
+/// per folder first. (Simulation, release run seed 156066.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trashed_root_is_noticed_after_many_files_trashed_one_by_one() {
+    use dcsync::engine::{EngineError, Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("a", 4), ("z", 2)]).await;
+    let (local, c, clock) = (&lib.local, &lib.c, lib.clock.clone());
+    // No delete guard in the way: the trashed-root check alone must stop it.
+    let cfg = dcsync::engine::EngineConfig {
+        max_delete_percent: 100,
+        ..lib.cfg.clone()
+    };
+    let a = lib.folder("a").await;
+    for f in c.folder_listing(Some(a)).await.unwrap().files {
+        c.file_delete(f.id).await.unwrap();
+    }
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    c.folder_delete(root).await.unwrap();
+    std::fs::write(local.join("z/new.txt"), "new").unwrap();
+    let before = std::fs::read_dir(local.join("a")).unwrap().count();
+
+    let r = sync(c, &cfg, SyncRequest::default(), clock, &Quiet).await;
+    assert!(
+        matches!(r, Err(EngineError::RemoteRootGone { .. })),
+        "the pass stops: {r:?}"
+    );
+    assert_eq!(std::fs::read_dir(local.join("a")).unwrap().count(), before);
+    assert_eq!(
+        read(&local.join("z/f0.txt")),
+        b"z0",
+        "nothing trashed locally"
+    );
+    let trash: Vec<_> = walkdir::WalkDir::new(local.join(".dcsync/trash"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_owned())
+        .collect();
+    assert!(
+        trash.is_empty(),
+        "nothing moved into the local trash: {trash:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_trashed_one_by_one_are_ordinary_deletes() {
     // The contrast: the user trashes a file and a subfolder on the website;
