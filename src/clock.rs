@@ -24,9 +24,18 @@ pub struct FixedClock(pub std::sync::Mutex<SystemTime>);
 
 impl FixedClock {
     pub fn at_unix(secs: u64) -> FixedClock {
-        FixedClock(std::sync::Mutex::new(
-            UNIX_EPOCH + Duration::from_secs(secs),
-        ))
+        FixedClock::at(UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
+    pub fn at(t: SystemTime) -> FixedClock {
+        FixedClock(std::sync::Mutex::new(t))
+    }
+
+    /// Moves the clock on by `d` (a simulation's time passing).
+    pub fn advance(&self, d: Duration) {
+        if let Ok(mut g) = self.0.lock() {
+            *g += d;
+        }
     }
 }
 

@@ -300,14 +300,16 @@ impl PairHandle {
 }
 
 /// One pair's loop without the control socket, for embedding: the
-/// simulation runs it with its own host and local events under tokio's
-/// paused clock (`jitter_seed` makes its backoff reproducible). The
-/// returned future is the loop; it ends when `stop` turns true.
+/// simulation runs it with its own host, local events and wall clock
+/// (`clock`: what passes and the activity list read as "now") under
+/// tokio's paused clock (`jitter_seed` makes its backoff reproducible).
+/// The returned future is the loop; it ends when `stop` turns true.
 pub fn pair_loop(
     host: Arc<dyn Host>,
     pair: PairSpec,
     settings: Settings,
     events: Arc<dyn LocalEvents>,
+    clock: Arc<dyn Clock>,
     jitter_seed: u64,
     stop: tokio_watch::Receiver<bool>,
 ) -> (impl std::future::Future<Output = ()> + Send, PairHandle) {
@@ -321,7 +323,7 @@ pub fn pair_loop(
         pair,
         settings,
         shared: shared.clone(),
-        clock: Arc::new(SystemClock),
+        clock,
     };
     (ctx.run(rx, stop), PairHandle { shared })
 }

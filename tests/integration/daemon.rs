@@ -655,6 +655,7 @@ async fn a_full_pass_a_focused_one_asks_for_runs_at_once() {
         pair,
         settings,
         events.clone(),
+        std::sync::Arc::new(dcsync::clock::SystemClock),
         1,
         stop_rx,
     );

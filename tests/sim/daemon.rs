@@ -195,6 +195,7 @@ impl Daemon {
             pair,
             settings,
             events.clone(),
+            s.clock.clone(),
             s.seed ^ incarnation,
             stop_rx,
         );
@@ -280,7 +281,9 @@ impl Driver<'_> {
             if now >= until {
                 return Ok(());
             }
-            tokio::time::advance((until - now).min(TICK)).await;
+            let step = (until - now).min(TICK);
+            tokio::time::advance(step).await;
+            self.s.clock.advance(step);
         }
     }
 

@@ -51,9 +51,9 @@ use std::time::Instant;
 
 use dcsync::api::host::Host;
 use dcsync::api::{
-    Client, ClientOptions, Credentials, FileId, FolderId, FolderOptions, RetryPolicy, Secret,
-    TokenStore,
+    Client, ClientOptions, Credentials, FolderId, FolderOptions, RetryPolicy, Secret, TokenStore,
 };
+use dcsync::clock::FixedClock;
 use dcsync::engine::{EngineConfig, EngineError, SyncReport, SyncRequest};
 use dcsync_emulator::{Config as EmuConfig, InProcess, RunningEmulator};
 use rand::{Rng, SeedableRng};
@@ -156,7 +156,8 @@ struct Seed {
     shared: Arc<Shared>,
     host: Arc<SimHost>,
     cfg: EngineConfig,
-    clock: Arc<dcsync::clock::SystemClock>,
+    /// The engine's wall clock, which the world moves (see `world::epoch`).
+    clock: Arc<FixedClock>,
     ops: OpLog,
     trace: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -195,14 +196,12 @@ impl Seed {
         self.shared.world.lock().await.log(s);
     }
 
-    /// The synced host folder, as (path, id) of every file and folder.
-    async fn remote_ids(&self) -> Option<(Vec<(String, FileId)>, Vec<(String, FolderId)>)> {
+    /// The synced host folder, as (path, id) of every file and folder
+    /// (folders' paths end in `/`), also where two share a name.
+    async fn remote_ids(&self) -> Option<Vec<(String, u64)>> {
         let w = self.shared.world.lock().await;
         let t = world::rtree(w.plain.as_ref(), w.remote_root).await.ok()?;
-        Some((
-            t.files.iter().map(|(p, f)| (p.clone(), f.id)).collect(),
-            t.dirs.into_iter().collect(),
-        ))
+        Some(t.all)
     }
 
     /// The local folder vanishes (an unmounted disk; with `mount_point`, an
@@ -269,14 +268,14 @@ impl Seed {
         let Ok(synced) = db.load_synced() else {
             return false;
         };
-        let Some((files, _)) = self.remote_ids().await else {
+        let Some(listed) = self.remote_ids().await else {
             return false;
         };
         synced.iter().any(|(p, e)| {
             e.kind == dcsync::model::Kind::File
-                && files
+                && listed
                     .iter()
-                    .any(|(q, id)| q == p.as_str() && id.0 == e.remote_id)
+                    .any(|(q, id)| q == p.as_str() && *id == e.remote_id)
         })
     }
 
@@ -315,16 +314,11 @@ impl Seed {
                 "a pass with the host folder in the trash changed local files: {gone:?}"
             ));
         }
-        if let (Some((files, dirs)), Some((files_after, dirs_after))) = (before, after) {
-            let missing: Vec<_> = files
+        if let (Some(listed), Some(listed_after)) = (before, after) {
+            let missing: Vec<_> = listed
                 .iter()
-                .filter(|f| !files_after.contains(f))
+                .filter(|e| !listed_after.contains(e))
                 .map(|(p, _)| p.as_str())
-                .chain(
-                    dirs.iter()
-                        .filter(|d| !dirs_after.contains(d))
-                        .map(|(p, _)| p.as_str()),
-                )
                 .collect();
             if !missing.is_empty() {
                 return Err(format!(
@@ -495,7 +489,16 @@ impl Seed {
             max_delete_count: 1_000_000,
             trash: Default::default(),
         };
-        let world = World::new(seed, rates, root.clone(), scratch, plain, remote_root);
+        let clock = Arc::new(FixedClock::at(world::epoch()));
+        let world = World::new(
+            seed,
+            rates,
+            root.clone(),
+            scratch,
+            plain,
+            remote_root,
+            clock.clone(),
+        );
         let trace = world.trace.clone();
         CURRENT.with(|c| *c.borrow_mut() = Some(trace.clone()));
         let shared = Shared::new(world);
@@ -509,7 +512,7 @@ impl Seed {
                 one_at_a_time: Default::default(),
             }),
             cfg,
-            clock: Arc::new(dcsync::clock::SystemClock),
+            clock,
             ops: OpLog(trace.clone()),
             trace,
         };

@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dcsync::api::host::Host;
 use dcsync::api::{ApiError, Expected, FileId, FolderId, FolderOptions, RemoteFile};
+use dcsync::clock::{Clock, FixedClock};
 use dcsync::model::{Kind, RelPath};
 use dcsync::scan::IgnoreRules;
 use rand::rngs::StdRng;
@@ -28,6 +30,16 @@ const IGNORED_NAME: &str = "x.log";
 pub const IGNORE_BASE: &str = "*.log\n";
 /// The line the local user adds and removes again.
 const IGNORE_TOGGLE: &str = "d1/\n";
+
+/// Where the simulated wall clock starts: 2035-01-01 00:00:00.000123456
+/// UTC. The engine reads "now" from a clock only the simulation moves, and
+/// the local user stamps every file it writes with that clock, so whether a
+/// file is racily clean (its mtime within a tick of the engine's read)
+/// follows from the seed, not from how fast the machine ran it. Files the
+/// engine writes itself carry the real (older) time and are never racy.
+pub fn epoch() -> SystemTime {
+    UNIX_EPOCH + Duration::new(2_051_222_400, 123_456)
+}
 
 /// How often things happen, per host call while the users are active.
 #[derive(Debug, Clone, Copy)]
@@ -227,6 +239,10 @@ pub struct RTree {
     pub dirs: BTreeMap<String, FolderId>,
     /// Names listed twice in one folder.
     pub dups: Vec<String>,
+    /// Every entry listed, (path, id), also the second of a name (`files`
+    /// and `dirs` keep one per path): what identity checks compare, as a
+    /// restore may bring an old file back beside the one that was there.
+    pub all: Vec<(String, u64)>,
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -261,6 +277,7 @@ pub async fn rtree(c: &dyn Host, root: FolderId) -> Result<RTree, ApiError> {
         let mut seen = BTreeSet::new();
         for f in l.folders {
             let p = join(&path, &f.name);
+            t.all.push((format!("{p}/"), f.id.0));
             if !seen.insert(f.name.clone()) {
                 t.dups.push(p);
                 continue;
@@ -270,6 +287,7 @@ pub async fn rtree(c: &dyn Host, root: FolderId) -> Result<RTree, ApiError> {
         }
         for f in l.files {
             let p = join(&path, &f.name);
+            t.all.push((p.clone(), f.id.0));
             if !seen.insert(f.name.clone()) {
                 t.dups.push(p);
                 continue;
@@ -338,6 +356,8 @@ pub struct World {
     /// `DCSYNC_SIM_CALLS` is set: every host call of the engine goes into
     /// the trace (for reading one seed closely).
     calls: bool,
+    /// The engine's wall clock (see [`epoch`]).
+    pub clock: Arc<FixedClock>,
 }
 
 impl World {
@@ -348,6 +368,7 @@ impl World {
         scratch: PathBuf,
         plain: Arc<dyn Host>,
         remote_root: FolderId,
+        clock: Arc<FixedClock>,
     ) -> World {
         World {
             rng: StdRng::seed_from_u64(seed ^ 0x5eed_0000_dc5c),
@@ -364,7 +385,29 @@ impl World {
             trace: Arc::default(),
             downloads: 0,
             calls: std::env::var("DCSYNC_SIM_CALLS").is_ok(),
+            clock,
         }
+    }
+
+    /// Time passes: up to `max_ms`, drawn from the seed.
+    fn tick(&mut self, max_ms: u64) {
+        let us = self.rng.random_range(0..=max_ms * 1000);
+        self.clock.advance(Duration::from_micros(us));
+    }
+
+    /// Gives the file at `full` the simulated clock's time, as the kernel
+    /// would have stamped it when it was written.
+    fn stamp(&self, full: &Path) -> std::io::Result<()> {
+        std::fs::File::options()
+            .write(true)
+            .open(full)?
+            .set_modified(self.clock.now())
+    }
+
+    /// Writes `c` to `full`, stamped with the simulated clock.
+    fn write_stamped(&self, full: &Path, c: &str) -> std::io::Result<()> {
+        std::fs::write(full, c)?;
+        self.stamp(full)
     }
 
     pub fn log(&mut self, s: String) {
@@ -398,8 +441,10 @@ impl World {
         }
     }
 
-    /// One action of either user (between passes).
+    /// One action of either user (between passes), some time after the
+    /// last thing that happened.
     pub async fn act(&mut self) {
+        self.tick(40);
         if self.rng.random_bool(0.5) {
             self.local_action();
         } else {
@@ -429,6 +474,7 @@ impl World {
     }
 
     pub fn local_action(&mut self) {
+        self.tick(6);
         let roll = self.rng.random_range(0..100);
         let r = match roll {
             0..=29 => self.l_write(),
@@ -454,7 +500,7 @@ impl World {
         let c = self.content('L');
         let full = self.root.join(&p);
         std::fs::create_dir_all(full.parent().unwrap_or(&self.root))?;
-        std::fs::write(&full, &c)?;
+        self.write_stamped(&full, &c)?;
         self.log(format!("L write {p} = {}", c.trim_end()));
         self.live.insert(c);
         Ok(())
@@ -473,10 +519,11 @@ impl World {
         // from a clock of jiffy resolution, 4-10 ms) a second write keeps
         // the mtime; later it cannot, whatever the size.
         let same_tick = same_tick
-            && meta
-                .modified()?
-                .elapsed()
-                .is_ok_and(|age| age < std::time::Duration::from_millis(8));
+            && self
+                .clock
+                .now()
+                .duration_since(meta.modified()?)
+                .is_ok_and(|age| age < Duration::from_millis(8));
         let mut c = self.content('L');
         if same_tick {
             // Same length as before, so only the content differs.
@@ -493,9 +540,11 @@ impl World {
             .open(&full)?;
         use std::io::Write;
         (&f).write_all(c.as_bytes())?;
-        if same_tick {
-            f.set_modified(meta.modified()?)?;
-        }
+        f.set_modified(if same_tick {
+            meta.modified()?
+        } else {
+            self.clock.now()
+        })?;
         drop(f);
         self.log(format!(
             "L overwrite {p}{} = {}",
@@ -521,7 +570,7 @@ impl World {
         let c = self.content('L');
         // An editor's save: a temp file (ignored by default) renamed over.
         let tmp = full.with_file_name(format!("~${}", name_of(&p)));
-        std::fs::write(&tmp, &c)?;
+        self.write_stamped(&tmp, &c)?;
         std::fs::rename(&tmp, &full)?;
         self.log(format!("L save-by-rename {p} = {}", c.trim_end()));
         self.live.remove(&old);
@@ -610,7 +659,7 @@ impl World {
         if let Ok(old) = std::fs::read_to_string(&full) {
             self.ign_local.remove(&old);
         }
-        std::fs::write(&full, &c)?;
+        self.write_stamped(&full, &c)?;
         self.log(format!("L write ignored {p} = {}", c.trim_end()));
         self.ign_local.insert(c);
         Ok(())
@@ -624,7 +673,7 @@ impl World {
         } else {
             format!("{IGNORE_BASE}{IGNORE_TOGGLE}")
         };
-        std::fs::write(&p, &next)?;
+        self.write_stamped(&p, &next)?;
         self.log(format!(
             "L .dcsyncignore now {:?}",
             next.lines().collect::<Vec<_>>()
