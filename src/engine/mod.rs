@@ -1283,7 +1283,7 @@ const MAX_FOLDER_DEPTH: usize = 64;
 /// trashed between the listing of its parent and its own listing (the
 /// listing still shows it, empty) from a trashed root when no other tracked
 /// file is left to tell.
-async fn cut_off_below(
+pub(crate) async fn cut_off_below(
     client: &dyn Host,
     folder: FolderId,
     root: FolderId,

@@ -86,7 +86,7 @@ pub(crate) async fn run(
             _ => None,
         })
         .collect();
-    let tracked = Tracked::read(db, &open)?;
+    let tracked = Tracked::read(db, &open, remote_root)?;
     for (id, json) in pending {
         let now = clock::datetime(clock.now());
         let intent: Intent = match serde_json::from_str(&json) {
@@ -768,6 +768,8 @@ struct Tracked {
     ids: HashSet<u64>,
     /// Folder (`None`: the account root) → a few tracked files in it.
     probe: std::collections::BTreeMap<Option<u64>, Vec<u64>>,
+    /// The synced host folder (`None`: the account root).
+    remote_root: Option<FolderId>,
 }
 
 impl Tracked {
@@ -776,7 +778,11 @@ impl Tracked {
     /// trashed itself), and is not updated while its path is held (the
     /// remote user may trash that file meanwhile); as the only probe of its
     /// folder it would keep the answer "no" for ever (sim seed 246).
-    fn read(db: &StateDb, open: &HashSet<RelPath>) -> Result<Tracked, EngineError> {
+    fn read(
+        db: &StateDb,
+        open: &HashSet<RelPath>,
+        remote_root: Option<FolderId>,
+    ) -> Result<Tracked, EngineError> {
         let synced = db.load_synced()?;
         let mut probe = std::collections::BTreeMap::new();
         for (_, e) in synced
@@ -791,6 +797,7 @@ impl Tracked {
         Ok(Tracked {
             ids: synced.values().map(|e| e.remote_id).collect(),
             probe,
+            remote_root,
         })
     }
 
@@ -799,11 +806,15 @@ impl Tracked {
     /// none, of another) are looked at, and one of them is live. A trashed
     /// folder is listed without its files, and a synced folder trashed
     /// whole takes every tracked file with it. Nothing tracked: yes.
+    /// None live, but the folder no longer hangs below the synced folder
+    /// (trashed on its own, or moved out): yes, as what went with it left
+    /// the synced tree for good (waiting for it would wait for ever; sim
+    /// seed 100214: a subfolder trashed on the website).
     async fn folder_shows_its_files(
         &self,
         client: &dyn Host,
         parent: Option<u64>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, EngineError> {
         let Some(files) = self
             .probe
             .get(&parent)
@@ -816,10 +827,16 @@ impl Tracked {
                 Ok(f) if f.status == FileStatus::Active => return Ok(true),
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
-        Ok(false)
+        match (parent, self.remote_root) {
+            (Some(folder), Some(root)) => {
+                super::cut_off_below(client, FolderId(folder), root).await
+            }
+            // Below the account root nothing is trashed along with it.
+            _ => Ok(true),
+        }
     }
 }
 

@@ -863,6 +863,71 @@ async fn a_placed_upload_in_a_folder_trashed_meanwhile_is_not_taken_for_gone() {
     assert_eq!(open.len(), 1, "the upload's intent is still open: {open:?}");
 }
 
+/// The contrast: the folder the upload went to was trashed on its own
+/// (another device), not with the synced folder. It is cut off from the
+/// synced tree for good, so waiting for its files to show would wait for
+/// ever (the path held out of every plan, never in sync): the upload is
+/// taken for gone and the local file goes up again. (Simulation, release
+/// run seed 100214.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placed_upload_in_a_subfolder_trashed_on_its_own_is_settled() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 2)]).await;
+    let (local, c, clock) = (&lib.local, &lib.c, lib.clock.clone());
+    let cfg = &dcsync::engine::EngineConfig {
+        max_delete_count: 1,
+        ..lib.cfg.clone()
+    };
+    let path = local.join("d/new.txt");
+    std::fs::write(&path, "new").unwrap();
+    let d = lib.folder("d").await;
+    let up = lib.host.write("up/new.txt", b"new");
+    let placed = c.upload_file(&up, "new.txt", Some(d), None).await.unwrap();
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/new.txt"),
+        local: local_entry(&path),
+        replaces: None,
+    };
+    let json = serde_json::json!({ "op": op, "parent": d.0, "placed": placed.id.0 });
+    dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_begin(&json.to_string(), "2026-12-01 00:00:00")
+        .unwrap();
+    c.folder_delete(d).await.unwrap();
+
+    // The delete guard stops the pass (two deletes, one allowed), so the
+    // folder's Synced entries stay: tracked files of the folder, none
+    // live, round after round.
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert!(
+        matches!(r, Err(dcsync::engine::EngineError::MassDelete { .. })),
+        "{r:?}"
+    );
+    let open = dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_pending()
+        .unwrap();
+    assert!(open.is_empty(), "settled all the same: {open:?}");
+    let req = SyncRequest {
+        allow_mass_delete: true,
+        ..Default::default()
+    };
+    let r = sync(c, cfg, req, clock.clone(), &Quiet).await.unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    assert_eq!(read(&path), b"new", "the new file stays");
+    let d = lib.folder("d").await;
+    assert_ne!(d.0, json["parent"].as_u64().unwrap(), "a new folder d");
+    let names: Vec<String> = c
+        .folder_listing(Some(d))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["new.txt"], "and goes up again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_devices_upload_of_the_same_size_is_never_adopted_as_ours() {
     use dcsync::engine::{Quiet, SyncRequest, sync};
