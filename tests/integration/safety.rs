@@ -928,6 +928,49 @@ async fn a_placed_upload_in_a_subfolder_trashed_on_its_own_is_settled() {
     assert_eq!(names, ["new.txt"], "and goes up again");
 }
 
+/// A file trashed on its own (another device) is detached from its folder
+/// and says nothing about it: when the only tracked file of the folder a
+/// lost upload went to was one, recovery kept waiting for the folder to
+/// show its files, and held the path out of every plan for ever.
+/// (Simulation, release run seed 103457.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_trashed_on_its_own_is_no_sign_of_a_trashed_folder() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, c, clock) = (&lib.local, &lib.c, lib.clock.clone());
+    // The delete guard stops the pass before the delete is carried out,
+    // so the trashed file stays the folder's tracked file.
+    let cfg = &dcsync::engine::EngineConfig {
+        max_delete_count: 0,
+        ..lib.cfg.clone()
+    };
+    let path = local.join("d/new.txt");
+    std::fs::write(&path, "new").unwrap();
+    let d = lib.folder("d").await;
+    let op = dcsync::plan::Op::Upload {
+        path: rel("d/new.txt"),
+        local: local_entry(&path),
+        replaces: None,
+    };
+    pending_intent(&cfg.db_path, &op, d.0);
+    let f0 = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    c.file_delete(f0).await.unwrap();
+
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert!(
+        matches!(r, Err(dcsync::engine::EngineError::MassDelete { .. })),
+        "{r:?}"
+    );
+    let open = dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_pending()
+        .unwrap();
+    assert!(
+        open.is_empty(),
+        "the lost upload is taken for lost: {open:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_devices_upload_of_the_same_size_is_never_adopted_as_ours() {
     use dcsync::engine::{Quiet, SyncRequest, sync};
@@ -1652,6 +1695,55 @@ async fn a_folder_made_twice_by_an_interrupted_run_is_made_once() {
     assert_eq!(read(&local.join("x/theirs.txt")), b"theirs");
     let inside = c.folder_listing(Some(theirs.id)).await.unwrap();
     assert_eq!(inside.files.len(), 2, "{:?}", inside.files);
+}
+
+/// The same two folders, but the synced folder went to the host's trash
+/// meanwhile, and another device had put a file into ours: a trashed
+/// folder is listed without its files, so ours looked empty and recovery
+/// trashed it (with the file) in a pass that must delete nothing. It now
+/// waits until the folder shows its files. (Simulation, release run seed
+/// 110117.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_made_twice_are_not_settled_inside_a_trashed_root() {
+    use dcsync::engine::{EngineError, Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::create_dir_all(local.join("x")).unwrap();
+    let sync_id = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    c.folder_create("x", Some(sync_id), &Default::default())
+        .await
+        .unwrap();
+    let ours = c
+        .folder_create("x", Some(sync_id), &Default::default())
+        .await
+        .unwrap();
+    let up = lib.host.write("other/late.txt", b"late");
+    c.upload_file(&up, "late.txt", Some(ours.id), None)
+        .await
+        .unwrap();
+    let op = dcsync::plan::Op::CreateRemoteDir {
+        path: rel("x"),
+        local: dcsync::engine::local_meta(&std::fs::symlink_metadata(local.join("x")).unwrap()),
+    };
+    pending_intent(&cfg.db_path, &op, sync_id.0);
+    c.folder_delete(sync_id).await.unwrap();
+
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert!(
+        matches!(r, Err(EngineError::RemoteRootGone { .. })),
+        "the pass stops: {r:?}"
+    );
+    let info = c.folder_info(ours.id).await.unwrap();
+    assert_eq!(
+        info.parent_id,
+        Some(sync_id),
+        "ours stays where it is (a folder trashed on its own is cut off)"
+    );
+    let open = dcsync::state::StateDb::open(&cfg.db_path)
+        .unwrap()
+        .journal_pending()
+        .unwrap();
+    assert_eq!(open.len(), 1, "looked at again next run: {open:?}");
 }
 
 /// A folder trashed on the host and then moved back into the tree (a move
