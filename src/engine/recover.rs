@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// What the journal stores for a remote-changing op.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Intent {
     pub op: Op,
     /// The remote folder the op worked in (for uploads, copies, creates).
@@ -40,7 +40,7 @@ pub(crate) struct Intent {
 }
 
 /// The folder a remote move took its entry from (`None`: the account root).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MovedFrom {
     pub parent: Option<u64>,
 }
@@ -105,7 +105,16 @@ pub(crate) async fn run(
             } => {
                 let stamp = clock::conflict_stamp(clock.now());
                 let changes = recover_upload(
-                    client, root, &tracked, &intent, path, local, *replaces, None, &stamp,
+                    client,
+                    root,
+                    &tracked,
+                    &intent,
+                    path,
+                    local,
+                    *replaces,
+                    None,
+                    &stamp,
+                    &mut |placed| note_placed(db, id, &intent, placed, &now),
                 )
                 .await?;
                 match changes {
@@ -135,6 +144,7 @@ pub(crate) async fn run(
                     *replaces,
                     Some(*source),
                     &stamp,
+                    &mut |placed| note_placed(db, id, &intent, placed, &now),
                 )
                 .await?;
                 match changes {
@@ -229,6 +239,25 @@ pub(crate) async fn run(
         }
     }
     Ok(out)
+}
+
+/// Records in open intent `id` the file recovery found to be ours, before
+/// it renames it: a run killed after that rename then knows the file by
+/// id, wherever it is by then (sim seed 101099: another device moved it
+/// into a folder during the rename, which landed it beside a namesake, and
+/// the next run, searching by name, never found it again). A failure is
+/// reported, not fatal (the next run searches again).
+fn note_placed(db: &mut StateDb, id: i64, intent: &Intent, placed: u64, now: &str) {
+    let noted = Intent {
+        placed: Some(placed),
+        ..intent.clone()
+    };
+    let done = serde_json::to_string(&noted)
+        .map_err(|e| e.to_string())
+        .and_then(|json| db.journal_update(id, &json, now).map_err(|e| e.to_string()));
+    if let Err(e) = done {
+        tracing::warn!(intent = id, file = placed, error = %e, "could not record which upload is ours; the next run searches again");
+    }
 }
 
 /// The Synced entries `changes` will remove, as they are now.
@@ -880,6 +909,7 @@ async fn recover_upload(
     replaces: Option<u64>,
     source: Option<u64>,
     stamp: &str,
+    note_placed: &mut (dyn FnMut(u64) + Send),
 ) -> Result<Recovered, EngineError> {
     let unchanged = std::fs::symlink_metadata(root.join(path.as_str()))
         .map(|m| super::exec::meta_of(&m))
@@ -967,6 +997,9 @@ async fn recover_upload(
             .await?
             .map_or(Recovered::Abandon, Recovered::Done));
     };
+    if intent.placed.is_none() {
+        note_placed(id.0);
+    }
     let name = match claim_name(
         client,
         intent.parent,

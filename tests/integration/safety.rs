@@ -1519,6 +1519,93 @@ async fn a_move_that_stops_half_way_never_leaves_two_entries_of_one_name() {
     assert_eq!(here, ["f0.txt", "g.txt"]);
 }
 
+/// Recovery found a lost upload by its content (stored as "c (2).md"
+/// beside the old version) and renamed it to its name; another device
+/// moved it into a folder holding a "c.md" in the one call between the
+/// look and the rename, and the run died before its check. The next run,
+/// searching by name where the upload went, never found it again: two
+/// "c.md" stayed in that folder. Recovery now records the file as ours
+/// before it renames it. (Simulation, release run seed 101099.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_recovery_renames_is_known_by_id_after_a_crash() {
+    use crate::util::{Hooked, When, unavailable};
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let lib = Lib::new(&[("d", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::write(local.join("c.md"), "old").unwrap();
+    std::fs::write(local.join("d/c.md"), "in d").unwrap();
+    sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let d = lib.folder("d").await;
+    let old = c
+        .folder_listing(Some(root))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .find(|f| f.name == "c.md")
+        .unwrap()
+        .id;
+    // The killed run: the edit went up (the host named it "c (2).md"), its
+    // answer never recorded.
+    let path = local.join("c.md");
+    std::fs::write(&path, "the edit").unwrap();
+    let up = c
+        .upload_file(&path, "c.md", Some(root), None)
+        .await
+        .unwrap();
+    assert_ne!(up.name, "c.md");
+    let op = dcsync::plan::Op::Upload {
+        path: rel("c.md"),
+        local: local_entry(&path),
+        replaces: Some(old.0),
+    };
+    pending_intent(&cfg.db_path, &op, root.0);
+    let other = c.clone();
+    let (moved, lost) = (AtomicBool::new(false), AtomicBool::new(false));
+    let host = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| match when {
+            When::Before if call == "file/edit" && !moved.swap(true, Ordering::SeqCst) => {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.file_move(up.id, Some(d)))
+                        .unwrap()
+                });
+                None
+            }
+            // The run dies with the rename's answer.
+            When::After { .. } if call == "file/edit" && !lost.swap(true, Ordering::SeqCst) => {
+                Some(unavailable(call))
+            }
+            _ => None,
+        },
+    };
+    sync(&host, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .ok();
+    for _ in 0..2 {
+        sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+            .await
+            .ok();
+    }
+    let names: Vec<String> = c
+        .folder_listing(Some(d))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    let cs = names.iter().filter(|n| *n == "c.md").count();
+    assert_eq!(cs, 1, "one c.md in d: {names:?}");
+    assert_eq!(read(&local.join("c.md")), b"the edit");
+    assert_eq!(read(&local.join("d/c.md")), b"in d");
+}
+
 /// A local rename is a `file/edit` on the host, which renames the file
 /// wherever it is: when another device moved it elsewhere in the call
 /// between dcsync's look and its rename, the new name lands in that other
