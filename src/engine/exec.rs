@@ -1687,6 +1687,17 @@ impl<'a> Exec<'a> {
         path: &RelPath,
         id: u64,
     ) -> Result<Done, OpError> {
+        // The plan saw the synced entry gone locally. Back again (its
+        // folder renamed away and back since the scan), it must not be
+        // trashed on the host: the next pass would take that for a delete
+        // there and move the only copy to the local trash (sim seed 104000,
+        // daemon seed 12).
+        if let (Some((k, now)), Some(s)) = (self.stat(path)?, self.synced(path)?)
+            && k == kind
+            && now.ino == s.local.ino
+        {
+            return Err(changed(path, "the synced entry is back in its place"));
+        }
         if kind == Kind::Dir {
             self.remote_dir_holds_only_synced(path, id).await?;
         }

@@ -235,10 +235,50 @@ pub(crate) async fn run(
                 }
                 db.journal_abandon(id, &now)?;
             }
+            Op::DeleteRemote {
+                kind,
+                path,
+                id: entry,
+                ..
+            } => {
+                // Our trash went through (its answer lost): record it, or
+                // the entry, still tracked, reads as trashed on the host by
+                // somebody else and its local copy goes to the local trash
+                // (sim seed 104000: the file had come back locally).
+                if remote_delete_happened(client, *kind, *entry, remote_root).await? {
+                    tracing::info!(%path, "an interrupted trash on the host went through; recorded");
+                    db.journal_done(id, &[Change::RemoveTree(path.clone())], &now)?;
+                } else {
+                    db.journal_abandon(id, &now)?;
+                }
+            }
             _ => db.journal_abandon(id, &now)?,
         }
     }
     Ok(out)
+}
+
+/// Whether the host's entry `id` is in the trash (or gone): a file by its
+/// status, a folder by being cut off below the synced folder (a folder
+/// trashed on its own leaves it; folders have no status).
+async fn remote_delete_happened(
+    client: &dyn Host,
+    kind: Kind,
+    id: u64,
+    remote_root: Option<FolderId>,
+) -> Result<bool, EngineError> {
+    let gone = match kind {
+        Kind::File => match client.file_info(FileId(id)).await {
+            Ok(f) => f.status != FileStatus::Active,
+            Err(e) if e.is_not_found() => true,
+            Err(e) => return Err(e.into()),
+        },
+        Kind::Dir => match remote_root {
+            Some(root) => super::cut_off_below(client, FolderId(id), root).await?,
+            None => false,
+        },
+    };
+    Ok(gone)
 }
 
 /// Records in open intent `id` the file recovery found to be ours, before

@@ -489,6 +489,79 @@ fn between(act: impl FnOnce() + Send + 'static) -> BetweenPlanAndDeletes {
     }
 }
 
+/// The user moved a folder away and back while a pass ran: its scan saw
+/// the synced file gone, so the plan trashes it on the host; by the delete
+/// stage it is back in its place. It must stay on the host (a trash whose
+/// answer got lost was then taken for another device's delete, and the
+/// only local copy went to the local trash). (Simulation, release run seed
+/// 104000; daemon simulation seed 12.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_back_in_its_place_before_the_delete_stage_is_not_trashed_on_the_host() {
+    use dcsync::engine::{SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let away = lib.host.path("away");
+    std::fs::rename(local.join("d"), &away).unwrap();
+    let (from, to) = (away.clone(), local.join("d"));
+    let r = sync(
+        c,
+        cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &between(move || std::fs::rename(&from, &to).unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.deleted_remote, 0, "{r:?}");
+    let d = lib.folder("d").await;
+    let names: Vec<String> = c
+        .folder_listing(Some(d))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["f0.txt"]);
+    assert_eq!(read(&local.join("d/f0.txt")), b"d0");
+}
+
+/// The same trash, sent before the file came back, its answer lost: the
+/// next run must record our own trash (the file then goes up again), not
+/// leave the entry tracked, which reads as another device's delete and
+/// moves the only local copy to the local trash. (Simulation, release run
+/// seed 104000.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trash_on_the_host_whose_answer_was_lost_is_recorded_by_recovery() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 1), ("e", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let d = lib.folder("d").await;
+    let f0 = c.folder_listing(Some(d)).await.unwrap().files[0].id;
+    let op = dcsync::plan::Op::DeleteRemote {
+        kind: dcsync::model::Kind::File,
+        path: rel("d/f0.txt"),
+        id: f0.0,
+    };
+    pending_intent(&cfg.db_path, &op, d.0);
+    c.file_delete(f0).await.unwrap();
+
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    assert_eq!(read(&local.join("d/f0.txt")), b"d0", "the local file stays");
+    let names: Vec<String> = c
+        .folder_listing(Some(d))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, ["f0.txt"], "and goes up again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_deleted_on_the_host_never_sweeps_up_what_was_not_synced() {
     use dcsync::engine::{SyncRequest, sync};
