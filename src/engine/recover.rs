@@ -883,51 +883,80 @@ impl Tracked {
     }
 
     /// Whether what a search of folder `parent` did not find may be
-    /// taken for gone: a few tracked files of that folder (or, when it has
-    /// none, of another) are looked at, and one of them is live, or none
-    /// went to the trash with a folder. A trashed
-    /// folder is listed without its files, and a synced folder trashed
-    /// whole takes every tracked file with it. Nothing tracked: yes.
-    /// None live, but the folder no longer hangs below the synced folder
-    /// (trashed on its own, or moved out): yes, as what went with it left
-    /// the synced tree for good (waiting for it would wait for ever; sim
-    /// seed 100214: a subfolder trashed on the website).
+    /// taken for gone. A trashed folder is listed without its files (they
+    /// read as trashed, keeping their folder id), so the listing is doubted
+    /// only on evidence that a folder above them is in the trash while it
+    /// still hangs below the synced folder (trashed with the synced folder,
+    /// or trashed and moved back): a few tracked files of that folder, then
+    /// one of each other folder, are looked at, in that order:
+    /// - one is live: yes;
+    /// - `parent` no longer hangs below the synced folder (trashed on its
+    ///   own, or moved out): yes, what went with it left the synced tree for
+    ///   good, and waiting would wait for ever (sim seed 100214);
+    /// - one is in the trash with a folder still below the synced folder:
+    ///   no (sim seeds 143212, 155757, 129418);
+    /// - the rest (trashed on their own, detached, or gone) say nothing
+    ///   (sim seed 103457): yes.
+    ///
+    /// Nothing tracked, or the account root synced: yes.
     async fn folder_shows_its_files(
         &self,
         client: &dyn Host,
         parent: Option<u64>,
     ) -> Result<bool, EngineError> {
-        let Some(files) = self
-            .probe
-            .get(&parent)
-            .or_else(|| self.probe.values().next())
-        else {
+        let Some(root) = self.remote_root else {
             return Ok(true);
         };
-        let mut with_a_folder = false;
+        let own = self.probe.get(&parent).cloned().unwrap_or_default();
+        let mut in_trashed_folder = Vec::new();
+        if self.any_live(client, &own, &mut in_trashed_folder).await? {
+            return Ok(true);
+        }
+        if let Some(folder) = parent
+            && super::cut_off_below(client, FolderId(folder), root).await?
+        {
+            return Ok(true);
+        }
+        let elsewhere: Vec<u64> = self
+            .probe
+            .iter()
+            .filter(|(p, _)| **p != parent)
+            .filter_map(|(_, ids)| ids.first().copied())
+            .take(2 * PROBES)
+            .collect();
+        if self
+            .any_live(client, &elsewhere, &mut in_trashed_folder)
+            .await?
+        {
+            return Ok(true);
+        }
+        in_trashed_folder.sort_unstable();
+        in_trashed_folder.dedup();
+        for folder in in_trashed_folder.into_iter().take(PROBES) {
+            if !super::cut_off_below(client, FolderId(folder), root).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether one of `files` is live on the host; the folders of those
+    /// in the trash with their folder go to `in_trashed_folder`.
+    async fn any_live(
+        &self,
+        client: &dyn Host,
+        files: &[u64],
+        in_trashed_folder: &mut Vec<u64>,
+    ) -> Result<bool, EngineError> {
         for &file in files {
             match client.file_info(FileId(file)).await {
                 Ok(f) if f.status == FileStatus::Active => return Ok(true),
-                // Trashed together with a folder: it keeps its folder id.
-                Ok(f) if f.folder_id.is_some() => with_a_folder = true,
-                // Trashed on its own (detached) or gone: says nothing about
-                // the folder (sim seed 103457: the only probe, trashed on
-                // the website, kept the answer "no" for ever).
-                Ok(_) => {}
+                Ok(f) => in_trashed_folder.extend(f.folder_id.map(|p| p.0)),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        if !with_a_folder {
-            return Ok(true);
-        }
-        match (parent, self.remote_root) {
-            (Some(folder), Some(root)) => {
-                super::cut_off_below(client, FolderId(folder), root).await
-            }
-            // Below the account root nothing is trashed along with it.
-            _ => Ok(true),
-        }
+        Ok(false)
     }
 }
 

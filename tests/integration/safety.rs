@@ -1441,23 +1441,27 @@ async fn an_interrupted_replacement_never_turns_into_a_local_delete() {
 
 /// The same interrupted replacement, but recovery cannot yet tell whether
 /// its upload is gone: the upload is in the host's trash (a first recovery
-/// trashed it, as the file had changed) and no other tracked file of the
-/// folder is live (another device deleted them), so the folder may be in
-/// the trash. The intent stays open, and its path must stay out of the
-/// plan meanwhile: its Synced entry names the old version the replacement
+/// trashed it, as the file had changed), the folder's other tracked file is
+/// in the trash with the folder (another device trashed the folder and
+/// moved it back), and no tracked file recovery looks at elsewhere is live.
+/// The intent stays open, and its path must stay out of the plan
+/// meanwhile: its Synced entry names the old version the replacement
 /// trashed itself, which the planner took for a delete on the host and
-/// moved the only copy to the local trash. Once the folder is known to be
-/// live, the file goes up again. (Simulation, release run seed 103672: the
-/// local `.dcsyncignore` went to the local trash, and ignored files up.)
+/// moved the only copy to the local trash. Once a live file shows the
+/// listings can be believed, the file goes up again. (Simulation, release
+/// run seed 103672: the local `.dcsyncignore` went to the local trash, and
+/// ignored files up.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsettled_replacement_holds_its_path_out_of_the_plan() {
     use dcsync::engine::{Quiet, SyncRequest, sync};
-    let lib = Lib::new(&[("d", 2)]).await;
+    let lib = Lib::new(&[("d", 2), ("k", 2)]).await;
     let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
-    let d = lib.folder("d").await;
-    let listing = c.folder_listing(Some(d)).await.unwrap();
-    let id = |name: &str| listing.files.iter().find(|f| f.name == name).unwrap().id;
-    let (old, other) = (id("f0.txt"), id("f1.txt"));
+    let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let (d, k) = (lib.folder("d").await, lib.folder("k").await);
+    let id =
+        |l: &dcsync::api::Listing, name: &str| l.files.iter().find(|f| f.name == name).unwrap().id;
+    let old = id(&c.folder_listing(Some(d)).await.unwrap(), "f0.txt");
+    let k0 = id(&c.folder_listing(Some(k)).await.unwrap(), "f0.txt");
     let path = local.join("d/f0.txt");
     std::fs::write(&path, "an edit that went up").unwrap();
     let op = dcsync::plan::Op::Upload {
@@ -1475,20 +1479,22 @@ async fn an_unsettled_replacement_holds_its_path_out_of_the_plan() {
         .unwrap()
         .journal_begin(&json, "2026-12-01 00:00:00")
         .unwrap();
-    // Another device deletes the folder's other file; the user undoes the
-    // edit (the content is what was synced).
-    c.file_delete(other).await.unwrap();
+    // Another device trashes d (d/f1.txt goes along) and moves it back,
+    // and trashes k/f0.txt; the user undoes the edit (the content is what
+    // was synced).
+    c.folder_delete(d).await.unwrap();
+    c.folder_move(d, Some(root)).await.unwrap();
+    c.file_delete(k0).await.unwrap();
     std::fs::write(&path, "d0").unwrap();
 
-    // The first round holds the path and carries out the other delete;
-    // then the folder shows no tracked file but the held one's old version,
-    // so the next round's recovery settles the intent and the file goes up
-    // again.
+    // The first round holds the path and carries out the other deletes;
+    // then k/f1.txt, live, shows the listings can be believed, so the next
+    // round's recovery settles the intent and the file goes up again.
     let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
     assert_eq!(read(&path), b"d0", "the local file stays: {r:?}");
     assert!(
-        !local.join("d/f1.txt").exists(),
-        "the other delete is carried out"
+        !local.join("d/f1.txt").exists() && !local.join("k/f0.txt").exists(),
+        "the other deletes are carried out"
     );
     let r = r.unwrap();
     assert!(r.in_sync(), "{r:?}");
