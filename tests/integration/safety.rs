@@ -1912,6 +1912,45 @@ async fn folders_made_twice_are_not_settled_inside_a_trashed_root() {
     assert_eq!(open.len(), 1, "looked at again next run: {open:?}");
 }
 
+/// The same, with the folders made twice inside `d`, whose tracked files
+/// another device had trashed one by one before the synced folder went to
+/// the trash: those say nothing about `d`, and taken alone they let
+/// recovery believe d's listing. A tracked file elsewhere, in the trash
+/// with its folder, tells. (Simulation, release run seed 129418.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_made_twice_are_not_settled_inside_a_trashed_root_after_files_trashed_one_by_one() {
+    use dcsync::engine::{EngineError, Quiet, SyncRequest, sync};
+    let lib = Lib::new(&[("d", 2), ("k", 1)]).await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    std::fs::create_dir_all(local.join("d/x")).unwrap();
+    let sync_id = crate::sync::find_folder(c, None, "Sync").await.unwrap();
+    let d = lib.folder("d").await;
+    for f in c.folder_listing(Some(d)).await.unwrap().files {
+        c.file_delete(f.id).await.unwrap();
+    }
+    c.folder_create("x", Some(d), &Default::default())
+        .await
+        .unwrap();
+    let ours = c
+        .folder_create("x", Some(d), &Default::default())
+        .await
+        .unwrap();
+    let op = dcsync::plan::Op::CreateRemoteDir {
+        path: rel("d/x"),
+        local: dcsync::engine::local_meta(&std::fs::symlink_metadata(local.join("d/x")).unwrap()),
+    };
+    pending_intent(&cfg.db_path, &op, d.0);
+    c.folder_delete(sync_id).await.unwrap();
+
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &Quiet).await;
+    assert!(
+        matches!(r, Err(EngineError::RemoteRootGone { .. })),
+        "the pass stops: {r:?}"
+    );
+    let info = c.folder_info(ours.id).await.unwrap();
+    assert_eq!(info.parent_id, Some(d), "ours stays where it is");
+}
+
 /// A folder trashed on the host and then moved back into the tree (a move
 /// racing the trash: the host takes moves of trashed folders) shows like a
 /// trashed root would: a listed folder whose former files are in the trash.
