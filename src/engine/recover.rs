@@ -98,41 +98,22 @@ pub(crate) async fn run(
             }
         };
         match &intent.op {
+            // An upload, or a copy (made from `source`).
             Op::Upload {
                 path,
                 local,
                 replaces,
-            } => {
-                let stamp = clock::conflict_stamp(clock.now());
-                let changes = recover_upload(
-                    client,
-                    root,
-                    &tracked,
-                    &intent,
-                    path,
-                    local,
-                    *replaces,
-                    None,
-                    &stamp,
-                    &mut |placed| note_placed(db, id, &intent, placed, &now),
-                )
-                .await?;
-                match changes {
-                    Recovered::Done(c) => {
-                        remember_forgotten(db, &c, forgot)?;
-                        db.journal_done(id, &c, &now)?
-                    }
-                    Recovered::Abandon => db.journal_abandon(id, &now)?,
-                    Recovered::Unsure => out.held.push(path.clone()),
-                }
             }
-            Op::RemoteCopy {
+            | Op::RemoteCopy {
                 path,
                 local,
                 replaces,
-                source,
                 ..
             } => {
+                let source = match &intent.op {
+                    Op::RemoteCopy { source, .. } => Some(*source),
+                    _ => None,
+                };
                 let stamp = clock::conflict_stamp(clock.now());
                 let changes = recover_upload(
                     client,
@@ -142,7 +123,7 @@ pub(crate) async fn run(
                     path,
                     local,
                     *replaces,
-                    Some(*source),
+                    source,
                     &stamp,
                     &mut |placed| note_placed(db, id, &intent, placed, &now),
                 )

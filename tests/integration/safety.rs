@@ -514,14 +514,7 @@ async fn a_file_back_in_its_place_before_the_delete_stage_is_not_trashed_on_the_
     .unwrap();
     assert_eq!(r.deleted_remote, 0, "{r:?}");
     let d = lib.folder("d").await;
-    let names: Vec<String> = c
-        .folder_listing(Some(d))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let names = file_names(c, d).await;
     assert_eq!(names, ["f0.txt"]);
     assert_eq!(read(&local.join("d/f0.txt")), b"d0");
 }
@@ -551,14 +544,7 @@ async fn a_trash_on_the_host_whose_answer_was_lost_is_recorded_by_recovery() {
         .unwrap();
     assert!(r.in_sync(), "{r:?}");
     assert_eq!(read(&local.join("d/f0.txt")), b"d0", "the local file stays");
-    let names: Vec<String> = c
-        .folder_listing(Some(d))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let names = file_names(c, d).await;
     assert_eq!(names, ["f0.txt"], "and goes up again");
 }
 
@@ -797,6 +783,20 @@ fn local_entry(p: &std::path::Path) -> dcsync::model::LocalEntry {
     }
 }
 
+/// The names of the files in host folder `folder`, as listed.
+async fn file_names(c: &dcsync::api::Client, folder: dcsync::api::FolderId) -> Vec<String> {
+    let l = c.folder_listing(Some(folder)).await.unwrap();
+    l.files.into_iter().map(|f| f.name).collect()
+}
+
+/// The journal intents still open in the pair's state DB.
+fn open_intents(db: &std::path::Path) -> Vec<(i64, String)> {
+    dcsync::state::StateDb::open(db)
+        .unwrap()
+        .journal_pending()
+        .unwrap()
+}
+
 fn rel(s: &str) -> dcsync::model::RelPath {
     dcsync::model::RelPath::new(s).unwrap()
 }
@@ -883,10 +883,7 @@ async fn a_lost_copy_in_a_folder_trashed_meanwhile_is_not_taken_for_lost() {
         matches!(r, Err(EngineError::RemoteRootGone { .. })),
         "the pass stops: {r:?}"
     );
-    let open = dcsync::state::StateDb::open(&cfg.db_path)
-        .unwrap()
-        .journal_pending()
-        .unwrap();
+    let open = open_intents(&cfg.db_path);
     assert_eq!(open.len(), 1, "the copy's intent is still open: {open:?}");
     assert_eq!(
         c.file_info(copy.id).await.unwrap().folder_id,
@@ -929,10 +926,7 @@ async fn a_placed_upload_in_a_folder_trashed_meanwhile_is_not_taken_for_gone() {
         matches!(r, Err(EngineError::RemoteRootGone { .. })),
         "the pass stops: {r:?}"
     );
-    let open = dcsync::state::StateDb::open(&cfg.db_path)
-        .unwrap()
-        .journal_pending()
-        .unwrap();
+    let open = open_intents(&cfg.db_path);
     assert_eq!(open.len(), 1, "the upload's intent is still open: {open:?}");
 }
 
@@ -976,10 +970,7 @@ async fn a_placed_upload_in_a_subfolder_trashed_on_its_own_is_settled() {
         matches!(r, Err(dcsync::engine::EngineError::MassDelete { .. })),
         "{r:?}"
     );
-    let open = dcsync::state::StateDb::open(&cfg.db_path)
-        .unwrap()
-        .journal_pending()
-        .unwrap();
+    let open = open_intents(&cfg.db_path);
     assert!(open.is_empty(), "settled all the same: {open:?}");
     let req = SyncRequest {
         allow_mass_delete: true,
@@ -990,14 +981,7 @@ async fn a_placed_upload_in_a_subfolder_trashed_on_its_own_is_settled() {
     assert_eq!(read(&path), b"new", "the new file stays");
     let d = lib.folder("d").await;
     assert_ne!(d.0, json["parent"].as_u64().unwrap(), "a new folder d");
-    let names: Vec<String> = c
-        .folder_listing(Some(d))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let names = file_names(c, d).await;
     assert_eq!(names, ["new.txt"], "and goes up again");
 }
 
@@ -1034,10 +1018,7 @@ async fn a_file_trashed_on_its_own_is_no_sign_of_a_trashed_folder() {
         matches!(r, Err(dcsync::engine::EngineError::MassDelete { .. })),
         "{r:?}"
     );
-    let open = dcsync::state::StateDb::open(&cfg.db_path)
-        .unwrap()
-        .journal_pending()
-        .unwrap();
+    let open = open_intents(&cfg.db_path);
     assert!(
         open.is_empty(),
         "the lost upload is taken for lost: {open:?}"
@@ -1501,10 +1482,7 @@ async fn an_unsettled_replacement_holds_its_path_out_of_the_plan() {
     let listing = c.folder_listing(Some(d)).await.unwrap();
     let names: Vec<&str> = listing.files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["f0.txt"], "up again: {r:?}");
-    let open = dcsync::state::StateDb::open(&cfg.db_path)
-        .unwrap()
-        .journal_pending()
-        .unwrap();
+    let open = open_intents(&cfg.db_path);
     assert!(open.is_empty(), "settled: {open:?}");
 }
 
@@ -1580,14 +1558,7 @@ async fn a_move_that_stops_half_way_never_leaves_two_entries_of_one_name() {
             .ok();
     }
     let e = lib.folder("e").await;
-    let mut names: Vec<String> = c
-        .folder_listing(Some(e))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let mut names = file_names(c, e).await;
     names.sort();
     assert_eq!(names, ["f0.txt", "g.txt"], "one of each name on the host");
     let mut here: Vec<String> = std::fs::read_dir(local.join("e"))
@@ -1671,14 +1642,7 @@ async fn an_upload_recovery_renames_is_known_by_id_after_a_crash() {
             .await
             .ok();
     }
-    let names: Vec<String> = c
-        .folder_listing(Some(d))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let names = file_names(c, d).await;
     let cs = names.iter().filter(|n| *n == "c.md").count();
     assert_eq!(cs, 1, "one c.md in d: {names:?}");
     assert_eq!(read(&local.join("c.md")), b"the edit");
@@ -1905,10 +1869,7 @@ async fn folders_made_twice_are_not_settled_inside_a_trashed_root() {
         Some(sync_id),
         "ours stays where it is (a folder trashed on its own is cut off)"
     );
-    let open = dcsync::state::StateDb::open(&cfg.db_path)
-        .unwrap()
-        .journal_pending()
-        .unwrap();
+    let open = open_intents(&cfg.db_path);
     assert_eq!(open.len(), 1, "looked at again next run: {open:?}");
 }
 
@@ -2524,14 +2485,7 @@ async fn a_move_undone_goes_back_under_its_old_name() {
         .await
         .ok();
     let root = crate::sync::find_folder(c, None, "Sync").await.unwrap();
-    let mut names: Vec<String> = c
-        .folder_listing(Some(root))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let mut names = file_names(c, root).await;
     names.sort();
     assert_eq!(names, ["a.txt", "c.md"], "back under its old name");
     for _ in 0..2 {
@@ -2579,14 +2533,7 @@ async fn an_interrupted_upload_moved_away_meanwhile_is_left_where_it_is() {
             .await
             .ok();
     }
-    let mut names: Vec<String> = c
-        .folder_listing(Some(e))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let mut names = file_names(c, e).await;
     names.sort();
     assert_eq!(
         names,
@@ -2660,14 +2607,7 @@ async fn a_remote_move_of_an_entry_moved_meanwhile_is_planned_again() {
     sync(c, cfg, SyncRequest::default(), clock.clone(), &reporter)
         .await
         .ok();
-    let mut names: Vec<String> = c
-        .folder_listing(Some(e))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let mut names = file_names(c, e).await;
     names.sort();
     names.dedup();
     let listed = c.folder_listing(Some(e)).await.unwrap().files.len();
@@ -2863,14 +2803,7 @@ async fn a_half_done_move_that_could_not_be_checked_is_settled_by_recovery() {
             .await
             .ok();
     }
-    let mut names: Vec<String> = c
-        .folder_listing(Some(d))
-        .await
-        .unwrap()
-        .files
-        .into_iter()
-        .map(|f| f.name)
-        .collect();
+    let mut names = file_names(c, d).await;
     names.sort();
     assert_eq!(names, ["a.txt", "b.txt", "f0.txt"]);
 }
