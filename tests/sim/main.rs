@@ -296,6 +296,9 @@ impl Seed {
         let after_local = world::ltree(&root);
         backend.restore(remote);
         let after = self.remote_ids().await;
+        if let Some(all) = &after {
+            self.shared.world.lock().await.note_restore(all);
+        }
         let Outcome::Done(r) = o else {
             unreachable!("not armed")
         };
@@ -765,6 +768,8 @@ const REGRESSION_SEEDS: &[u64] = &[
     105415, 112255, 113786, 114884, 121249, 125868, 143212,
     // Since the simulated wall clock (bugs 37-41).
     100214, 101099, 103457, 104000, 110117, 119199, 127405, 129418, 148965,
+    // The oracle: names doubled by the website's restore (152315, 193303).
+    152315, 193303,
 ];
 
 /// Seeds of the daemon simulation that found bugs (as [`REGRESSION_SEEDS`]).

@@ -15,6 +15,7 @@ use dcsync::api::{ApiError, Expected, FileId, FolderId, FolderOptions, RemoteFil
 use dcsync::clock::{Clock, FixedClock};
 use dcsync::model::{Kind, RelPath};
 use dcsync::scan::IgnoreRules;
+use dcsync::snapshot::duplicate_name;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -268,6 +269,68 @@ fn name_of(p: &str) -> &str {
     p.rsplit_once('/').map(|(_, n)| n).unwrap_or(p)
 }
 
+/// What the end check compares: both trees with contents.
+pub struct Sides {
+    /// Local path -> content.
+    pub local: BTreeMap<String, String>,
+    /// Remote path -> content (the first entry of a name).
+    pub remote: BTreeMap<String, String>,
+    /// Every remote entry (see [`RTree::all`]).
+    pub all: Vec<(String, u64)>,
+    /// Every remote file's content by id.
+    pub by_id: BTreeMap<u64, String>,
+}
+
+/// Names listed more than once in a folder: path -> the entries
+/// (folder?, id).
+pub fn doubled(all: &[(String, u64)]) -> BTreeMap<String, Vec<(bool, u64)>> {
+    let mut by_path: BTreeMap<String, Vec<(bool, u64)>> = BTreeMap::new();
+    for (p, id) in all {
+        let (path, folder) = match p.strip_suffix('/') {
+            Some(d) => (d, true),
+            None => (p.as_str(), false),
+        };
+        by_path
+            .entry(path.to_string())
+            .or_default()
+            .push((folder, *id));
+    }
+    by_path.retain(|_, items| items.len() > 1);
+    by_path
+}
+
+/// The local paths the engine gives the files of a doubled name (the
+/// rule of `dcsync::snapshot`: the oldest entry, folders first, keeps the
+/// name, the others are `name (duplicate N).ext` with N free in the folder).
+fn engine_names(p: &str, mut items: Vec<(bool, u64)>, all: &[(String, u64)]) -> Vec<(String, u64)> {
+    items.sort_by_key(|&(folder, id)| (!folder, id));
+    let dir = parent_of(p);
+    let taken: BTreeSet<&str> = all
+        .iter()
+        .map(|(q, _)| q.strip_suffix('/').unwrap_or(q))
+        .filter(|q| parent_of(q) == dir)
+        .map(name_of)
+        .collect();
+    let name = name_of(p);
+    let mut assigned = BTreeSet::new();
+    let mut out = Vec::new();
+    for (n, (folder, id)) in items.into_iter().enumerate() {
+        let alias = if n == 0 {
+            name.to_string()
+        } else {
+            (n + 1..)
+                .map(|k| duplicate_name(name, k))
+                .find(|a| !taken.contains(a.as_str()) && !assigned.contains(a))
+                .unwrap_or_default()
+        };
+        assigned.insert(alias.clone());
+        if !folder {
+            out.push((join(dir, &alias), id));
+        }
+    }
+    out
+}
+
 pub async fn rtree(c: &dyn Host, root: FolderId) -> Result<RTree, ApiError> {
     let mut t = RTree::default();
     t.dirs.insert(String::new(), root);
@@ -358,6 +421,12 @@ pub struct World {
     calls: bool,
     /// The engine's wall clock (see [`epoch`]).
     pub clock: Arc<FixedClock>,
+    /// Entries (folder?, id) that shared a name with another right after
+    /// the website's restore of the trashed synced folder: the restore
+    /// brings back files trashed earlier beside ones made since (release
+    /// seeds 152315, 193303). Such names are the host's doing, not
+    /// dcsync's; the end check expects the engine's local names for them.
+    pub restored_dups: BTreeSet<(bool, u64)>,
 }
 
 impl World {
@@ -386,6 +455,14 @@ impl World {
             downloads: 0,
             calls: std::env::var("DCSYNC_SIM_CALLS").is_ok(),
             clock,
+            restored_dups: BTreeSet::new(),
+        }
+    }
+
+    /// Remembers the names a restore doubled (see `restored_dups`).
+    pub fn note_restore(&mut self, all: &[(String, u64)]) {
+        for items in doubled(all).into_values() {
+            self.restored_dups.extend(items);
         }
     }
 
@@ -941,48 +1018,43 @@ impl World {
 
     // ---------------------------------------------------------------- oracle
 
-    /// Both trees with contents: (local, remote, remote duplicates, the
-    /// contents of those second entries of a name).
-    #[allow(clippy::type_complexity)]
-    pub async fn both(
-        &mut self,
-    ) -> Result<
-        (
-            BTreeMap<String, String>,
-            BTreeMap<String, String>,
-            Vec<String>,
-            Vec<String>,
-        ),
-        String,
-    > {
+    /// Both trees with contents.
+    pub async fn both(&mut self) -> Result<Sides, String> {
         let local = ltree(&self.root);
         let t = rtree(self.plain.as_ref(), self.remote_root)
             .await
             .map_err(|e| format!("listing for the check: {e}"))?;
-        let mut remote = BTreeMap::new();
-        for (p, f) in &t.files {
-            let c = self
-                .r_content(f.id)
-                .await
-                .map_err(|e| format!("download for the check: {e}"))?;
-            remote.insert(p.clone(), c);
-        }
-        let mut second = Vec::new();
+        let mut by_id = BTreeMap::new();
         for (p, id) in &t.all {
-            if !p.ends_with('/') && t.files.get(p).is_none_or(|f| f.id.0 != *id) {
+            if !p.ends_with('/') {
                 let c = self
                     .r_content(FileId(*id))
                     .await
                     .map_err(|e| format!("download for the check: {e}"))?;
-                second.push(c);
+                by_id.insert(*id, c);
             }
         }
-        Ok((local, remote, t.dups, second))
+        let remote = t
+            .files
+            .iter()
+            .filter_map(|(p, f)| Some((p.clone(), by_id.get(&f.id.0)?.clone())))
+            .collect();
+        Ok(Sides {
+            local,
+            remote,
+            all: t.all,
+            by_id,
+        })
     }
 
     /// The end-of-seed checks. See the module docs.
     pub async fn check(&mut self) -> Result<(), String> {
-        let (local, remote, dups, second) = self.both().await?;
+        let Sides {
+            local,
+            mut remote,
+            all,
+            by_id,
+        } = self.both().await?;
         let mut bad = Vec::new();
         let rules = IgnoreRules::load(&self.root).map_err(|e| e.to_string())?;
         let ignored = |p: &str| RelPath::new(p).is_some_and(|r| rules.is_ignored(&r, Kind::File));
@@ -990,8 +1062,26 @@ impl World {
         // them: checked below); two of them in a folder come from the
         // emulator's restore of a trashed folder, which also brings back
         // files trashed earlier with a subfolder moved back since (release
-        // seed 127405), and dcsync leaves ignored entries alone.
-        let dups: Vec<&String> = dups.iter().filter(|p| !ignored(p)).collect();
+        // seed 127405), and dcsync leaves ignored entries alone. Names
+        // the restore doubled among synced files are the host's doing too:
+        // there the local side must show every entry under the engine's
+        // names (`c (duplicate 2).md`).
+        let mut dups = Vec::new();
+        for (p, items) in doubled(&all) {
+            if ignored(&p) {
+                continue;
+            }
+            if !items.iter().all(|i| self.restored_dups.contains(i)) {
+                dups.push(p);
+                continue;
+            }
+            remote.remove(&p);
+            for (local_path, id) in engine_names(&p, items, &all) {
+                if let Some(c) = by_id.get(&id) {
+                    remote.insert(local_path, c.clone());
+                }
+            }
+        }
         if !dups.is_empty() {
             bad.push(format!("duplicate names on the host: {dups:?}"));
         }
@@ -1025,9 +1115,9 @@ impl World {
             }
         }
         let lvals: BTreeSet<&String> = local.values().collect();
-        // Also the second entries of a name: another device's ignored
-        // files stay theirs even where a restore doubled a name.
-        let rvals: BTreeSet<&String> = remote.values().chain(second.iter()).collect();
+        // Every entry, also the second ones of a name: another device's
+        // ignored files stay theirs even where a restore doubled a name.
+        let rvals: BTreeSet<&String> = by_id.values().collect();
         for v in &self.ign_local {
             if !lvals.contains(v) {
                 bad.push(format!("ignored local file lost: {}", v.trim_end()));
