@@ -250,6 +250,13 @@ bench_nochange() {
     row "no-change pass: peak RSS" "$((NC_RSS / 1024)) MiB" "tracked files: $n" \
         "target ≤ 100 MB at 1M files"
     row "no-change pass: API calls" "$calls" "folders: $((n / 100))" ""
+    # The state database after the passes (each ends with a checkpoint and
+    # the vacuum policy of src/state/maintain.rs), beside the tree's paths.
+    local db_bytes path_bytes
+    db_bytes=$(cat "$DATA/run-$n/state/pairs/"*.db* | wc -c)
+    path_bytes=$(cd "$tree" && find . -printf '%P\n' | wc -c)
+    row "state database: bytes per tracked file (db + wal)" "$(ratio "$db_bytes" "$n") B ($((db_bytes >> 20)) MiB)" \
+        "the tree's paths: $(ratio "$path_bytes" "$n") B per file" ""
 }
 
 # 3. SHA-256 of a new file of HASH_MIB MiB: a `--dry-run` pass over a small

@@ -10,7 +10,8 @@
 //!   together with their Synced changes in one transaction
 //!   ([`StateDb::journal_begin`], [`StateDb::journal_done`]);
 //! - sync status: free-form `meta` values, skipped paths per side, kept
-//!   conflicts, and the counts `dcsync status` shows.
+//!   conflicts, and the counts `dcsync status` shows;
+//! - its own size: WAL checkpoints and vacuum policy (`maintain.rs`).
 //!
 //! # What it never does
 //! No network, no scanning, no planning, no clock reads (callers pass "now"
@@ -29,6 +30,7 @@
 
 mod error;
 mod journal;
+mod maintain;
 mod schema;
 mod status;
 mod synced;
@@ -36,6 +38,7 @@ mod synced;
 mod tests;
 
 pub use error::StateError;
+pub use maintain::{DbSize, Maintenance};
 pub use status::{ConflictEntry, Side, SkippedEntry, StatusCounts};
 pub use synced::Change;
 
@@ -127,6 +130,7 @@ impl StateDb {
         make_private(path)
             .map_err(|e| StateError::io("restrict the database file's permissions", path, e))?;
 
+        maintain::size_policy(&conn, path)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(|e| StateError::sqlite("switch to WAL mode", path, e))?;

@@ -1,6 +1,7 @@
 use super::schema::{MIGRATIONS, Migration};
 use super::*;
 use crate::model::{Hashes, Kind, LocalMeta, RelPath, SyncedEntry};
+use maintain::{INCREMENTAL_MIN_PAGES, WAL_LIMIT_BYTES};
 use tempfile::TempDir;
 
 fn p(s: &str) -> RelPath {
@@ -850,4 +851,119 @@ fn a_host_file_is_recorded_at_one_path_only() {
     // Recording it again at the same path keeps it.
     db.apply(&[Change::Put(p("d1/e/b.txt"), file(7))]).unwrap();
     assert!(db.load_synced().unwrap().contains_key(&p("d1/e/b.txt")));
+}
+
+/// `n` files below `dir`, with long names so a few thousand fill megabytes.
+fn many(dir: &str, n: u64) -> Vec<Change> {
+    (0..n)
+        .map(|i| {
+            let name = format!("{dir}/{}-{i:06}.jpg", "long-name".repeat(30));
+            Change::Put(p(&name), file(10_000 + i))
+        })
+        .collect()
+}
+
+fn wal_bytes(db: &std::path::Path) -> u64 {
+    let mut s = db.as_os_str().to_owned();
+    s.push("-wal");
+    std::fs::metadata(std::path::PathBuf::from(s))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+fn file_bytes(db: &std::path::Path) -> u64 {
+    std::fs::metadata(db).unwrap().len()
+}
+
+/// A new database gives the pages a big delete freed back to the file
+/// system after the pass (incremental vacuum), instead of keeping the file
+/// at its high-water mark for ever.
+#[test]
+fn maintain_gives_back_the_pages_a_delete_freed() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    assert_eq!(
+        db.size().unwrap().auto_vacuum,
+        2,
+        "incremental from the start"
+    );
+    db.apply(&many("big", 20_000)).unwrap();
+    db.apply(&[Change::Put(p("keep.txt"), file(1))]).unwrap();
+    db.maintain().unwrap();
+    let full = file_bytes(&path);
+    assert!(full > 8 << 20, "the rows fill megabytes: {full}");
+    db.apply(&[Change::RemoveTree(p("big"))]).unwrap();
+    let m = db.maintain().unwrap();
+    assert!(m.pages_freed >= INCREMENTAL_MIN_PAGES, "{m:?}");
+    let s = db.size().unwrap();
+    assert!(s.free_pages < INCREMENTAL_MIN_PAGES, "{s:?}");
+    let after = file_bytes(&path);
+    assert!(after * 4 < full, "the file shrank: {full} -> {after}");
+    assert_eq!(paths(&db), vec!["keep.txt"]);
+}
+
+/// A database made without incremental vacuum (before this policy) is
+/// rewritten once when most of it is free, and keeps incremental vacuum
+/// from then on; one that is mostly rows is left alone.
+#[test]
+fn maintain_vacuums_an_old_database_that_is_mostly_free() {
+    let (_d, path) = tmp();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        // What an older dcsync made: no auto_vacuum.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("PRAGMA auto_vacuum = NONE; CREATE TABLE x (y)")
+            .unwrap();
+    }
+    let mut db = StateDb::open(&path).unwrap();
+    assert_eq!(db.size().unwrap().auto_vacuum, 0);
+    db.apply(&many("big", 20_000)).unwrap();
+    db.apply(&many("small", 2_000)).unwrap();
+    assert_eq!(
+        db.maintain().unwrap().vacuumed,
+        None,
+        "all rows: nothing to do"
+    );
+    db.apply(&[Change::RemoveTree(p("big"))]).unwrap();
+    let m = db.maintain().unwrap();
+    let (before, after) = m.vacuumed.expect("rewritten");
+    assert!(after * 4 < before, "{before} -> {after}");
+    assert_eq!(db.size().unwrap().auto_vacuum, 2, "incremental from now on");
+    assert_eq!(db.load_synced().unwrap().len(), 2_000);
+    drop(db);
+    let db = StateDb::open(&path).unwrap();
+    assert_eq!(
+        db.load_synced().unwrap().len(),
+        2_000,
+        "still there reopened"
+    );
+}
+
+/// While another connection holds a read open, the checkpoint cannot
+/// empty the WAL and it grows with the writes; once the read ends, the next
+/// maintenance truncates it, so it never stays big.
+#[test]
+fn maintain_truncates_a_wal_that_grew_behind_a_long_read() {
+    let (_d, path) = tmp();
+    let mut db = StateDb::open(&path).unwrap();
+    db.apply(&[Change::Put(p("a.txt"), file(1))]).unwrap();
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM synced;")
+        .unwrap();
+    for round in 0..8 {
+        db.apply(&many(&format!("r{round}"), 4_000)).unwrap();
+        db.apply(&[Change::RemoveTree(p(&format!("r{round}")))])
+            .unwrap();
+    }
+    let held = db.maintain().unwrap();
+    assert!(held.wal_frames_left > 0, "the read holds frames: {held:?}");
+    let grown = wal_bytes(&path);
+    assert!(grown as i64 > WAL_LIMIT_BYTES, "the WAL grew: {grown}");
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let m = db.maintain().unwrap();
+    assert!(m.wal_truncated && m.wal_frames_left == 0, "{m:?}");
+    assert_eq!(wal_bytes(&path), 0);
+    assert_eq!(paths(&db), vec!["a.txt"]);
 }
