@@ -83,6 +83,10 @@ pub struct Config {
     /// How often the daemon looks for remote changes (`"60s"`, `"5m"`; default 60 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval: Option<String>,
+    /// Listings per minute the daemon spends on looking for remote changes
+    /// (default 120); see `daemon::sweep`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_budget: Option<u32>,
     /// How often the daemon runs a full pass even without any event (default `"1h"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_rescan_interval: Option<String>,
@@ -166,6 +170,8 @@ pub struct PairConfig {
     pub max_delete_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_budget: Option<u32>,
 }
 
 /// Parses a config duration such as `"60s"`, `"5m"`, `"1h30m"`, `"500ms"`.
@@ -230,6 +236,7 @@ impl std::fmt::Debug for Config {
             .field("max_delete_percent", &self.max_delete_percent)
             .field("max_delete_count", &self.max_delete_count)
             .field("poll_interval", &self.poll_interval)
+            .field("poll_budget", &self.poll_budget)
             .field("full_rescan_interval", &self.full_rescan_interval)
             .field("pairs", &self.pairs)
             .finish()
@@ -434,6 +441,17 @@ impl Config {
             if let Some(v) = &p.poll_interval {
                 parse_duration(&format!("pair {} poll_interval", i + 1), v).map_err(invalid)?;
             }
+        }
+        if self
+            .pairs
+            .iter()
+            .map(|p| p.poll_budget)
+            .chain([self.poll_budget])
+            .any(|b| b == Some(0))
+        {
+            return Err(invalid(
+                "poll_budget must be at least 1 (listings per minute spent on looking for remote changes)".into(),
+            ));
         }
         if self.max_delete_percent.is_some_and(|p| p > 100) {
             return Err(invalid(

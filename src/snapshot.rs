@@ -10,7 +10,7 @@
 
 use crate::api::folders::Made;
 use crate::api::host::Host;
-use crate::api::{ApiError, FolderId, FolderOptions, Listing};
+use crate::api::{ApiError, FolderId, FolderOptions, Listing, RemoteFolder};
 use crate::model::{Kind, RelPath, RemoteEntry, RemoteView};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -39,6 +39,54 @@ pub struct SnapshotOutcome {
     /// host's (duplicate names on the host).
     pub mapped: Vec<(String, String)>,
     pub stats: SnapshotStats,
+    /// Every folder this snapshot listed, with its listing's print: what
+    /// the daemon's poller compares its own listings with.
+    pub listed: Vec<ListedFolder>,
+}
+
+/// One folder a snapshot listed, as the daemon's poller remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFolder {
+    /// `None` = the account root.
+    pub id: Option<u64>,
+    pub path: RelPath,
+    /// [`listing_print`] of the folder's listing.
+    pub print: u64,
+    /// Its subfolders: (id, [`folder_hint`] as this listing showed it).
+    pub children: Vec<(u64, u64)>,
+}
+
+/// What changes when anything in a folder's listing changes that a sync
+/// cares about: every entry's kind, id, name and size (order does not
+/// matter; the folders' count fields are not part of it, see
+/// [`folder_hint`]). Taken from the host's listing as it is, so a poll's
+/// listing and a pass's listing of an unchanged folder give the same value.
+pub fn listing_print(listing: &Listing) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let one = |kind: u8, id: u64, name: &str, size: u64| {
+        let mut h = DefaultHasher::new();
+        (kind, id, name, size).hash(&mut h);
+        h.finish()
+    };
+    let mut sum = (listing.folders.len() as u64) << 32 | listing.files.len() as u64;
+    for f in &listing.folders {
+        sum = sum.wrapping_add(one(0, f.id.0, &f.name, 0));
+    }
+    for f in &listing.files {
+        sum = sum.wrapping_add(one(1, f.id.0, &f.name, f.size));
+    }
+    sum
+}
+
+/// A subfolder's count fields in its parent's listing (`totalSize`,
+/// `file_count`, `child_folder_count`): a change says something below it
+/// changed. They are hints only: the host does not keep them reliably
+/// (API-NOTES.md), so an unchanged hint never means an unchanged folder.
+pub fn folder_hint(f: &RemoteFolder) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    (f.total_size, f.file_count, f.child_folder_count).hash(&mut h);
+    h.finish()
 }
 
 /// Something went wrong resolving the remote root.
@@ -189,6 +237,16 @@ fn enter_listing(
     // that is not in the previous Synced tree may be a trashed folder that the
     // host keeps listing (API-NOTES.md: folders have no status). Telling them
     // apart needs `/file/info` on its former files; nothing is done about it yet.
+    out.listed.push(ListedFolder {
+        id: id.map(|f| f.0),
+        path: path.clone(),
+        print: listing_print(&listing),
+        children: listing
+            .folders
+            .iter()
+            .map(|f| (f.id.0, folder_hint(f)))
+            .collect(),
+    });
     enum Item {
         Folder(FolderId),
         File(u64, u64),

@@ -105,6 +105,10 @@ pub fn pairs(config: &Config, config_path: &Path) -> Result<Vec<PairSpec>, CliEr
         out.push(PairSpec {
             name,
             poll_interval,
+            poll_budget: p
+                .poll_budget
+                .or(config.poll_budget)
+                .unwrap_or(crate::daemon::sweep::DEFAULT_BUDGET),
             engine: EngineConfig {
                 local_root: local,
                 remote_path: remote,
@@ -545,6 +549,19 @@ fn print_live(live: Option<&crate::daemon::PairStatus>) {
         line.push_str("; not watching (polling instead)");
     }
     out!("{line}");
+    if let Some(sw) = &l.sweep {
+        out!(
+            "remote polling: {} folders, {} looked at every poll, up to {} listings a poll; \
+             this round {} of {}; every folder within {}, the stalest seen {} ago",
+            sw.folders,
+            sw.hot,
+            sw.per_poll,
+            sw.round_done,
+            sw.folders,
+            human_secs(sw.round_secs),
+            human_secs(sw.stalest_secs)
+        );
+    }
     for t in &l.transfers {
         let pct = (t.done * 100).checked_div(t.total).unwrap_or(100);
         out!(
@@ -557,6 +574,11 @@ fn print_live(live: Option<&crate::daemon::PairStatus>) {
     if let Some(e) = &l.last_error {
         out!("last error: {e}");
     }
+}
+
+/// `90 s` as `1m 30s`.
+fn human_secs(secs: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
 }
 
 /// `dcsync conflicts [PAIR] [--json]`: the kept pairs of versions, with

@@ -15,6 +15,7 @@
 pub mod control;
 mod machine;
 pub mod stats;
+pub mod sweep;
 mod watch;
 
 pub use watch::Batch;
@@ -131,6 +132,9 @@ pub struct PairStatus {
     /// A mass-delete stop waiting for the user's word (`confirm-delete`).
     #[serde(default)]
     pub mass_delete: Option<MassDeleteStop>,
+    /// Where the poller's sweep over the remote folders stands.
+    #[serde(default)]
+    pub sweep: Option<sweep::SweepStatus>,
 }
 
 /// How many skipped paths a pair's status lists.
@@ -503,8 +507,12 @@ impl PairLoop {
             full_rescan: self.settings.full_rescan,
         };
         let mut m = PairMachine::new(Instant::now(), timing, watcher.is_some(), self.jitter_seed);
-        let mut fingerprint: Option<u64> = None;
-        let mut remote_root = None;
+        let mut sweep = sweep::Sweep::new(
+            Instant::now(),
+            self.pair.poll_interval,
+            self.pair.poll_budget,
+        );
+        let mut warned_slow_sweep = false;
         let mut cached: Option<Arc<crate::model::RemoteView>> = None;
         let mut allow_mass_delete = false;
 
@@ -528,6 +536,7 @@ impl PairLoop {
                 }
                 let focus = focus
                     .and_then(|paths| cached.clone().map(|remote| engine::Focus { remote, paths }));
+                let focused = focus.is_some();
                 if focus.is_none() {
                     // A full pass lists everything again: the old tree need
                     // not stay in memory beside the new one.
@@ -566,6 +575,7 @@ impl PairLoop {
                             !(ours && is_echo(db.as_ref(), &root, p))
                         })
                         .collect();
+                    sweep.touched(Instant::now(), &paths);
                     m.changes(paths, batch.rescan);
                 }
                 let now = clock::datetime(self.clock.now());
@@ -611,8 +621,11 @@ impl PairLoop {
                                 &now,
                             );
                         }
-                        fingerprint = report.remote_fingerprint;
-                        remote_root = report.remote_root.map(|f| f.0);
+                        match &report.remote_listed {
+                            Some(listed) if focused => sweep.focused_pass(Instant::now(), listed),
+                            Some(listed) => sweep.full_pass(Instant::now(), listed),
+                            None => sweep.forget(),
+                        }
                         cached = report.remote_view.clone();
                         m.pass_done(
                             Instant::now(),
@@ -639,6 +652,7 @@ impl PairLoop {
                     }
                     Err(e) => {
                         self.shared.stats.pass(self.idx, took, Err(()), now_unix);
+                        sweep.forget();
                         let stop = match &e {
                             EngineError::MassDelete { count, paths, .. } => Some(MassDeleteStop {
                                 message: e.to_string(),
@@ -663,8 +677,24 @@ impl PairLoop {
             }
             let poll_at = m.next_poll_at();
             let secs = poll_at.saturating_duration_since(Instant::now()).as_secs();
-            self.shared
-                .update(self.idx, |s| s.next_poll_secs = Some(secs));
+            let swept = sweep.has_baseline().then(|| sweep.status(Instant::now()));
+            if let Some(st) = &swept
+                && !warned_slow_sweep
+                && st.round_secs > self.settings.full_rescan.as_secs()
+            {
+                warned_slow_sweep = true;
+                tracing::warn!(
+                    pair = %self.pair.name,
+                    folders = st.folders,
+                    round_secs = st.round_secs,
+                    "at poll_budget = {} listings a minute, polls take {} s to look at every one of {} remote folders, longer than full_rescan_interval; raise poll_budget to see changes sooner",
+                    self.pair.poll_budget, st.round_secs, st.folders
+                );
+            }
+            self.shared.update(self.idx, |s| {
+                s.next_poll_secs = Some(secs);
+                s.sweep = swept;
+            });
 
             tokio::select! {
                 _ = stop.changed() => break,
@@ -675,6 +705,7 @@ impl PairLoop {
                     } else {
                         watch::changed_paths(&root, &batch, &HashSet::new())
                     };
+                    sweep.touched(Instant::now(), &paths);
                     m.changes(paths, batch.rescan);
                     if batch.watch_lost {
                         watcher = None;
@@ -721,9 +752,7 @@ impl PairLoop {
                             }
                             Action::Poll { remote } => {
                                 let marker = root.join(engine::MARKER).is_dir();
-                                let changed = marker
-                                    && remote
-                                    && self.remote_changed(remote_root, fingerprint).await;
+                                let changed = marker && remote && self.poll_remote(&mut sweep).await;
                                 m.polled(marker, changed);
                             }
                             Action::Pass { .. } => {}
@@ -736,21 +765,40 @@ impl PairLoop {
         self.shared.update(self.idx, |s| s.state = "stopped".into());
     }
 
-    /// Lists the remote tree and compares it with the last converged pass.
-    async fn remote_changed(&self, remote_root: Option<u64>, last: Option<u64>) -> bool {
-        let Some(last) = last else {
+    /// Lists the folders the sweep says are due and compares each with
+    /// what the last pass or poll saw. True when one changed, or when no
+    /// converged pass left anything to compare with (a pass looks).
+    async fn poll_remote(&self, sweep: &mut sweep::Sweep) -> bool {
+        use futures_util::StreamExt;
+        if !sweep.has_baseline() {
             return true;
-        };
-        let snap = crate::snapshot::snapshot(
-            self.client.as_ref(),
-            remote_root.map(crate::api::FolderId),
-            self.pair.engine.listing_concurrency,
-        )
-        .await;
-        if !snap.view.unknown.is_empty() {
-            return false; // cannot tell now; the next poll looks again
         }
-        engine::poll_fingerprint(snap, &self.pair.engine.local_root) != last
+        let client = self.client.as_ref();
+        let mut listings = futures_util::stream::iter(sweep.due(Instant::now()))
+            .map(|(id, path)| async move {
+                let r = client.folder_listing(id.map(crate::api::FolderId)).await;
+                (id, path, r)
+            })
+            .buffer_unordered(self.pair.engine.listing_concurrency.max(1));
+        while let Some((id, path, r)) = listings.next().await {
+            match r {
+                Ok(l) => {
+                    let children: Vec<(u64, u64)> = l
+                        .folders
+                        .iter()
+                        .map(|f| (f.id.0, crate::snapshot::folder_hint(f)))
+                        .collect();
+                    let print = crate::snapshot::listing_print(&l);
+                    if sweep.listed(Instant::now(), id, print, &children) == sweep::Seen::Changed {
+                        tracing::debug!(pair = %self.pair.name, path = %path, "the host changed here");
+                        return true;
+                    }
+                }
+                // Looked at again at the next poll (it stays the stalest).
+                Err(e) => tracing::debug!(path = %path, error = %e, "poll: listing failed"),
+            }
+        }
+        false
     }
 
     /// Logs, notifies and shows a failed pass; the machine has already

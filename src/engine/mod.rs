@@ -24,7 +24,6 @@ use crate::snapshot::{self, SnapshotError};
 use crate::state::{Side, StateDb, StateError};
 pub use pass::IGNORED_REMOTE;
 pub use pass::PassPlan;
-use pass::leave_out_ignored_remote;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,6 +69,8 @@ pub struct PairSpec {
     pub engine: EngineConfig,
     /// How often the daemon looks for remote changes.
     pub poll_interval: Duration,
+    /// Listings per minute the daemon's polls may make (`daemon::sweep`).
+    pub poll_budget: u32,
 }
 
 /// What the caller asks of one pass.
@@ -132,10 +133,11 @@ pub struct SyncReport {
     pub remote_view: Option<Arc<crate::model::RemoteView>>,
     /// A focused pass saw work outside its folders: run a full pass.
     pub needs_full_pass: bool,
-    /// Fingerprint of the remote tree as last listed in a converged round,
-    /// so a poller can tell whether anything changed since.
+    /// The folders the converged round listed, with their listings'
+    /// prints (all of them after a full pass, the scopes' after a focused
+    /// one): the daemon's poller compares its listings with these.
     #[serde(skip)]
-    pub remote_fingerprint: Option<u64>,
+    pub remote_listed: Option<Arc<Vec<snapshot::ListedFolder>>>,
     /// What the last round could not look at (`local: path` or
     /// `remote: path`): failed listings, unreadable folders and files.
     /// Held-back entries (empty files, names the host would change) are
@@ -244,6 +246,7 @@ async fn refresh_parts(
         out.view.holds_more.extend(part.view.holds_more);
         out.skipped.extend(part.skipped);
         out.mapped.extend(part.mapped);
+        out.listed.extend(part.listed);
         out.stats.api_calls += part.stats.api_calls;
     }
     out.view.unknown.sort();
@@ -431,34 +434,15 @@ fn record_settled_files(
 
 /// A converged pass hands its Remote tree to the daemon (for polls and
 /// focused passes), unless parts of it are unknown.
-fn remember_view(report: &mut SyncReport, view: crate::model::RemoteView) {
+fn remember_view(
+    report: &mut SyncReport,
+    view: crate::model::RemoteView,
+    listed: Vec<snapshot::ListedFolder>,
+) {
     if view.unknown.is_empty() {
-        report.remote_fingerprint = Some(remote_fingerprint(&view));
         report.remote_view = Some(Arc::new(view));
+        report.remote_listed = Some(Arc::new(listed));
     }
-}
-
-/// The fingerprint a poller compares with [`SyncReport::remote_fingerprint`]:
-/// a fresh listing with what the pair's ignore rules leave out removed, as
-/// a pass does (a host file that is ignored is no change to sync).
-pub fn poll_fingerprint(mut snap: snapshot::SnapshotOutcome, local_root: &Path) -> u64 {
-    let rules = IgnoreRules::load(local_root).unwrap_or_else(|_| IgnoreRules::defaults());
-    leave_out_ignored_remote(&mut snap, &rules);
-    remote_fingerprint(&snap.view)
-}
-
-/// A cheap fingerprint of a Remote tree: paths, kinds, ids and sizes.
-pub fn remote_fingerprint(view: &crate::model::RemoteView) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for (p, e) in &view.entries {
-        p.hash(&mut h);
-        e.kind.hash(&mut h);
-        e.id.hash(&mut h);
-        e.size.hash(&mut h);
-    }
-    view.unknown.len().hash(&mut h);
-    h.finish()
 }
 
 /// Progress callbacks for a front end (CLI, daemon).
@@ -957,7 +941,7 @@ async fn sync_pass(
         report.needs_full_pass |= pass.needs_full_pass;
         report.converged = pass.converged();
         if pass.converged() {
-            remember_view(&mut report, snap.view);
+            remember_view(&mut report, snap.view, snap.listed);
             report.plan = Some(pass);
             break;
         }

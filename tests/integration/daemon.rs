@@ -639,6 +639,7 @@ async fn a_full_pass_a_focused_one_asks_for_runs_at_once() {
         name: "p".into(),
         engine,
         poll_interval: Duration::from_secs(3600),
+        poll_budget: dcsync::daemon::sweep::DEFAULT_BUDGET,
     };
     let settings = dcsync::daemon::Settings {
         socket: host.path("unused.sock"),
@@ -674,6 +675,101 @@ async fn a_full_pass_a_focused_one_asks_for_runs_at_once() {
     assert!(
         until_remote(&client, "docs/report.txt", Some(b"quarterly numbers")).await,
         "the new folder's file goes up without another event: {:?}",
+        handle.status()
+    );
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+}
+
+/// #13 item 2: polls list the remote folders on a budget. 30 folders and
+/// 5 listings a poll (300 a minute at a 1 s poll): a round over all 31
+/// takes several polls instead of one; the synced folder is looked at in
+/// every poll; a host change in a folder deep in the sweep is still
+/// synced, without any local event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_list_remote_folders_on_a_budget_and_still_see_a_cold_change() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let host = Host::start().await;
+    let names: Vec<String> = (0..30).map(|i| format!("d{i:02}")).collect();
+    let folders: Vec<(&str, usize)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+    let (local, engine) = crate::sync::library_pair(&host, &folders);
+    let listings = Arc::new(AtomicU64::new(0));
+    let counted = listings.clone();
+    let counting = Hooked {
+        inner: host.client(),
+        hook: move |call, when| {
+            if call == "folder/listing" && when == When::Before {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            None
+        },
+    };
+    let pair = dcsync::engine::PairSpec {
+        name: "p".into(),
+        engine,
+        poll_interval: Duration::from_secs(1),
+        poll_budget: 300,
+    };
+    let settings = dcsync::daemon::Settings {
+        socket: host.path("unused.sock"),
+        full_rescan: Duration::from_secs(3600),
+        debounce: Duration::from_millis(10),
+        notify_command: None,
+        web: None,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (fut, handle) = dcsync::daemon::pair_loop(
+        Arc::new(counting),
+        pair,
+        settings,
+        Arc::new(HandFed::default()),
+        Arc::new(dcsync::clock::SystemClock),
+        1,
+        stop_rx,
+    );
+    let task = tokio::spawn(fut);
+    let client = host.client();
+    assert!(until_remote(&client, "d29/f0.txt", Some(b"d290")).await);
+    assert!(
+        wait_for(DEADLINE, || async {
+            handle.status().state == "idle" && handle.status().sweep.is_some()
+        })
+        .await
+    );
+    let sweep = handle.status().sweep.unwrap();
+    assert_eq!((sweep.folders, sweep.per_poll), (31, 5), "{sweep:?}");
+
+    // Idle: 31 listings take at least 6 polls (5 a poll, 0.9 s apart at
+    // the least), where listing everything took one.
+    let (from, t0) = (listings.load(Ordering::SeqCst), std::time::Instant::now());
+    assert!(
+        wait_for(DEADLINE, || async {
+            listings.load(Ordering::SeqCst) >= from + 31
+        })
+        .await
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(4500),
+        "31 listings in {took:?}: more than the budget"
+    );
+
+    // Another device adds a file to a folder the sweep reaches last.
+    let sync_root = crate::sync::find_folder(&client, None, "Sync").await;
+    let d17 = crate::sync::find_folder(&client, sync_root, "d17").await;
+    let theirs = host.path("theirs.txt");
+    std::fs::write(&theirs, b"from the website").unwrap();
+    client
+        .upload_file(&theirs, "new.txt", d17, None)
+        .await
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || async {
+            std::fs::read(local.join("d17/new.txt")).is_ok_and(|b| b == b"from the website")
+        })
+        .await,
+        "the cold folder's change is synced: {:?}",
         handle.status()
     );
     stop_tx.send(true).unwrap();

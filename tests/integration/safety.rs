@@ -1222,9 +1222,14 @@ async fn a_host_change_during_a_focused_pass_is_not_absorbed_into_the_remembered
     // from the host now (so the next poll runs a pass). Never both absent.
     let here = local.join("a/added.txt").exists();
     let root = crate::sync::find_folder(c, None, "Sync").await;
-    let now = dcsync::snapshot::snapshot(c, root, 2).await;
-    let poll_sees_it =
-        focused.remote_fingerprint != Some(dcsync::engine::poll_fingerprint(now, local));
+    let a = crate::sync::find_folder(c, root, "a").await;
+    let fresh = dcsync::snapshot::listing_print(&c.folder_listing(a).await.unwrap());
+    let remembered = focused
+        .remote_listed
+        .as_ref()
+        .and_then(|l| l.iter().find(|f| f.id == a.map(|a| a.0)))
+        .map(|f| f.print);
+    let poll_sees_it = remembered.is_some_and(|p| p != fresh);
     assert!(here || poll_sees_it, "the host change would be forgotten");
     assert!(here, "a focused round after the ops picks it up");
 }

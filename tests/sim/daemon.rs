@@ -181,6 +181,7 @@ impl Daemon {
             name: format!("sim{}", s.seed),
             engine: s.cfg.clone(),
             poll_interval: POLL,
+            poll_budget: dcsync::daemon::sweep::DEFAULT_BUDGET,
         };
         let settings = Settings {
             socket: s.dir.join("unused.sock"),
