@@ -663,6 +663,31 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_poll_budget_is_refused_top_level_or_per_pair() {
+        let d = tempfile::tempdir().unwrap();
+        let k = "a".repeat(64);
+        let head =
+            format!("api_url = \"http://127.0.0.1:1/api/v2/\"\nkey1 = \"{k}\"\nkey2 = \"{k}\"\n");
+        let ok = write(d.path(), &format!("{head}poll_budget = 30\n"));
+        assert_eq!(
+            Config::load(&ok, &EnvOverrides::default())
+                .unwrap()
+                .poll_budget,
+            Some(30)
+        );
+        for bad in [
+            format!("{head}poll_budget = 0\n"),
+            format!("{head}[[pair]]\nlocal_path = \"/a\"\nremote_path = \"/a\"\npoll_budget = 0\n"),
+        ] {
+            let p = write(d.path(), &bad);
+            let err = Config::load(&p, &EnvOverrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("poll_budget must be at least 1"), "{err}");
+        }
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!(parse_size("k", "5G"), Ok(5 << 30));
         assert_eq!(parse_size("k", "500m"), Ok(500 << 20));

@@ -110,8 +110,8 @@ impl Client {
                             // Held back under `bwlimit`, shared with every
                             // other transfer of this client.
                             bandwidth.pace(Direction::Up, c.len()).await;
-                            let done = sent.fetch_add(c.len() as u64, Ordering::Relaxed)
-                                + c.len() as u64;
+                            let done =
+                                sent.fetch_add(c.len() as u64, Ordering::Relaxed) + c.len() as u64;
                             if let Some(p) = &progress {
                                 p(done);
                             }
@@ -245,9 +245,7 @@ impl Client {
                     l
                 }
             };
-            let (back, result) = self
-                .fetch_into(&l, disk, expected, &progress, dest)
-                .await?;
+            let (back, result) = self.fetch_into(&l, disk, expected, &progress, dest).await?;
             disk = back;
             match result {
                 Ok(()) => break,
@@ -317,8 +315,17 @@ impl Client {
                     .and_then(|v| v.split('-').next())
                     .and_then(|v| v.trim().parse::<u64>().ok());
                 if start != Some(disk.have) {
-                    let detail = format!("asked for bytes from {}, got range start {start:?}", disk.have);
-                    return Ok((disk, Err(ApiError::Integrity { what: what(), detail })));
+                    let detail = format!(
+                        "asked for bytes from {}, got range start {start:?}",
+                        disk.have
+                    );
+                    return Ok((
+                        disk,
+                        Err(ApiError::Integrity {
+                            what: what(),
+                            detail,
+                        }),
+                    ));
                 }
             }
             200 => {
@@ -346,7 +353,13 @@ impl Client {
             && a != s
         {
             let detail = format!("the host offers {a} bytes, expected {s}");
-            return Ok((disk, Err(ApiError::Integrity { what: what(), detail })));
+            return Ok((
+                disk,
+                Err(ApiError::Integrity {
+                    what: what(),
+                    detail,
+                }),
+            ));
         }
         // A blocking thread writes and hashes while the connection
         // receives: the disk and the MD5 are off the network's path.
