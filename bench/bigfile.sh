@@ -79,8 +79,11 @@ head -c "$((MIB << 20))" /dev/urandom >"$DATA/big.bin"
 cat "$DATA/big.bin" >/dev/null # in the page cache for both
 
 # Seconds a command took (its output discarded).
+# Each starts with no dirty pages of the one before waiting to be written
+# (dcsync fsyncs a download before it returns; curl does not).
 timed() {
     local t0 t1
+    sync
     t0=$EPOCHREALTIME
     "$@" >/dev/null
     t1=$EPOCHREALTIME

@@ -13,8 +13,8 @@ use super::types::*;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 /// Called with the number of bytes transferred so far (including bytes
 /// already present when a download resumes).
@@ -99,19 +99,19 @@ impl Client {
                 }
                 let progress = progress.clone();
                 let bandwidth = self.bandwidth();
-                let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-                // A blocking thread reads and hashes ahead while the
-                // connection sends: the MD5 is off the send's path.
-                let stream = read_ahead(file, md5).then(move |chunk| {
-                    let (bandwidth, progress, sent) =
-                        (bandwidth.clone(), progress.clone(), sent.clone());
+                let stream = tokio_util::io::ReaderStream::with_capacity(
+                    tokio::fs::File::from_std(file),
+                    256 * 1024,
+                )
+                .then(move |chunk| {
+                    let (bandwidth, md5, progress) =
+                        (bandwidth.clone(), md5.clone(), progress.clone());
                     async move {
                         if let Ok(c) = &chunk {
                             // Held back under `bwlimit`, shared with every
                             // other transfer of this client.
                             bandwidth.pace(Direction::Up, c.len()).await;
-                            let done =
-                                sent.fetch_add(c.len() as u64, Ordering::Relaxed) + c.len() as u64;
+                            let done = md5.update(c);
                             if let Some(p) = &progress {
                                 p(done);
                             }
@@ -226,15 +226,51 @@ impl Client {
     ) -> Result<Downloaded, ApiError> {
         const EP: &str = "download";
         let what = format!("download of file {id} to {}", dest.display());
-        let at = dest.to_path_buf();
-        let size = expected.size;
-        let mut disk = on_disk(dest, move || Disk::open(&at, size)).await?;
+        // A partial file is private (0600) until its owner places it, and a
+        // symlink planted where it goes is never followed.
+        let mut file = tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(dest)
+            .await
+            .map_err(io_err(dest))?;
+        let mut have = file.metadata().await.map_err(io_err(dest))?.len();
+        if expected.size.is_none_or(|s| have > s) {
+            have = 0;
+        }
+        // The MD5 of the bytes already on disk.
+        let mut md5 = Md5::new();
+        if have > 0 {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut left = have;
+            file.seek(std::io::SeekFrom::Start(0))
+                .await
+                .map_err(io_err(dest))?;
+            while left > 0 {
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = file.read(&mut buf[..want]).await.map_err(io_err(dest))?;
+                if n == 0 {
+                    break;
+                }
+                md5.update(&buf[..n]);
+                left -= n as u64;
+            }
+            have -= left;
+        }
+        file.set_len(have).await.map_err(io_err(dest))?;
+        file.seek(std::io::SeekFrom::Start(have))
+            .await
+            .map_err(io_err(dest))?;
 
         let policy = self.retry_policy().clone();
         let mut link: Option<DownloadLink> = None;
         let mut retry = 0u32;
         loop {
-            if Some(disk.have) == expected.size && disk.have > 0 {
+            if Some(have) == expected.size && have > 0 {
                 break; // everything is already here
             }
             let l = match &link {
@@ -245,13 +281,17 @@ impl Client {
                     l
                 }
             };
-            let (back, result) = self.fetch_into(&l, disk, expected, &progress, dest).await?;
-            disk = back;
-            match result {
+            match self
+                .fetch_into(
+                    &l, &mut file, &mut md5, &mut have, expected, &progress, dest,
+                )
+                .await
+            {
                 Ok(()) => break,
                 Err(e) => {
                     let restart = matches!(e, ApiError::Integrity { .. });
                     if !(e.is_retryable() || restart) || retry + 1 >= policy.max_attempts {
+                        file.flush().await.map_err(io_err(dest))?;
                         return Err(e);
                     }
                     retry += 1;
@@ -259,16 +299,22 @@ impl Client {
                         // Wrong bytes (e.g. an HTML page for an expired link):
                         // start over with a fresh link.
                         link = None;
-                        disk = on_disk(dest, move || disk.restart().map(|()| disk)).await?;
+                        have = 0;
+                        md5 = Md5::new();
+                        file.set_len(0).await.map_err(io_err(dest))?;
+                        file.seek(std::io::SeekFrom::Start(0))
+                            .await
+                            .map_err(io_err(dest))?;
                     }
                     let delay = policy.delay(retry, None, rand::random::<f64>());
-                    tracing::debug!(endpoint = EP, retry, have = disk.have, error = %e, "download interrupted; resuming");
+                    tracing::debug!(endpoint = EP, retry, have, error = %e, "download interrupted; resuming");
                     tokio::time::sleep(delay).await;
                 }
             }
         }
-        let disk = on_disk(dest, move || disk.file.sync_all().map(|()| disk)).await?;
-        let got = hex::encode(disk.md5.finalize());
+        file.flush().await.map_err(io_err(dest))?;
+        file.sync_all().await.map_err(io_err(dest))?;
+        let got = hex::encode(md5.finalize());
         if let Some(want) = &expected.md5
             && !want.eq_ignore_ascii_case(&got)
         {
@@ -278,32 +324,30 @@ impl Client {
             });
         }
         Ok(Downloaded {
-            size: disk.have,
+            size: have,
             md5: got,
         })
     }
 
-    /// One GET of the download URL, appending to the file from `disk.have`.
-    /// Gives `disk` back with what reached it, and the GET's outcome; the
-    /// outer error is for a disk side that could not be given back.
+    /// One GET of the download URL, appending to `file` from offset `*have`.
+    #[allow(clippy::too_many_arguments)]
     async fn fetch_into(
         &self,
         link: &DownloadLink,
-        mut disk: Disk,
+        file: &mut tokio::fs::File,
+        md5: &mut Md5,
+        have: &mut u64,
         expected: &Expected,
         progress: &Option<Progress>,
         dest: &Path,
-    ) -> Result<(Disk, Result<(), ApiError>), ApiError> {
+    ) -> Result<(), ApiError> {
         const EP: &str = "download";
         let what = || format!("download of file {} to {}", link.file_id, dest.display());
         let mut rb = self.http_download().get(&link.url);
-        if disk.have > 0 {
-            rb = rb.header(reqwest::header::RANGE, format!("bytes={}-", disk.have));
+        if *have > 0 {
+            rb = rb.header(reqwest::header::RANGE, format!("bytes={}-", *have));
         }
-        let resp = match rb.send().await {
-            Ok(r) => r,
-            Err(e) => return Ok((disk, Err(transport(EP, e)))),
-        };
+        let resp = rb.send().await.map_err(|e| transport(EP, e))?;
         let status = resp.status().as_u16();
         match status {
             206 => {
@@ -314,237 +358,77 @@ impl Client {
                     .and_then(|v| v.strip_prefix("bytes "))
                     .and_then(|v| v.split('-').next())
                     .and_then(|v| v.trim().parse::<u64>().ok());
-                if start != Some(disk.have) {
-                    let detail = format!(
-                        "asked for bytes from {}, got range start {start:?}",
-                        disk.have
-                    );
-                    return Ok((
-                        disk,
-                        Err(ApiError::Integrity {
-                            what: what(),
-                            detail,
-                        }),
-                    ));
+                if start != Some(*have) {
+                    return Err(ApiError::Integrity {
+                        what: what(),
+                        detail: format!("asked for bytes from {have}, got range start {start:?}"),
+                    });
                 }
             }
             200 => {
-                if disk.have > 0 {
+                if *have > 0 {
                     // The host ignored the range: take the whole file again.
-                    disk = on_disk(dest, move || disk.restart().map(|()| disk)).await?;
+                    *have = 0;
+                    *md5 = Md5::new();
+                    file.set_len(0).await.map_err(io_err(dest))?;
+                    file.seek(std::io::SeekFrom::Start(0))
+                        .await
+                        .map_err(io_err(dest))?;
                 }
             }
             _ => {
                 let retry_after = super::client::parse_retry_after(resp.headers());
                 let body = resp.bytes().await.unwrap_or_default();
-                let e = match decode_response(EP, status, retry_after, &body) {
+                return Err(match decode_response(EP, status, retry_after, &body) {
                     Err(e) => e,
                     Ok(_) => ApiError::Server {
                         endpoint: EP,
                         status,
                         snippet: String::new(),
                     },
-                };
-                return Ok((disk, Err(e)));
+                });
             }
         }
-        let announced = resp.content_length().map(|n| n + disk.have);
+        let announced = resp.content_length().map(|n| n + *have);
         if let (Some(a), Some(s)) = (announced, expected.size)
             && a != s
         {
-            let detail = format!("the host offers {a} bytes, expected {s}");
-            return Ok((
-                disk,
-                Err(ApiError::Integrity {
-                    what: what(),
-                    detail,
-                }),
-            ));
+            return Err(ApiError::Integrity {
+                what: what(),
+                detail: format!("the host offers {a} bytes, expected {s}"),
+            });
         }
-        // A blocking thread writes and hashes while the connection
-        // receives: the disk and the MD5 are off the network's path.
-        let mut queued = disk.have;
-        let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(WRITE_AHEAD);
-        let writer = tokio::task::spawn_blocking(move || disk.write_all_from(rx));
         let mut body = resp.bytes_stream();
         let bandwidth = self.bandwidth();
-        let received: Result<(), ApiError> = loop {
-            let Some(chunk) = body.next().await else {
-                break Ok(());
-            };
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => break Err(transport(EP, e)),
-            };
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| transport(EP, e))?;
             bandwidth.pace(Direction::Down, chunk.len()).await;
             if let Some(s) = expected.size
-                && queued + chunk.len() as u64 > s
+                && *have + chunk.len() as u64 > s
             {
-                break Err(ApiError::Integrity {
+                return Err(ApiError::Integrity {
                     what: what(),
                     detail: format!("the host sent more than the expected {s} bytes"),
                 });
             }
-            queued += chunk.len() as u64;
-            if tx.send(chunk).await.is_err() {
-                break Ok(()); // the writer stopped: its error follows
-            }
+            file.write_all(&chunk).await.map_err(io_err(dest))?;
+            md5.update(&chunk);
+            *have += chunk.len() as u64;
             if let Some(p) = progress {
-                p(queued);
+                p(*have);
             }
-        };
-        drop(tx);
-        let (disk, written) = writer.await.map_err(|e| ApiError::Io {
-            path: dest.to_path_buf(),
-            source: std::io::Error::other(format!("the download's writer stopped: {e}")),
-        })?;
-        if let Err(e) = written {
-            return Ok((disk, Err(io_err(dest)(e))));
         }
-        if let Err(e) = received {
-            return Ok((disk, Err(e)));
-        }
-        let have = disk.have;
-        if let Some(w) = expected.size.or(announced)
-            && have < w
+        let want = expected.size.or(announced);
+        if let Some(w) = want
+            && *have < w
         {
             // Connection ended early: a transport failure, resumable.
-            let e = ApiError::Transport {
+            return Err(ApiError::Transport {
                 endpoint: EP,
                 detail: format!("answer ended after {have} of {w} bytes"),
                 not_sent: false,
-            };
-            return Ok((disk, Err(e)));
+            });
         }
-        Ok((disk, Ok(())))
-    }
-}
-
-/// Chunks read ahead of the connection when uploading (of [`CHUNK`] bytes).
-const READ_AHEAD: usize = 8;
-/// Chunks received ahead of the disk when downloading.
-const WRITE_AHEAD: usize = 64;
-/// Bytes per read of a file being uploaded.
-const CHUNK: usize = 256 * 1024;
-
-/// Reads `file` to its end on a blocking thread, feeding `md5`, a few
-/// chunks ahead of whoever takes them.
-fn read_ahead(
-    mut file: std::fs::File,
-    md5: SharedMd5,
-) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
-    use std::io::Read;
-    let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    buf.truncate(n);
-                    md5.update(&buf);
-                    if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
-                        break; // the request was dropped
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    break;
-                }
-            }
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
-}
-
-/// The local side of a download: the partial file, the MD5 of what it
-/// holds, and its length. Used on blocking threads only.
-struct Disk {
-    file: std::fs::File,
-    md5: Md5,
-    have: u64,
-}
-
-impl Disk {
-    /// Opens `dest` for a download of `size` bytes (if known), keeping a
-    /// prefix of it that can be resumed. A partial file is private (0600)
-    /// until its owner places it, and a symlink planted where it goes is
-    /// never followed.
-    fn open(dest: &Path, size: Option<u64>) -> std::io::Result<Disk> {
-        use std::io::{Read, Seek};
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(dest)?;
-        let mut have = file.metadata()?.len();
-        if size.is_none_or(|s| have > s) {
-            have = 0;
-        }
-        // The MD5 of the bytes already on disk.
-        let mut md5 = Md5::new();
-        if have > 0 {
-            let mut buf = vec![0u8; CHUNK];
-            let mut left = have;
-            file.seek(std::io::SeekFrom::Start(0))?;
-            while left > 0 {
-                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let n = file.read(&mut buf[..want])?;
-                if n == 0 {
-                    break;
-                }
-                md5.update(&buf[..n]);
-                left -= n as u64;
-            }
-            have -= left;
-        }
-        file.set_len(have)?;
-        file.seek(std::io::SeekFrom::Start(have))?;
-        Ok(Disk { file, md5, have })
-    }
-
-    /// Empties the file to take it whole again.
-    fn restart(&mut self) -> std::io::Result<()> {
-        use std::io::Seek;
-        self.file.set_len(0)?;
-        self.file.seek(std::io::SeekFrom::Start(0))?;
-        self.md5 = Md5::new();
-        self.have = 0;
         Ok(())
-    }
-
-    /// Appends every chunk from `rx` until it closes or a write fails.
-    fn write_all_from(
-        mut self,
-        mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-    ) -> (Disk, std::io::Result<()>) {
-        use std::io::Write;
-        while let Some(c) = rx.blocking_recv() {
-            if let Err(e) = self.file.write_all(&c) {
-                return (self, Err(e));
-            }
-            self.md5.update(&c);
-            self.have += c.len() as u64;
-        }
-        (self, Ok(()))
-    }
-}
-
-/// Runs disk work for a download of `dest` on a blocking thread.
-async fn on_disk<T: Send + 'static>(
-    dest: &Path,
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(io_err(dest)),
-        Err(e) => Err(ApiError::Io {
-            path: dest.to_path_buf(),
-            source: std::io::Error::other(format!("disk work stopped: {e}")),
-        }),
     }
 }
