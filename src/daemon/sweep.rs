@@ -21,6 +21,8 @@
 //! folder had in the last converged pass or the last poll: a different one
 //! means the host changed, and the daemon runs a pass. The prints come from
 //! the passes' own listings, so what dcsync itself changed is no change.
+//! A print covers the whole listing, ignored names too: a host-side change
+//! to an ignored file costs one pass that finds nothing to do.
 //!
 //! Owns: the per-folder schedule (about 100 bytes a folder, never the
 //! files). Must never: do I/O, read a clock, or decide what a pass does.
