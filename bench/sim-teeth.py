@@ -104,8 +104,8 @@ BUGS = {
     "D1-retry-upload": (
         "an upload whose answer was lost is simply sent again (recovery ignores upload intents)",
         "src/engine/recover.rs",
-        [("            Op::Upload {\n                path,\n                local,\n                replaces,\n            } => {\n",
-          "            Op::Upload {\n                path,\n                local,\n                replaces,\n            } if false => {\n")],
+        [("                replaces,\n                ..\n            } => {\n                let source = match &intent.op {",
+          "                replaces,\n                ..\n            } if !matches!(intent.op, Op::Upload { .. }) => {\n                let source = match &intent.op {")],
     ),
     "D2-no-recheck": (
         "no precondition re-check before a local delete (the plan's view is trusted)",
