@@ -606,6 +606,18 @@ async fn the_notify_command_hears_about_errors() {
     assert!(d.stop().await.success());
 }
 
+/// Settings of a pair loop a test runs embedded: no socket, no console,
+/// a full pass an hour, a short debounce.
+fn embedded_settings(host: &Host) -> dcsync::daemon::Settings {
+    dcsync::daemon::Settings {
+        socket: host.path("unused.sock"),
+        full_rescan: Duration::from_secs(3600),
+        debounce: Duration::from_millis(10),
+        notify_command: None,
+        web: None,
+    }
+}
+
 /// Local events the test hands to an embedded pair loop itself.
 #[derive(Default)]
 struct HandFed {
@@ -641,13 +653,7 @@ async fn a_full_pass_a_focused_one_asks_for_runs_at_once() {
         poll_interval: Duration::from_secs(3600),
         poll_budget: dcsync::daemon::sweep::DEFAULT_BUDGET,
     };
-    let settings = dcsync::daemon::Settings {
-        socket: host.path("unused.sock"),
-        full_rescan: Duration::from_secs(3600),
-        debounce: Duration::from_millis(10),
-        notify_command: None,
-        web: None,
-    };
+    let settings = embedded_settings(&host);
     let events = std::sync::Arc::new(HandFed::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let client = host.client();
@@ -711,13 +717,7 @@ async fn polls_list_remote_folders_on_a_budget_and_still_see_a_cold_change() {
         poll_interval: Duration::from_secs(1),
         poll_budget: 300,
     };
-    let settings = dcsync::daemon::Settings {
-        socket: host.path("unused.sock"),
-        full_rescan: Duration::from_secs(3600),
-        debounce: Duration::from_millis(10),
-        notify_command: None,
-        web: None,
-    };
+    let settings = embedded_settings(&host);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (fut, handle) = dcsync::daemon::pair_loop(
         Arc::new(counting),
