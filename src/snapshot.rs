@@ -161,37 +161,17 @@ async fn walk(
     concurrency: usize,
     deep: bool,
 ) -> SnapshotOutcome {
-    let concurrency = concurrency.max(1);
     let mut out = SnapshotOutcome::default();
     let mut visited: HashSet<FolderId> = HashSet::new();
     if let Some(r) = root {
         visited.insert(r);
     }
-    let mut queue: VecDeque<(RelPath, Option<FolderId>)> = VecDeque::new();
-    queue.push_back((base, root));
-    let mut running = FuturesUnordered::new();
-
-    loop {
-        while running.len() < concurrency {
-            let Some((path, id)) = queue.pop_front() else {
-                break;
-            };
-            out.stats.api_calls += 1;
-            running.push(async move {
-                let r = client.folder_listing(id).await;
-                (path, id, r)
-            });
-        }
-        let Some((path, id, result)) = running.next().await else {
-            break;
-        };
+    out.stats.api_calls = list_tree(client, root, base, concurrency, |path, id, result| {
         match result {
             Ok(listing) => {
                 out.stats.folders_listed += 1;
-                let children = enter_listing(&path, id, listing, &mut visited, &mut out);
-                if deep {
-                    queue.extend(children);
-                }
+                let children = enter_listing(path, id, listing, &mut visited, &mut out);
+                Some(if deep { children } else { Vec::new() })
             }
             Err(e) => {
                 tracing::warn!(path = %path, error = %e, "remote folder listing failed; its subtree counts as unknown");
@@ -203,16 +183,65 @@ async fn walk(
                     },
                     format!("listing failed, nothing below it is synced this pass: {e}"),
                 ));
-                out.view.unknown.push(path);
+                out.view.unknown.push(path.clone());
+                Some(Vec::new())
             }
         }
-    }
+    })
+    .await;
     // Deterministic regardless of the order listings came back in.
     out.view.unknown.sort();
     out.view.unknown.dedup();
     out.skipped.sort();
     out.mapped.sort();
     out
+}
+
+/// Lists the folder `root` (found at `base`) and, breadth first, every
+/// folder `on` returns for a listing, up to `concurrency` listings at a
+/// time; `on` gets each folder's listing (or why it failed) in the order
+/// they come back, and ends the walk by returning `None` (listings under
+/// way are dropped: they only read). Returns the number of `/folder/listing` calls made. The
+/// one listing loop of [`snapshot`] and the engine's no-change check.
+pub async fn list_tree<F>(
+    client: &dyn Host,
+    root: Option<FolderId>,
+    base: RelPath,
+    concurrency: usize,
+    mut on: F,
+) -> u64
+where
+    F: FnMut(
+        &RelPath,
+        Option<FolderId>,
+        Result<Listing, ApiError>,
+    ) -> Option<Vec<(RelPath, Option<FolderId>)>>,
+{
+    let concurrency = concurrency.max(1);
+    let mut calls = 0;
+    let mut queue: VecDeque<(RelPath, Option<FolderId>)> = VecDeque::new();
+    queue.push_back((base, root));
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < concurrency {
+            let Some((path, id)) = queue.pop_front() else {
+                break;
+            };
+            calls += 1;
+            running.push(async move {
+                let r = client.folder_listing(id).await;
+                (path, id, r)
+            });
+        }
+        let Some((path, id, result)) = running.next().await else {
+            break;
+        };
+        match on(&path, id, result) {
+            Some(children) => queue.extend(children),
+            None => break,
+        }
+    }
+    calls
 }
 
 /// The local name of the `n`th entry sharing `name` on the host:

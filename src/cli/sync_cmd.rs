@@ -281,6 +281,8 @@ async fn sync_pair(
         dry_run,
         allow_mass_delete,
         focus: None,
+        quick_check: true,
+        keep: None,
     };
     let result = engine::sync(client, ecfg, req, Arc::new(SystemClock), &reporter).await;
     if let Some(b) = &reporter.bar {

@@ -68,8 +68,14 @@ pub enum PassResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Run a pass: focused on these changed local paths (with the cached
-    /// remote tree), or full (`None`; the cached tree can go).
-    Pass { focus: Option<Vec<RelPath>> },
+    /// remote tree), or full (`None`; the cached tree can go). A full pass
+    /// with `quick_check` first looks whether anything changed at all
+    /// (`engine::SyncRequest::quick_check`): off when the watcher or a poll
+    /// already saw a change.
+    Pass {
+        focus: Option<Vec<RelPath>>,
+        quick_check: bool,
+    },
     /// Look whether the root's marker is there and (if `remote`) whether
     /// the host changed; answer with [`PairMachine::polled`].
     Poll { remote: bool },
@@ -91,6 +97,8 @@ pub struct PairMachine {
     changed: BTreeSet<RelPath>,
     /// The last pass left a remote tree for focused passes.
     cached: bool,
+    /// The watcher or a poll saw a change since the last pass started.
+    seen_change: bool,
     /// The watcher runs (without one, polls look at the local side too).
     watching: bool,
     paused: bool,
@@ -114,6 +122,7 @@ impl PairMachine {
             need_full: true,
             changed: BTreeSet::new(),
             cached: false,
+            seen_change: false,
             watching,
             paused: false,
             waiting_root: false,
@@ -183,7 +192,9 @@ impl PairMachine {
         if focus.is_none() {
             self.cached = false;
         }
-        Some(Action::Pass { focus })
+        let quick_check = focus.is_none() && !self.seen_change;
+        self.seen_change = false;
+        Some(Action::Pass { focus, quick_check })
     }
 
     /// Whether [`PairMachine::pass`] has a pass to run now. The loop asks
@@ -200,6 +211,7 @@ impl PairMachine {
     pub fn changes(&mut self, paths: impl IntoIterator<Item = RelPath>, rescan: bool) {
         for p in paths {
             self.dirty = true;
+            self.seen_change = true;
             self.need_full |= p.is_root();
             self.changed.insert(p);
         }
@@ -277,6 +289,7 @@ impl PairMachine {
         if !marker || remote_changed {
             self.mark_full();
         }
+        self.seen_change |= remote_changed;
     }
 
     /// The answer to [`Action::CheckRoot`]. Returns whether the root is
@@ -324,6 +337,14 @@ impl PairMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full pass, with or without the quick check first.
+    fn full(quick_check: bool) -> Option<Action> {
+        Some(Action::Pass {
+            focus: None,
+            quick_check,
+        })
+    }
 
     const POLL: Duration = Duration::from_secs(60);
     const FULL: Duration = Duration::from_secs(3600);
@@ -380,14 +401,15 @@ mod tests {
     fn starts_with_a_full_pass_then_focuses_on_changed_paths() {
         let t0 = Instant::now();
         let mut m = machine(t0);
-        assert_eq!(m.pass(t0), Some(Action::Pass { focus: None }));
+        assert_eq!(m.pass(t0), full(true));
         assert_eq!(m.pass(t0), None, "one pass at a time, nothing new");
         assert_eq!(m.pass_done(t0, CLEAN), None);
         m.changes([p("b.txt"), p("a.txt")], false);
         assert_eq!(
             m.pass(t0),
             Some(Action::Pass {
-                focus: Some(vec![p("a.txt"), p("b.txt")])
+                focus: Some(vec![p("a.txt"), p("b.txt")]),
+                quick_check: false,
             })
         );
         // Without a cached tree, or after the watcher lost events: full.
@@ -400,10 +422,22 @@ mod tests {
             },
         );
         m.changes([p("c.txt")], false);
-        assert_eq!(m.pass(t0), Some(Action::Pass { focus: None }));
+        assert_eq!(
+            m.pass(t0),
+            full(false),
+            "the watcher saw a change: no quick check"
+        );
         m.pass_done(t0, CLEAN);
         m.changes([p("c.txt")], true);
-        assert_eq!(m.pass(t0), Some(Action::Pass { focus: None }));
+        assert_eq!(m.pass(t0), full(false));
+        m.pass_done(t0, CLEAN);
+        // Lost events alone say nothing changed: the quick check looks.
+        m.changes([], true);
+        assert_eq!(m.pass(t0), full(true));
+        m.pass_done(t0, CLEAN);
+        // A poll that saw the host change: no quick check either.
+        m.polled(true, true);
+        assert_eq!(m.pass(t0), full(false));
     }
 
     #[test]
@@ -419,7 +453,7 @@ mod tests {
         assert_eq!(m.pass(t0 + w1 / 2), None, "backing off");
         assert!(m.wake_at() <= t0 + w1);
         assert!(m.tick(t0 + w1).is_empty());
-        assert_eq!(m.pass(t0 + w1), Some(Action::Pass { focus: None }));
+        assert_eq!(m.pass(t0 + w1), full(true));
         let w2 = m.pass_done(t0 + w1, PassResult::Failed).unwrap();
         assert!(w2 >= Duration::from_secs(5), "grows: {w2:?}");
         assert_eq!(m.failures(), 2);
@@ -451,7 +485,7 @@ mod tests {
         assert_eq!(m.wake_at(), t0 + ROOT_CHECK);
         assert_eq!(m.tick(t0 + ROOT_CHECK), vec![Action::CheckRoot]);
         assert!(m.root_checked(t0 + ROOT_CHECK, true));
-        assert_eq!(m.pass(t0 + ROOT_CHECK), Some(Action::Pass { focus: None }));
+        assert_eq!(m.pass(t0 + ROOT_CHECK), full(false));
     }
 
     #[test]
@@ -466,7 +500,7 @@ mod tests {
         assert!(at >= t0 + POLL.mul_f64(0.9) && at <= t0 + POLL.mul_f64(1.1));
         assert_eq!(m.tick(at), vec![Action::Poll { remote: false }]);
         m.command(at, &Command::Resume);
-        assert_eq!(m.pass(at), Some(Action::Pass { focus: None }));
+        assert_eq!(m.pass(at), full(false));
     }
 
     #[test]
@@ -482,7 +516,7 @@ mod tests {
         let at = m.wake_at();
         m.tick(at);
         m.polled(true, true);
-        assert_eq!(m.pass(at), Some(Action::Pass { focus: None }));
+        assert_eq!(m.pass(at), full(false));
         m.pass_done(at, CLEAN);
         // The hourly full pass, even with nothing seen.
         let mut now = at;
@@ -494,7 +528,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(m.pass(now), Some(Action::Pass { focus: None }));
+        assert_eq!(m.pass(now), full(true));
     }
 
     /// Random events from a seed; after each, the machine's promises hold:

@@ -517,7 +517,7 @@ impl PairLoop {
         let mut allow_mass_delete = false;
 
         loop {
-            if let Some(Action::Pass { focus }) = m.pass(Instant::now()) {
+            if let Some(Action::Pass { focus, quick_check }) = m.pass(Instant::now()) {
                 let reporter = DaemonReporter {
                     idx: self.idx,
                     shared: self.shared.clone(),
@@ -537,15 +537,23 @@ impl PairLoop {
                 let focus = focus
                     .and_then(|paths| cached.clone().map(|remote| engine::Focus { remote, paths }));
                 let focused = focus.is_some();
-                if focus.is_none() {
-                    // A full pass lists everything again: the old tree need
-                    // not stay in memory beside the new one.
+                // A full pass lists everything again: the old tree stays only
+                // for the quick check to hand back when nothing changed (the
+                // engine drops it before it builds new trees).
+                let keep = if focused || !quick_check {
+                    None
+                } else {
+                    cached.take()
+                };
+                if !focused {
                     cached = None;
                 }
                 let request = SyncRequest {
                     focus,
                     // Once, after the user confirmed a mass-delete stop.
                     allow_mass_delete: std::mem::take(&mut allow_mass_delete),
+                    quick_check,
+                    keep,
                     ..SyncRequest::default()
                 };
                 let pass = engine::sync(

@@ -13,6 +13,7 @@ mod fsat;
 mod pass;
 mod recover;
 pub mod trash;
+mod unchanged;
 
 use crate::api::host::Host;
 use crate::api::{ApiError, FolderId};
@@ -74,7 +75,7 @@ pub struct PairSpec {
 }
 
 /// What the caller asks of one pass.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SyncRequest {
     /// Plan only: show what would be done, change nothing.
     pub dry_run: bool,
@@ -85,6 +86,28 @@ pub struct SyncRequest {
     /// (`plan::focus::scopes_for`), take the rest of the remote tree from
     /// `remote`, and run the plan only if it stays inside them.
     pub focus: Option<Focus>,
+    /// A full pass first checks, in bounded memory, whether both sides are
+    /// still exactly what Synced recorded (`unchanged`), and ends there when
+    /// they are. Off when the caller knows something changed (the check
+    /// would only cost a second look at everything).
+    pub quick_check: bool,
+    /// The Remote tree the caller keeps from an earlier pass (the daemon's
+    /// cache for focused passes): handed back as
+    /// [`SyncReport::remote_view`] when the quick check finds nothing
+    /// changed, dropped before a full pass builds new trees.
+    pub keep: Option<Arc<crate::model::RemoteView>>,
+}
+
+impl Default for SyncRequest {
+    fn default() -> SyncRequest {
+        SyncRequest {
+            dry_run: false,
+            allow_mass_delete: false,
+            focus: None,
+            quick_check: true,
+            keep: None,
+        }
+    }
 }
 
 /// What a focused pass starts from.
@@ -147,6 +170,9 @@ pub struct SyncReport {
     pub waiting: Vec<(String, String)>,
     /// A dry run: the safety stop the real pass would make after this plan.
     pub stopped: Option<String>,
+    /// The quick check found both sides as Synced recorded them: no tree
+    /// was built (`remote_view` is the request's `keep`).
+    pub unchanged: bool,
 }
 
 impl SyncReport {
@@ -745,9 +771,54 @@ async fn sync_pass(
         (Some(_), None) => trashed_folders(&db)?,
         _ => Default::default(),
     };
+    // Both sides as Synced recorded them: nothing to plan, no tree built.
+    let mut unchanged = false;
+    if req.quick_check && focus.is_none() && !req.dry_run && tracked > 0 {
+        let seen = unchanged::check(
+            client,
+            &mut db,
+            cfg.db_path.clone(),
+            root.clone(),
+            remote_root,
+            &rules,
+            cfg.listing_concurrency,
+        )
+        .await?;
+        match seen {
+            Ok(u) => {
+                unchanged = true;
+                let now = clock::datetime(clock.now());
+                let known = known_notes(&db)?;
+                db.set_skipped(Side::Local, &rel_skipped(&u.local_skipped), &now)?;
+                db.set_skipped(Side::Remote, &rel_skipped(&u.remote_skipped), &now)?;
+                log_notes(&known, u.local_skipped.iter().chain(&u.remote_skipped), &[]);
+                let mut skipped = u.local_skipped;
+                skipped.extend(u.remote_skipped);
+                report.rounds = 1;
+                report.converged = true;
+                report.unchanged = true;
+                report.skipped = skipped.len() as u64;
+                report.timings.scan_ms = u.scan_ms;
+                report.timings.listing_ms = u.listing_ms;
+                report.remote_listed = Some(Arc::new(u.listed));
+                report.plan = Some(PassPlan {
+                    skipped,
+                    ..PassPlan::default()
+                });
+            }
+            Err(why) => tracing::debug!(%why, "the quick check found a change; a full pass looks"),
+        }
+    }
+    let mut keep = req.keep;
+    if unchanged {
+        report.remote_view = keep.take();
+    }
+    // Not beside the trees a full pass builds.
+    drop(keep);
     // The last round made no progress (only found things changed).
     let mut stalled = false;
-    for round in 0..MAX_ROUNDS {
+    let rounds = if unchanged { 0 } else { MAX_ROUNDS };
+    for round in 0..rounds {
         report.rounds = round + 1;
         // Checked before every round: a volume unmounted during the pass
         // must not look like everything was deleted.
@@ -860,13 +931,8 @@ async fn sync_pass(
         }
         let synced = forget_unlisted(&mut db, synced, &snap.view, scopes.is_none(), req.dry_run)?;
         let now = clock::datetime(clock.now());
-        // What earlier passes already said (each note is logged once per
-        // path and reason; `dcsync status` keeps listing it).
-        let known: std::collections::HashSet<(String, String)> = if round == 0 {
-            db.skipped()?
-                .into_iter()
-                .map(|e| (e.path.as_str().to_owned(), e.reason))
-                .collect()
+        let known = if round == 0 {
+            known_notes(&db)?
         } else {
             Default::default()
         };
@@ -889,23 +955,11 @@ async fn sync_pass(
             }
         }
         if round == 0 {
-            let said_before = |p: &str, why: &str| {
-                known.contains(&(p.trim_start_matches('/').to_owned(), why.to_owned()))
-            };
-            for (p, why) in scanned.skipped.iter().chain(snap.skipped.iter()) {
-                if why == IGNORED_REMOTE || said_before(p, why) {
-                    tracing::debug!(path = %crate::model::printable(p), "skipped: {why}");
-                } else {
-                    tracing::warn!(path = %crate::model::printable(p), "skipped: {why}");
-                }
-            }
-            for (p, why) in &snap.mapped {
-                if said_before(p, why) {
-                    tracing::debug!(path = %crate::model::printable(p), "{why}");
-                } else {
-                    tracing::info!(path = %crate::model::printable(p), "{why}");
-                }
-            }
+            log_notes(
+                &known,
+                scanned.skipped.iter().chain(snap.skipped.iter()),
+                &snap.mapped,
+            );
         }
         report.skipped = (scanned.skipped.len() + snap.skipped.len()) as u64;
 
@@ -1051,6 +1105,7 @@ async fn sync_pass(
             plan_ms = t.plan_ms,
             execute_ms = t.execute_ms,
             focused = focus.is_some(),
+            unchanged,
             needs_full_pass = report.needs_full_pass,
             "pass finished in one round"
         );
@@ -1391,6 +1446,42 @@ fn case_insensitive_fs(dir: &Path) -> bool {
         tracing::warn!(path = %probe.display(), error = %e, "could not remove the case probe");
     }
     insensitive
+}
+
+/// What earlier passes already noted (each note is logged once per path
+/// and reason; `dcsync status` keeps listing it).
+fn known_notes(db: &StateDb) -> Result<std::collections::HashSet<(String, String)>, EngineError> {
+    Ok(db
+        .skipped()?
+        .into_iter()
+        .map(|e| (e.path.as_str().to_owned(), e.reason))
+        .collect())
+}
+
+/// Logs a pass's notes: new ones at warn (mapped names at info), those
+/// `known` from earlier passes and ignored host entries at debug.
+fn log_notes<'a>(
+    known: &std::collections::HashSet<(String, String)>,
+    skipped: impl Iterator<Item = &'a (String, String)>,
+    mapped: &[(String, String)],
+) {
+    let said_before = |p: &str, why: &str| {
+        known.contains(&(p.trim_start_matches('/').to_owned(), why.to_owned()))
+    };
+    for (p, why) in skipped {
+        if why == IGNORED_REMOTE || said_before(p, why) {
+            tracing::debug!(path = %crate::model::printable(p), "skipped: {why}");
+        } else {
+            tracing::warn!(path = %crate::model::printable(p), "skipped: {why}");
+        }
+    }
+    for (p, why) in mapped {
+        if said_before(p, why) {
+            tracing::debug!(path = %crate::model::printable(p), "{why}");
+        } else {
+            tracing::info!(path = %crate::model::printable(p), "{why}");
+        }
+    }
 }
 
 fn rel_skipped(list: &[(String, String)]) -> Vec<(RelPath, String)> {

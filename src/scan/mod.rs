@@ -112,6 +112,42 @@ pub fn scan(
     Ok(run(&walk, ScanOutcome::default()))
 }
 
+/// What [`scan_stream`] found besides the entries it handed out.
+#[derive(Debug, Clone, Default)]
+pub struct StreamOutcome {
+    /// As [`LocalView::unknown`]: what could not be looked at.
+    pub unknown: Vec<RelPath>,
+    /// As [`ScanOutcome::skipped`].
+    pub skipped: Vec<(String, String)>,
+    pub stats: ScanStats,
+}
+
+/// The walk of [`scan`] as a stream, for the engine's no-change check: the
+/// same entries (the same rules, symlinks and special files left out the
+/// same way), but files only with their metadata (nothing is read, so
+/// [`LocalEntry::hashes`] is empty), handed to `sink` a folder (or a batch
+/// of a large folder) at a time, in no particular order; `sink` drains the
+/// tree it gets. Memory follows the largest folder, not the tree. Setting
+/// `stop` (e.g. from `sink`) ends the walk early; what it found then is
+/// incomplete.
+pub fn scan_stream(
+    root: &Path,
+    rules: &IgnoreRules,
+    stop: &std::sync::atomic::AtomicBool,
+    sink: &(dyn Fn(&mut Tree<LocalEntry>) + Sync),
+) -> Result<StreamOutcome, ScanError> {
+    check_root(root)?;
+    let none = Tree::new();
+    let walk = walk::Walk::new(root, &none, rules, vec![RelPath::root()], Vec::new())
+        .streaming(sink, stop);
+    let out = run(&walk, ScanOutcome::default());
+    Ok(StreamOutcome {
+        unknown: out.view.unknown,
+        skipped: out.skipped,
+        stats: out.stats,
+    })
+}
+
 /// Like [`scan`], but looks only where `scopes` say (see
 /// [`crate::model::Scope`]): the folders on each scope's spine (a spine
 /// folder that is missing, not a folder, or ignored ends that scope: nothing

@@ -48,10 +48,18 @@ struct Queue {
     busy: usize,
 }
 
+/// Where a streaming walk ([`Walk::streaming`]) hands each job's entries.
+pub(super) type Sink<'a> = &'a (dyn Fn(&mut Tree<LocalEntry>) + Sync);
+
 pub(super) struct Walk<'a> {
     root: &'a Path,
     synced: &'a Tree<SyncedEntry>,
     rules: &'a IgnoreRules,
+    /// Streaming: files get their metadata only (no hash, no Synced look-up)
+    /// and every job's entries go here instead of staying in the [`Part`].
+    sink: Option<Sink<'a>>,
+    /// Set by the caller (or the sink) to end the walk early.
+    stop: Option<&'a std::sync::atomic::AtomicBool>,
     /// Folders whose subfolders are entered in the view but not listed.
     shallow: Vec<RelPath>,
     queue: Mutex<Queue>,
@@ -91,6 +99,8 @@ impl<'a> Walk<'a> {
             root,
             synced,
             rules,
+            sink: None,
+            stop: None,
             shallow,
             queue: Mutex::new(Queue {
                 jobs: start.into_iter().map(Job::Dir).collect(),
@@ -98,6 +108,24 @@ impl<'a> Walk<'a> {
             }),
             wake: Condvar::new(),
         }
+    }
+
+    /// This walk as a stream: no file is read, each job's entries go to
+    /// `sink` as soon as the job ends (so memory follows one job, not the
+    /// tree), and the walk ends early once `stop` is set.
+    pub(super) fn streaming(
+        mut self,
+        sink: Sink<'a>,
+        stop: &'a std::sync::atomic::AtomicBool,
+    ) -> Walk<'a> {
+        self.sink = Some(sink);
+        self.stop = Some(stop);
+        self
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
@@ -114,7 +142,12 @@ impl<'a> Walk<'a> {
             let job = {
                 let mut q = self.lock();
                 loop {
-                    if let Some(job) = q.jobs.pop() {
+                    if self.stopped() {
+                        q.jobs.clear();
+                        if q.busy == 0 {
+                            return part;
+                        }
+                    } else if let Some(job) = q.jobs.pop() {
                         q.busy += 1;
                         break job;
                     }
@@ -133,6 +166,9 @@ impl<'a> Walk<'a> {
                 Job::Entries(dir, entries) => {
                     self.entries(&dir, entries, &mut part, &mut buf, &mut busy.new_jobs)
                 }
+            }
+            if let Some(sink) = self.sink {
+                sink(&mut part.entries);
             }
         }
     }
@@ -279,6 +315,18 @@ impl<'a> Walk<'a> {
             if !self.shallow.contains(dir) {
                 new_jobs.push(Job::Dir(rel));
             }
+            return;
+        }
+        if self.sink.is_some() {
+            part.stats.files += 1;
+            part.entries.insert(
+                rel,
+                LocalEntry {
+                    kind,
+                    meta: meta_of(&md, kind),
+                    hashes: Hashes::default(),
+                },
+            );
             return;
         }
         let synced = cursor.get(&rel);

@@ -28,6 +28,7 @@
 //!   `synchronous=NORMAL` (WAL), which survives a process crash and, on power
 //!   loss, can only lose the latest commits, never corrupt the file.
 
+mod compare;
 mod error;
 mod journal;
 mod maintain;
@@ -37,6 +38,7 @@ mod synced;
 #[cfg(test)]
 mod tests;
 
+pub use compare::{Difference, NowSide};
 pub use error::StateError;
 pub use maintain::{DbSize, Maintenance};
 pub use status::{ConflictEntry, Side, SkippedEntry, StatusCounts};

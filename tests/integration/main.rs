@@ -13,6 +13,7 @@ mod scan;
 mod security;
 mod snapshot;
 mod sync;
+mod unchanged;
 mod util;
 mod variant;
 mod web;

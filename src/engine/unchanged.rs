@@ -1,0 +1,337 @@
+//! The no-change check a full pass starts with (#13): are both sides still
+//! exactly what the Synced tree recorded? Answered in memory that follows
+//! the largest folder, not the tree: the local walk streams its entries
+//! (metadata only, nothing read) and the remote listings stream theirs into
+//! temporary tables of the state DB (`state::compare`), and one query per
+//! side compares them with Synced.
+//!
+//! When every Synced entry is there as agreed on both sides (local: the
+//! scan's fast check — kind, inode, size, mtime — and no racily clean file;
+//! host: kind, id, parent folder, name and size at the same path) and
+//! neither side holds anything else, all three trees of a full pass would
+//! be equal, so its plan would be empty: the pass ends here, in sync. On
+//! anything else — a difference, something that could not be looked at,
+//! two entries of one name, a listing that failed, a journal intent or an
+//! unlisted entry to settle, a name the host spells otherwise — it says
+//! why, and the engine runs the full pass as before. It errs towards "look
+//! closer": a wrong "unchanged" would leave a change unsynced until the
+//! next pass that finds it, so the tests compare its verdicts with full
+//! passes, and the simulation runs it on every full pass.
+//!
+//! Never writes to either side, nor to the database file (only to its own
+//! temporary tables, and the skipped notes the engine records as a full
+//! pass would).
+
+use super::EngineError;
+use super::pass::IGNORED_REMOTE;
+use crate::api::host::Host;
+use crate::api::{FolderId, Listing};
+use crate::model::{Kind, LocalEntry, RelPath, RemoteEntry, Tree};
+use crate::scan::{self, IgnoreRules};
+use crate::snapshot::{self, ListedFolder};
+use crate::state::{NowSide, StateDb};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Rows sent to the database at a time.
+const BATCH: usize = 2048;
+
+/// What the check saw when nothing changed: what a full pass would have
+/// noted and remembered.
+#[derive(Debug, Default)]
+pub(super) struct Unchanged {
+    /// Local entries left out (symlinks, special files, unusable names) and
+    /// empty files held back, as the full pass notes them.
+    pub local_skipped: Vec<(String, String)>,
+    /// Host entries the ignore rules match (the top-most of each subtree).
+    pub remote_skipped: Vec<(String, String)>,
+    /// Every folder listed, with its listing's print (for the daemon's
+    /// poller).
+    pub listed: Vec<ListedFolder>,
+    pub scan_ms: u64,
+    pub listing_ms: u64,
+}
+
+/// What the local half found.
+struct LocalSeen {
+    /// `None`: unchanged.
+    change: Option<String>,
+    skipped: Vec<(String, String)>,
+}
+
+/// Runs the check. `Ok(Err(why))`: something differs or could not be
+/// looked at, and a full pass must look; errors are the database's.
+pub(super) async fn check(
+    client: &dyn Host,
+    db: &mut StateDb,
+    db_path: PathBuf,
+    root: PathBuf,
+    remote_root: Option<FolderId>,
+    rules: &IgnoreRules,
+    concurrency: usize,
+) -> Result<Result<Unchanged, String>, EngineError> {
+    if !db.journal_pending()?.is_empty() {
+        return Ok(Err("interrupted operations are to be settled".into()));
+    }
+    if !db.unlisted()?.is_empty() {
+        return Ok(Err("entries dcsync made were not listed yet".into()));
+    }
+    // The local side first: it costs no request, and a change there ends
+    // the check before anything is listed (the full pass lists anyway).
+    let t = Instant::now();
+    let local = {
+        let (rules, root) = (rules.clone(), root.clone());
+        tokio::task::spawn_blocking(move || local_half(&db_path, &root, &rules))
+    };
+    let local = local.await.map_err(|e| EngineError::Io {
+        path: root,
+        source: std::io::Error::other(format!("the local check failed: {e}")),
+    })??;
+    if let Some(why) = local.change {
+        return Ok(Err(why));
+    }
+    let scan_ms = t.elapsed().as_millis() as u64;
+    let t = Instant::now();
+    let (remote_skipped, listed) =
+        match remote_half(client, db, remote_root, rules, concurrency).await? {
+            Ok(r) => r,
+            Err(why) => return Ok(Err(why)),
+        };
+    Ok(Ok(Unchanged {
+        local_skipped: local.skipped,
+        remote_skipped,
+        listed,
+        scan_ms,
+        listing_ms: t.elapsed().as_millis() as u64,
+    }))
+}
+
+/// The local half, on a blocking thread with its own connection: the walk
+/// streams into `temp.local_now`, then one query.
+fn local_half(
+    db_path: &std::path::Path,
+    root: &std::path::Path,
+    rules: &IgnoreRules,
+) -> Result<LocalSeen, EngineError> {
+    // Set when the database fails: the walk then ends.
+    let stop = &AtomicBool::new(false);
+    let mut db = StateDb::open(db_path)?;
+    db.now_begin(NowSide::Local)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(RelPath, LocalEntry)>>(4);
+    let (walked, db) = std::thread::scope(|s| {
+        let writer = s.spawn(move || -> Result<StateDb, EngineError> {
+            for batch in rx {
+                if let Err(e) = db.now_add_local(&batch) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e.into());
+                }
+            }
+            Ok(db)
+        });
+        let walked = {
+            let sink = |t: &mut Tree<LocalEntry>| {
+                if t.is_empty() {
+                    return;
+                }
+                let batch: Vec<(RelPath, LocalEntry)> = std::mem::take(t).into_iter().collect();
+                for chunk in batch.chunks(BATCH) {
+                    if tx.send(chunk.to_vec()).is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            };
+            scan::scan_stream(root, rules, stop, &sink)
+        };
+        drop(tx);
+        let db = match writer.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (walked, db)
+    });
+    let mut db = db?;
+    let walked = walked?;
+    let change = if let Some(p) = walked.unknown.first() {
+        Some(format!("local: {p} could not be looked at"))
+    } else {
+        db.now_difference(NowSide::Local)?
+            .map(|d| format!("local: {d}"))
+    };
+    let mut skipped = walked.skipped;
+    if change.is_none() {
+        // Noted as the full pass notes them (`pass::hold_back_empty_files`).
+        skipped.extend(db.now_held_back_empty()?.into_iter().map(|p| {
+            (
+                p.as_str().to_owned(),
+                "the host cannot store empty files; it will sync once it has content".to_owned(),
+            )
+        }));
+    }
+    db.now_end(NowSide::Local)?;
+    Ok(LocalSeen { change, skipped })
+}
+
+type RemoteSeen = (Vec<(String, String)>, Vec<ListedFolder>);
+
+/// The remote half: every folder listed (as the snapshot does, up to
+/// `concurrency` at a time) into `temp.remote_now`, then one query.
+async fn remote_half(
+    client: &dyn Host,
+    db: &mut StateDb,
+    remote_root: Option<FolderId>,
+    rules: &IgnoreRules,
+    concurrency: usize,
+) -> Result<Result<RemoteSeen, String>, EngineError> {
+    db.now_begin(NowSide::Remote)?;
+    let mut seen = Seen {
+        rules,
+        rows: Vec::new(),
+        visited: remote_root.into_iter().collect(),
+        notes: Vec::new(),
+        listed: Vec::new(),
+        change: None,
+        failed: None,
+    };
+    snapshot::list_tree(
+        client,
+        remote_root,
+        RelPath::root(),
+        concurrency,
+        |path, id, result| {
+            let children = match result {
+                Ok(listing) => seen.enter(path, id, listing)?,
+                Err(e) => {
+                    seen.change = Some(format!("remote: the listing of {path} failed: {e}"));
+                    return None;
+                }
+            };
+            if seen.rows.len() >= BATCH && !seen.flush(db) {
+                return None;
+            }
+            Some(children)
+        },
+    )
+    .await;
+    if seen.failed.is_none() && seen.change.is_none() {
+        // A failure is kept in `seen` and looked at next.
+        seen.flush(db);
+    }
+    if let Some(e) = seen.failed.take() {
+        db.now_end(NowSide::Remote)?;
+        return Err(e.into());
+    }
+    let change = match seen.change.take() {
+        Some(why) => Some(why),
+        None => db
+            .now_difference(NowSide::Remote)?
+            .map(|d| format!("remote: {d}")),
+    };
+    db.now_end(NowSide::Remote)?;
+    Ok(match change {
+        Some(why) => Err(why),
+        None => Ok((seen.notes, seen.listed)),
+    })
+}
+
+/// The remote half's state between listings.
+struct Seen<'r> {
+    rules: &'r IgnoreRules,
+    rows: Vec<(RelPath, RemoteEntry, String)>,
+    visited: HashSet<FolderId>,
+    notes: Vec<(String, String)>,
+    listed: Vec<ListedFolder>,
+    /// Why the host is not as Synced recorded it (the walk then ends).
+    change: Option<String>,
+    /// A database error (the walk then ends).
+    failed: Option<crate::state::StateError>,
+}
+
+impl Seen<'_> {
+    /// Takes one folder's listing in; returns its subfolders to list, or
+    /// `None` when the walk can end (a difference was found).
+    fn enter(
+        &mut self,
+        path: &RelPath,
+        id: Option<FolderId>,
+        listing: Listing,
+    ) -> Option<Vec<(RelPath, Option<FolderId>)>> {
+        self.listed.push(ListedFolder {
+            id: id.map(|f| f.0),
+            path: path.clone(),
+            print: snapshot::listing_print(&listing),
+            children: listing
+                .folders
+                .iter()
+                .map(|f| (f.id.0, snapshot::folder_hint(f)))
+                .collect(),
+        });
+        let parent = id.map(|f| f.0);
+        let mut names: HashSet<&str> = HashSet::new();
+        let mut children = Vec::new();
+        let entries = listing
+            .folders
+            .iter()
+            .map(|f| (Kind::Dir, f.id.0, f.name.as_str(), 0))
+            .chain(
+                listing
+                    .files
+                    .iter()
+                    .map(|f| (Kind::File, f.id.0, f.name.as_str(), f.size)),
+            );
+        for (kind, eid, name, size) in entries {
+            if !names.insert(name) {
+                self.change = Some(format!("remote: two entries are called {name:?} in {path}"));
+                return None;
+            }
+            let Some(child) = path.join(name) else {
+                self.change = Some(format!("remote: a name in {path} cannot be a local name"));
+                return None;
+            };
+            // As `pass::leave_out_ignored_remote`: left alone with all below.
+            if self.rules.ignores_entry(&child, kind) {
+                self.notes
+                    .push((child.as_str().to_owned(), IGNORED_REMOTE.to_owned()));
+                continue;
+            }
+            if kind == Kind::Dir {
+                if !self.visited.insert(FolderId(eid)) {
+                    self.change = Some(format!("remote: folder {eid} is listed twice"));
+                    return None;
+                }
+                children.push((child.clone(), Some(FolderId(eid))));
+            }
+            self.rows.push((
+                child,
+                RemoteEntry {
+                    kind,
+                    id: eid,
+                    parent,
+                    size,
+                },
+                name.to_owned(),
+            ));
+        }
+        Some(children)
+    }
+
+    /// Sends the rows gathered so far to the database; `false` when it
+    /// failed (kept in `failed`) or a path came twice (kept in `change`):
+    /// the walk then ends.
+    fn flush(&mut self, db: &mut StateDb) -> bool {
+        let rows = std::mem::take(&mut self.rows);
+        match db.now_add_remote(&rows) {
+            Ok(true) => true,
+            Ok(false) => {
+                self.change = Some("remote: a path is listed twice".into());
+                false
+            }
+            Err(e) => {
+                self.failed = Some(e);
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The quick check a full pass starts with (`engine::unchanged`, #13): a
+//! pass over sides that are exactly what Synced recorded ends there, in
+//! sync, without building the trees; every kind of change makes it give
+//! way to the full pass, which then syncs the change.
+
+use crate::sync::library_pair;
+use crate::util::*;
+use dcsync::api::{FileId, FolderId};
+use dcsync::clock::{Clock, FixedClock, SystemClock};
+use dcsync::engine::{EngineConfig, Quiet, SyncReport, SyncRequest, sync};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+async fn pass(c: &dcsync::api::Client, cfg: &EngineConfig, clock: Arc<dyn Clock>) -> SyncReport {
+    sync(c, cfg, SyncRequest::default(), clock, &Quiet)
+        .await
+        .expect("the pass runs")
+}
+
+/// The system clock 10 s ahead: no file the test writes is racily clean
+/// (within one timestamp tick of the pass that reads it), so a pass after
+/// a converged one meets sides exactly as recorded.
+struct Ahead;
+
+impl Clock for Ahead {
+    fn now(&self) -> SystemTime {
+        SystemClock.now() + Duration::from_secs(10)
+    }
+}
+
+/// The id of the folder at `path` below the synced folder `/Sync`.
+async fn folder(c: &dcsync::api::Client, path: &str) -> FolderId {
+    let mut id = c.folder_listing(None).await.unwrap().folders[0].id;
+    for name in path.split('/').filter(|s| !s.is_empty()) {
+        id = c
+            .folder_listing(Some(id))
+            .await
+            .unwrap()
+            .folders
+            .into_iter()
+            .find(|f| f.name == name)
+            .unwrap()
+            .id;
+    }
+    id
+}
+
+async fn file(c: &dcsync::api::Client, dir: &str, name: &str) -> FileId {
+    let id = folder(c, dir).await;
+    c.folder_listing(Some(id))
+        .await
+        .unwrap()
+        .files
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap()
+        .id
+}
+
+/// A synced pair with nested folders, an empty file (held back), a symlink
+/// and an ignored file on each side (all left alone by every pass).
+async fn settled_pair(host: &Host) -> (std::path::PathBuf, EngineConfig, dcsync::api::Client) {
+    let (local, cfg) = library_pair(host, &[("a", 3), ("a/b", 3), ("c", 2)]);
+    std::fs::write(local.join(".dcsyncignore"), "*.log\n").unwrap();
+    std::fs::write(local.join("a/empty.txt"), "").unwrap();
+    std::fs::write(local.join("c/local.log"), "ignored here").unwrap();
+    std::os::unix::fs::symlink("a", local.join("link")).unwrap();
+    let c = host.client();
+    let first = pass(&c, &cfg, Arc::new(Ahead)).await;
+    assert!(first.in_sync() && !first.unchanged, "{first:?}");
+    let up = host.write("h/remote.log", b"ignored on the host");
+    let cdir = folder(&c, "c").await;
+    c.upload_file(&up, "remote.log", Some(cdir), None)
+        .await
+        .unwrap();
+    (local, cfg, c)
+}
+
+/// Sets the mtime of `p` (files whose mtime is near "now" are racily clean).
+fn set_mtime(p: &Path, t: SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_over_unchanged_sides_ends_at_the_quick_check() {
+    let host = Host::start().await;
+    let (_local, cfg, c) = settled_pair(&host).await;
+    let before = c.requests_sent();
+    let r = pass(&c, &cfg, Arc::new(Ahead)).await;
+    assert!(r.unchanged && r.in_sync() && r.rounds == 1, "{r:?}");
+    assert_eq!(
+        (r.uploaded, r.downloaded, r.deleted_local, r.deleted_remote),
+        (0, 0, 0, 0)
+    );
+    // Every folder listed once (the root, a, a/b, c), plus resolving
+    // `/Sync` and the account's limits, as a full pass does.
+    let listed = r.remote_listed.as_ref().expect("the folders' prints");
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let calls = c.requests_sent() - before;
+    // The notes a full pass makes stay: the empty file, the symlink, the
+    // host's ignored file.
+    let notes = r.plan.as_ref().unwrap().skipped.clone();
+    for p in ["a/empty.txt", "link", "c/remote.log"] {
+        assert!(notes.iter().any(|(n, _)| n == p), "{p} in {notes:?}");
+    }
+    // The same pass without the check plans nothing either.
+    let full = sync(
+        &c,
+        &cfg,
+        SyncRequest {
+            quick_check: false,
+            ..SyncRequest::default()
+        },
+        Arc::new(Ahead),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert!(full.in_sync() && !full.unchanged, "{full:?}");
+    assert_eq!(
+        full.plan.as_ref().unwrap().skipped.len(),
+        notes.len(),
+        "{full:?}"
+    );
+    assert!(calls <= 8, "{calls} calls");
+}
+
+/// Each change below makes the check give way, and the full pass syncs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_change_gives_way_to_the_full_pass() {
+    let host = Host::start().await;
+    let (local, cfg, c) = settled_pair(&host).await;
+    let clock: Arc<dyn Clock> = Arc::new(Ahead);
+    let settle = |r: &SyncReport, what: &str| {
+        assert!(!r.unchanged, "{what}: the check must give way: {r:?}");
+        assert!(r.in_sync(), "{what}: {r:?}");
+    };
+
+    // Local: an edit, a new file deep down, a delete, a new folder.
+    std::fs::write(local.join("a/b/f0.txt"), "edited, longer").unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    settle(&r, "local edit");
+    assert_eq!(r.uploaded, 1);
+    std::fs::write(local.join("a/b/new.txt"), "new").unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    settle(&r, "local new file");
+    assert_eq!(r.uploaded, 1);
+    std::fs::remove_file(local.join("c/f1.txt")).unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    settle(&r, "local delete");
+    assert_eq!(r.deleted_remote, 1);
+    std::fs::create_dir(local.join("a/b/new dir")).unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    settle(&r, "local new folder");
+    assert_eq!(r.created_dirs, 1);
+    assert!(pass(&c, &cfg, clock.clone()).await.unchanged);
+
+    // Host: a new file deep down, a rename, a delete.
+    let up = host.write("h/up.txt", b"from the host");
+    c.upload_file(&up, "up.txt", Some(folder(&c, "a/b").await), None)
+        .await
+        .unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    settle(&r, "host new file");
+    assert_eq!(read(&local.join("a/b/up.txt")), b"from the host");
+    c.file_rename(file(&c, "a", "f0.txt").await, "renamed.txt")
+        .await
+        .unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    settle(&r, "host rename");
+    assert!(local.join("a/renamed.txt").exists() && !local.join("a/f0.txt").exists());
+    c.file_delete(file(&c, "c", "f0.txt").await).await.unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    settle(&r, "host delete");
+    assert!(!local.join("c/f0.txt").exists());
+    assert!(pass(&c, &cfg, clock.clone()).await.unchanged);
+
+    // A synced file the ignore rules now match is forgotten by the full pass.
+    std::fs::write(local.join(".dcsyncignore"), "*.log\nrenamed.txt\n").unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    assert!(!r.unchanged, "{r:?}");
+    let r = pass(&c, &cfg, clock.clone()).await;
+    assert!(r.unchanged && r.in_sync(), "{r:?}");
+
+    // A new ignored file on either side is no change.
+    std::fs::write(local.join("a/more.log"), "x").unwrap();
+    let up = host.write("h/more.log", b"y");
+    c.upload_file(&up, "more.log", Some(folder(&c, "a").await), None)
+        .await
+        .unwrap();
+    let r = pass(&c, &cfg, clock).await;
+    assert!(r.unchanged && r.in_sync(), "{r:?}");
+}
+
+/// A file synced while racily clean (its mtime within one timestamp tick
+/// of the read) is recorded so that the next pass reads it: a second write
+/// in the same tick keeps its size and mtime. The check leaves it to the
+/// full pass, which reads it and finds the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_racily_clean_file_is_left_to_the_full_pass() {
+    let host = Host::start().await;
+    let (local, cfg) = library_pair(&host, &[("a", 2)]);
+    let c = host.client();
+    let f = local.join("a/f0.txt");
+    // Whole seconds: a filesystem whose timestamps have no sub-second part
+    // gives every write within 2 s the same mtime.
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    set_mtime(&f, t);
+    let clock = Arc::new(FixedClock::at(t + Duration::from_millis(500)));
+    let r = pass(&c, &cfg, clock.clone()).await;
+    assert!(r.in_sync() && r.uploaded == 2, "{r:?}");
+    std::fs::write(&f, "a9").unwrap(); // the same size as "a0"
+    set_mtime(&f, t);
+    // Later: the file is no longer racy, but Synced says it was.
+    clock.advance(Duration::from_secs(10));
+    let r = pass(&c, &cfg, clock.clone()).await;
+    assert!(!r.unchanged, "a racily clean file must be read: {r:?}");
+    assert_eq!(r.uploaded, 1, "{r:?}");
+}
