@@ -19,6 +19,8 @@
 #   BENCH_TIMEOUT=3600         seconds any single command may take
 #   BENCH_DATA=bench/data      where generated data goes (never committed)
 #   BENCH_BUILD=1              0 = use the existing target/release binaries
+#   BENCH_MORE=0               1 = `rss` also runs a pass with 1 % changed on
+#                              each side and the idle daemon (BENCH_IDLE_SECS=600)
 #
 # Every figure is printed beside a baseline measured in the same run. The
 # emulator and dcsync share this machine's cores, so the dcsync wall times
@@ -259,6 +261,102 @@ bench_nochange() {
         "the tree's paths: $(ratio "$path_bytes" "$n") B per file" ""
 }
 
+# 2b. A pass with 1 % of the files changed on each side: locally every file
+#     of the first 1 % of folders gets a line more; on the host every file
+#     of the next 1 % of folders is replaced (`remote put --overwrite`).
+#     Run after bench_nochange (the pair synced). The tree keeps the local
+#     edits (1 % of its files one byte longer).
+bench_changed() {
+    local n=$1 tree run folders k d i stage
+    tree=$(tree_for "$n")
+    run="$DATA/run-$n"
+    folders=$((n / 100 > 0 ? n / 100 : 1))
+    k=$((folders / 100 > 0 ? folders / 100 : 1))
+    stage=$run/stage
+    rm -rf "$stage"
+    log "changing 1 %: every file of $k folders locally, of $k other folders on the host"
+    for ((i = 0; i < k; i++)); do
+        d=$(printf 'd%05d' "$i")
+        for f in "$tree/$d"/*.bin; do printf '\n' >>"$f"; done
+        d=$(printf 'd%05d' $((i + k)))
+        mkdir -p "$stage/$d"
+        for f in "$tree/$d"/*.bin; do { cat "$f"; printf 'host\n'; } >"$stage/$d/${f##*/}"; done
+        "$DCSYNC" --config "$CFG" -q remote put --overwrite "$stage/$d"/*.bin "/bench/$d" >/dev/null ||
+            die "remote put into /bench/$d failed"
+    done
+    OUT=$run/changed.out
+    timed "$DCSYNC" --config "$CFG" sync
+    grep -q '^in sync:' <(tail -n1 "$OUT") || die "the changed pass did not converge: $(tail -n1 "$OUT")"
+    row "pass with 1 % changed on each side, $n files: wall" "${T_WALL} s" \
+        "$(summary uploaded) uploaded, $(summary downloaded) downloaded" "$(summary "API calls") API calls"
+    row "pass with 1 % changed: client CPU / peak RSS" "${T_CPU} s / $((T_RSS / 1024)) MiB" "" \
+        "target ≤ 100 MB at 1M files"
+    rm -rf "$stage"
+}
+
+# 2c. `dcsync daemon` over the synced tree of $1 files, idle for
+#     BENCH_IDLE_SECS (default 600) after its first pass: API requests a
+#     minute (from its /metrics) beside the poll budget, CPU share, peak RSS
+#     (VmHWM, the first pass included); then the time until a file put into
+#     the synced folder on the host (a folder every poll lists) is local.
+bench_daemon_idle() {
+    local n=$1 secs=${BENCH_IDLE_SECS:-600} run port cfg pid url
+    run="$DATA/run-$n"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cfg=$run/daemon.toml
+    cp "$CFG" "$cfg"
+    printf 'web_listen = "127.0.0.1:%s"\nmetrics_without_token = true\n' "$port" >>"$cfg"
+    chmod 600 "$cfg"
+    "$DCSYNC" --config "$cfg" daemon >"$run/daemon.out" 2>"$run/daemon.err" &
+    pid=$!
+    url="http://127.0.0.1:$port/metrics"
+    metric() { curl -sf "$url" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'; }
+    log "daemon pid $pid: waiting for its first pass"
+    local i passes=0
+    for ((i = 0; i < TIMEOUT; i++)); do
+        passes=$(metric dcsync_pass_duration_seconds_count 2>/dev/null || echo 0)
+        ((passes >= 1)) && break
+        kill -0 "$pid" 2>/dev/null || die "daemon exited: $(tail -n3 "$run/daemon.err")"
+        sleep 1
+    done
+    ((passes >= 1)) || die "no pass within ${TIMEOUT}s"
+    local r0 c0 r1 c1 hwm
+    r0=$(metric dcsync_api_requests_total)
+    c0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    log "idle for $secs s"
+    sleep "$secs"
+    r1=$(metric dcsync_api_requests_total)
+    c1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    local hz rate cpu
+    hz=$(getconf CLK_TCK)
+    rate=$(awk -v a="$r0" -v b="$r1" -v s="$secs" 'BEGIN { printf "%.1f", (b - a) * 60 / s }')
+    cpu=$(awk -v a="$c0" -v b="$c1" -v s="$secs" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz / s * 100 }')
+    # A change on the host in the synced folder itself (listed every poll).
+    local hot=$run/hot-$RANDOM.txt t0 seen=""
+    echo "hot change" >"$hot"
+    t0=$EPOCHREALTIME
+    "$DCSYNC" --config "$CFG" -q remote put "$hot" /bench >/dev/null || die "remote put failed"
+    for ((i = 0; i < 1200; i++)); do
+        if [[ -f $(tree_for "$n")/${hot##*/} ]]; then
+            seen=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+            break
+        fi
+        sleep 0.1
+    done
+    hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+    local sweep
+    sweep=$("$DCSYNC" --config "$cfg" status 2>/dev/null | grep -m1 'remote polling' | sed 's/^ *//')
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    rm -f "$(tree_for "$n")/${hot##*/}"
+    row "daemon idle $secs s, $n files: API requests a minute" "$rate" "poll_budget: 120 a minute" \
+        "target ≤ the budget"
+    row "daemon idle: CPU / peak RSS (first pass included)" "${cpu} % of a core / $((hwm / 1024)) MiB" \
+        "" "targets ≤ 0.5 % / ≤ 100 MB"
+    row "daemon: a host change in the synced folder seen after" "${seen:-not within 120} s" \
+        "poll_interval 60 s" "target ≤ 62 s; ${sweep:-no sweep status}"
+}
+
 # 3. SHA-256 of a new file of HASH_MIB MiB: a `--dry-run` pass over a small
 #    synced tree with the new file, minus the same pass without it, beside
 #    `openssl dgst -sha256` on the same file. The file is hard-linked into
@@ -321,6 +419,10 @@ bench_rss() {
         bench_upload "$n"
         bench_nochange "$n"
         rss+=("$NC_RSS")
+        if [[ ${BENCH_MORE:-0} == 1 ]]; then
+            bench_changed "$n"
+            bench_daemon_idle "$n"
+        fi
         stop_emulator
         rm -rf "$DATA/run-$n/emu"   # the emulator's copy of the tree is not reused
     done

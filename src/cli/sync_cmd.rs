@@ -282,6 +282,7 @@ async fn sync_pair(
         allow_mass_delete,
         focus: None,
         quick_check: true,
+        host_from_polls: false,
         keep: None,
     };
     let result = engine::sync(client, ecfg, req, Arc::new(SystemClock), &reporter).await;

@@ -72,9 +72,13 @@ pub enum Action {
     /// with `quick_check` first looks whether anything changed at all
     /// (`engine::SyncRequest::quick_check`): off when the watcher or a poll
     /// already saw a change.
+    /// `host_from_polls`: the pass is only the `full_rescan_interval`
+    /// timer's (or a poll's without a watcher), so its quick check looks at
+    /// the local side only; the host is the polls' sweep's to watch.
     Pass {
         focus: Option<Vec<RelPath>>,
         quick_check: bool,
+        host_from_polls: bool,
     },
     /// Look whether the root's marker is there and (if `remote`) whether
     /// the host changed; answer with [`PairMachine::polled`].
@@ -99,6 +103,8 @@ pub struct PairMachine {
     cached: bool,
     /// The watcher or a poll saw a change since the last pass started.
     seen_change: bool,
+    /// Only a timer asked for the next (full) pass: nothing was seen.
+    only_timer: bool,
     /// The watcher runs (without one, polls look at the local side too).
     watching: bool,
     paused: bool,
@@ -123,6 +129,7 @@ impl PairMachine {
             changed: BTreeSet::new(),
             cached: false,
             seen_change: false,
+            only_timer: false,
             watching,
             paused: false,
             waiting_root: false,
@@ -167,12 +174,12 @@ impl PairMachine {
             });
             if !self.watching {
                 // No watcher: local changes are found by polling too.
-                self.mark_full();
+                self.mark_full_on_timer();
             }
         }
         if self.next_full <= now {
             self.next_full = now + self.timing.full_rescan;
-            self.mark_full();
+            self.mark_full_on_timer();
         }
         out
     }
@@ -193,8 +200,14 @@ impl PairMachine {
             self.cached = false;
         }
         let quick_check = focus.is_none() && !self.seen_change;
+        let host_from_polls = quick_check && self.only_timer;
         self.seen_change = false;
-        Some(Action::Pass { focus, quick_check })
+        self.only_timer = false;
+        Some(Action::Pass {
+            focus,
+            quick_check,
+            host_from_polls,
+        })
     }
 
     /// Whether [`PairMachine::pass`] has a pass to run now. The loop asks
@@ -212,6 +225,7 @@ impl PairMachine {
         for p in paths {
             self.dirty = true;
             self.seen_change = true;
+            self.only_timer = false;
             self.need_full |= p.is_root();
             self.changed.insert(p);
         }
@@ -275,6 +289,15 @@ impl PairMachine {
     fn mark_full(&mut self) {
         self.dirty = true;
         self.need_full = true;
+        self.only_timer = false;
+    }
+
+    /// A full pass because it is time for one, not because of anything
+    /// seen (unless something else already asked for it).
+    fn mark_full_on_timer(&mut self) {
+        let asked = self.dirty;
+        self.mark_full();
+        self.only_timer = !asked;
     }
 
     /// Failed passes in a row (1 = the pair just entered the error state).
@@ -343,6 +366,7 @@ mod tests {
         Some(Action::Pass {
             focus: None,
             quick_check,
+            host_from_polls: false,
         })
     }
 
@@ -410,6 +434,7 @@ mod tests {
             Some(Action::Pass {
                 focus: Some(vec![p("a.txt"), p("b.txt")]),
                 quick_check: false,
+                host_from_polls: false,
             })
         );
         // Without a cached tree, or after the watcher lost events: full.
@@ -528,7 +553,28 @@ mod tests {
                 }
             }
         }
-        assert_eq!(m.pass(now), full(true));
+        // Nothing was seen: the quick check leaves the host to the polls.
+        assert_eq!(
+            m.pass(now),
+            Some(Action::Pass {
+                focus: None,
+                quick_check: true,
+                host_from_polls: true,
+            })
+        );
+        m.pass_done(now, CLEAN);
+        // The next hourly pass, after a sync-now asked for a full look.
+        m.command(now, &Command::SyncNow);
+        let next = now + FULL;
+        while now < next {
+            now = m.wake_at();
+            m.tick(now);
+        }
+        assert_eq!(
+            m.pass(now),
+            full(true),
+            "sync-now: the host is looked at too"
+        );
     }
 
     /// Random events from a seed; after each, the machine's promises hold:

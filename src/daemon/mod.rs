@@ -517,7 +517,12 @@ impl PairLoop {
         let mut allow_mass_delete = false;
 
         loop {
-            if let Some(Action::Pass { focus, quick_check }) = m.pass(Instant::now()) {
+            if let Some(Action::Pass {
+                focus,
+                quick_check,
+                host_from_polls,
+            }) = m.pass(Instant::now())
+            {
                 let reporter = DaemonReporter {
                     idx: self.idx,
                     shared: self.shared.clone(),
@@ -553,6 +558,11 @@ impl PairLoop {
                     // Once, after the user confirmed a mass-delete stop.
                     allow_mass_delete: std::mem::take(&mut allow_mass_delete),
                     quick_check,
+                    // Only while the polls' sweep has its baseline and
+                    // looks at every folder within `full_rescan_interval`
+                    // (and has done so up to now).
+                    host_from_polls: host_from_polls
+                        && sweep_covers(&sweep, self.settings.full_rescan),
                     keep,
                     ..SyncRequest::default()
                 };
@@ -632,6 +642,9 @@ impl PairLoop {
                         match &report.remote_listed {
                             Some(listed) if focused => sweep.focused_pass(Instant::now(), listed),
                             Some(listed) => sweep.full_pass(Instant::now(), listed),
+                            // The local side alone was looked at: the sweep
+                            // goes on from where it is.
+                            None if report.unchanged => {}
                             None => sweep.forget(),
                         }
                         cached = report.remote_view.clone();
@@ -934,6 +947,17 @@ pub fn socket_path(state_dir: &Path, config_path: &Path) -> PathBuf {
     });
     let digest = sha2::Sha256::digest(abs.as_os_str().as_encoded_bytes());
     state_dir.join(format!("daemon-{}.sock", hex::encode(&digest[..6])))
+}
+
+/// Whether the polls alone look at every remote folder within `every`:
+/// a round of the sweep takes no longer, and no folder went unlisted for
+/// longer so far.
+fn sweep_covers(sweep: &sweep::Sweep, every: Duration) -> bool {
+    if !sweep.has_baseline() {
+        return false;
+    }
+    let st = sweep.status(Instant::now());
+    st.round_secs <= every.as_secs() && st.stalest_secs <= every.as_secs()
 }
 
 #[cfg(test)]

@@ -91,6 +91,11 @@ pub struct SyncRequest {
     /// they are. Off when the caller knows something changed (the check
     /// would only cost a second look at everything).
     pub quick_check: bool,
+    /// The quick check looks at the local side only and takes the host as
+    /// the caller's own listings saw it (the daemon's polls, whose sweep
+    /// lists every folder within a round): for the `full_rescan_interval`
+    /// pass, which is there for what the folder watcher missed.
+    pub host_from_polls: bool,
     /// The Remote tree the caller keeps from an earlier pass (the daemon's
     /// cache for focused passes): handed back as
     /// [`SyncReport::remote_view`] when the quick check finds nothing
@@ -105,6 +110,7 @@ impl Default for SyncRequest {
             allow_mass_delete: false,
             focus: None,
             quick_check: true,
+            host_from_polls: false,
             keep: None,
         }
     }
@@ -171,7 +177,8 @@ pub struct SyncReport {
     /// A dry run: the safety stop the real pass would make after this plan.
     pub stopped: Option<String>,
     /// The quick check found both sides as Synced recorded them: no tree
-    /// was built (`remote_view` is the request's `keep`).
+    /// was built (`remote_view` is the request's `keep`; `remote_listed` is
+    /// `None` when it looked at the local side only).
     pub unchanged: bool,
 }
 
@@ -782,6 +789,7 @@ async fn sync_pass(
             remote_root,
             &rules,
             cfg.listing_concurrency,
+            !req.host_from_polls,
         )
         .await?;
         match seen {
@@ -790,17 +798,20 @@ async fn sync_pass(
                 let now = clock::datetime(clock.now());
                 let known = known_notes(&db)?;
                 db.set_skipped(Side::Local, &rel_skipped(&u.local_skipped), &now)?;
-                db.set_skipped(Side::Remote, &rel_skipped(&u.remote_skipped), &now)?;
-                log_notes(&known, u.local_skipped.iter().chain(&u.remote_skipped), &[]);
+                if let Some(remote) = &u.remote_skipped {
+                    db.set_skipped(Side::Remote, &rel_skipped(remote), &now)?;
+                }
+                let remote = u.remote_skipped.unwrap_or_default();
+                log_notes(&known, u.local_skipped.iter().chain(&remote), &[]);
                 let mut skipped = u.local_skipped;
-                skipped.extend(u.remote_skipped);
+                skipped.extend(remote);
                 report.rounds = 1;
                 report.converged = true;
                 report.unchanged = true;
                 report.skipped = skipped.len() as u64;
                 report.timings.scan_ms = u.scan_ms;
                 report.timings.listing_ms = u.listing_ms;
-                report.remote_listed = Some(Arc::new(u.listed));
+                report.remote_listed = u.listed.map(Arc::new);
                 report.plan = Some(PassPlan {
                     skipped,
                     ..PassPlan::default()

@@ -45,11 +45,12 @@ pub(super) struct Unchanged {
     /// Local entries left out (symlinks, special files, unusable names) and
     /// empty files held back, as the full pass notes them.
     pub local_skipped: Vec<(String, String)>,
-    /// Host entries the ignore rules match (the top-most of each subtree).
-    pub remote_skipped: Vec<(String, String)>,
+    /// Host entries the ignore rules match (the top-most of each subtree);
+    /// `None` when the host was not looked at.
+    pub remote_skipped: Option<Vec<(String, String)>>,
     /// Every folder listed, with its listing's print (for the daemon's
-    /// poller).
-    pub listed: Vec<ListedFolder>,
+    /// poller); `None` when the host was not looked at.
+    pub listed: Option<Vec<ListedFolder>>,
     pub scan_ms: u64,
     pub listing_ms: u64,
 }
@@ -61,8 +62,10 @@ struct LocalSeen {
     skipped: Vec<(String, String)>,
 }
 
-/// Runs the check. `Ok(Err(why))`: something differs or could not be
-/// looked at, and a full pass must look; errors are the database's.
+/// Runs the check (of the local side only unless `host`). `Ok(Err(why))`:
+/// something differs or could not be looked at, and a full pass must look;
+/// errors are the database's.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn check(
     client: &dyn Host,
     db: &mut StateDb,
@@ -71,6 +74,7 @@ pub(super) async fn check(
     remote_root: Option<FolderId>,
     rules: &IgnoreRules,
     concurrency: usize,
+    host: bool,
 ) -> Result<Result<Unchanged, String>, EngineError> {
     if !db.journal_pending()?.is_empty() {
         return Ok(Err("interrupted operations are to be settled".into()));
@@ -93,19 +97,23 @@ pub(super) async fn check(
         return Ok(Err(why));
     }
     let scan_ms = t.elapsed().as_millis() as u64;
-    let t = Instant::now();
-    let (remote_skipped, listed) =
-        match remote_half(client, db, remote_root, rules, concurrency).await? {
-            Ok(r) => r,
-            Err(why) => return Ok(Err(why)),
-        };
-    Ok(Ok(Unchanged {
+    let mut seen = Unchanged {
         local_skipped: local.skipped,
-        remote_skipped,
-        listed,
         scan_ms,
-        listing_ms: t.elapsed().as_millis() as u64,
-    }))
+        ..Unchanged::default()
+    };
+    if host {
+        let t = Instant::now();
+        let (remote_skipped, listed) =
+            match remote_half(client, db, remote_root, rules, concurrency).await? {
+                Ok(r) => r,
+                Err(why) => return Ok(Err(why)),
+            };
+        seen.remote_skipped = Some(remote_skipped);
+        seen.listed = Some(listed);
+        seen.listing_ms = t.elapsed().as_millis() as u64;
+    }
+    Ok(Ok(seen))
 }
 
 /// The local half, on a blocking thread with its own connection: the walk

@@ -223,3 +223,43 @@ async fn a_racily_clean_file_is_left_to_the_full_pass() {
     assert!(!r.unchanged, "a racily clean file must be read: {r:?}");
     assert_eq!(r.uploaded, 1, "{r:?}");
 }
+
+/// The daemon's hourly pass (`host_from_polls`) is there for what the
+/// folder watcher missed: its check looks at the local side only and
+/// lists nothing (the polls' sweep watches the host); a local change still
+/// gives way to the full pass, which looks at both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hourly_check_looks_at_the_local_side_only() {
+    let host = Host::start().await;
+    let (local, cfg, c) = settled_pair(&host).await;
+    let hourly = || SyncRequest {
+        host_from_polls: true,
+        ..SyncRequest::default()
+    };
+    let up = host.write("h/up.txt", b"from the host");
+    c.upload_file(&up, "up.txt", Some(folder(&c, "a").await), None)
+        .await
+        .unwrap();
+    let before = c.requests_sent();
+    let r = sync(&c, &cfg, hourly(), Arc::new(Ahead), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.unchanged && r.remote_listed.is_none(), "{r:?}");
+    assert!(
+        !local.join("a/up.txt").exists(),
+        "the host was not looked at"
+    );
+    // Resolving `/Sync` and the account's limits only.
+    assert!(
+        c.requests_sent() - before <= 3,
+        "{}",
+        c.requests_sent() - before
+    );
+    std::fs::write(local.join("c/new.txt"), "new").unwrap();
+    let r = sync(&c, &cfg, hourly(), Arc::new(Ahead), &Quiet)
+        .await
+        .unwrap();
+    assert!(!r.unchanged && r.in_sync(), "{r:?}");
+    assert_eq!((r.uploaded, r.downloaded), (1, 1), "{r:?}");
+    assert_eq!(read(&local.join("a/up.txt")), b"from the host");
+}
