@@ -237,6 +237,15 @@ bench_nochange() {
         walls+=("$T_WALL") cpus+=("$T_CPU") rsss+=("$T_RSS") emus+=("$(awk -v a="$e0" -v b="$e1" 'BEGIN { printf "%.2f", b - a }')")
         calls=$(summary "API calls")
     done
+    # The same passes without the quick check (`sync --full`: the three
+    # trees in memory, as before it), for the no-regression comparison.
+    local xwalls=() xcpus=() xrsss=()
+    for ((i = 0; i < REPEAT; i++)); do
+        timed "$DCSYNC" --config "$CFG" sync --full
+        tail -n1 "$OUT" | grep -q '^in sync: 0 uploaded, 0 downloaded, 0 copied, 0 moved, 0 deleted' ||
+            die "not a no-change pass: $(tail -n1 "$OUT")"
+        xwalls+=("$T_WALL") xcpus+=("$T_CPU") xrsss+=("$T_RSS")
+    done
     local fwalls=()
     for ((i = 0; i < REPEAT; i++)); do
         timed find "$tree" -printf '%s %T@\n'
@@ -252,6 +261,10 @@ bench_nochange() {
     row "no-change pass: peak RSS" "$((NC_RSS / 1024)) MiB" "tracked files: $n" \
         "target ≤ 100 MB at 1M files"
     row "no-change pass: API calls" "$calls" "folders: $((n / 100))" ""
+    row "the same, \`sync --full\` (no quick check): wall / CPU / RSS" \
+        "$(median "${xwalls[@]}") s / $(median "${xcpus[@]}") s / $(($(median "${xrsss[@]}") / 1024)) MiB" \
+        "(the baseline of the quick check)" \
+        "CPU $(ratio "$c" "$(median "${xcpus[@]}")")× the full pass"
     # The state database after the passes (each ends with a checkpoint and
     # the vacuum policy of src/state/maintain.rs), beside the tree's paths.
     local db_bytes path_bytes

@@ -101,6 +101,11 @@ pub enum Command {
         /// max_delete_count of the tracked files.
         #[arg(long)]
         allow_mass_delete: bool,
+        /// Build the three trees even when nothing changed (a full pass
+        /// normally starts with a quick check, in bounded memory, and ends
+        /// there when both sides are as last synced).
+        #[arg(long)]
+        full: bool,
     },
     /// What dcsync knows about the sync pair: last sync, counts, conflicts, skipped paths.
     Status {
@@ -314,18 +319,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             pair,
             dry_run,
             allow_mass_delete,
+            full,
         } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;
-            sync_cmd::sync(
-                &config,
-                &config_path,
-                pair.as_deref(),
+            let flags = sync_cmd::SyncFlags {
                 dry_run,
                 allow_mass_delete,
-                ui,
-                cli.quiet,
-            )
-            .await
+                full,
+            };
+            sync_cmd::sync(&config, &config_path, pair.as_deref(), flags, ui, cli.quiet).await
         }
         Command::Status { pair, json } => {
             let config = Config::load(&config_path, &EnvOverrides::from_env())?;

@@ -216,12 +216,20 @@ pub fn chosen_pairs(
     Ok(chosen)
 }
 
+/// What `dcsync sync` was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncFlags {
+    pub dry_run: bool,
+    pub allow_mass_delete: bool,
+    /// No quick check: build the three trees.
+    pub full: bool,
+}
+
 pub async fn sync(
     config: &Config,
     config_path: &Path,
     only: Option<&str>,
-    dry_run: bool,
-    allow_mass_delete: bool,
+    flags: SyncFlags,
     ui: Ui,
     quiet: bool,
 ) -> Result<(), CliError> {
@@ -238,7 +246,7 @@ pub async fn sync(
                 pair.engine.remote_path
             );
         }
-        match sync_pair(&client, &pair.engine, dry_run, allow_mass_delete, ui, quiet).await {
+        match sync_pair(&client, &pair.engine, flags, ui, quiet).await {
             Ok(()) => {}
             Err(e) if !many => return Err(e),
             Err(e) => {
@@ -259,11 +267,15 @@ pub async fn sync(
 async fn sync_pair(
     client: &crate::api::Client,
     ecfg: &EngineConfig,
-    dry_run: bool,
-    allow_mass_delete: bool,
+    flags: SyncFlags,
     ui: Ui,
     quiet: bool,
 ) -> Result<(), CliError> {
+    let SyncFlags {
+        dry_run,
+        allow_mass_delete,
+        full,
+    } = flags;
     let bar = ui.progress.then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
@@ -281,7 +293,7 @@ async fn sync_pair(
         dry_run,
         allow_mass_delete,
         focus: None,
-        quick_check: true,
+        quick_check: !full,
         host_from_polls: false,
         keep: None,
     };

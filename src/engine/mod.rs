@@ -176,6 +176,10 @@ pub struct SyncReport {
     pub waiting: Vec<(String, String)>,
     /// A dry run: the safety stop the real pass would make after this plan.
     pub stopped: Option<String>,
+    /// The quick check found only some paths changed: this pass was
+    /// focused around them (`needs_full_pass` then makes `sync` run a full
+    /// one right after).
+    pub narrowed: bool,
     /// The quick check found both sides as Synced recorded them: no tree
     /// was built (`remote_view` is the request's `keep`; `remote_listed` is
     /// `None` when it looked at the local side only).
@@ -183,6 +187,34 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
+    /// This report with what `earlier` (a pass of the same `sync` call)
+    /// did added in.
+    fn after(mut self, earlier: SyncReport) -> SyncReport {
+        self.rounds += earlier.rounds;
+        self.uploaded += earlier.uploaded;
+        self.downloaded += earlier.downloaded;
+        self.copied += earlier.copied;
+        self.moved += earlier.moved;
+        self.created_dirs += earlier.created_dirs;
+        self.deleted_local += earlier.deleted_local;
+        self.deleted_remote += earlier.deleted_remote;
+        self.conflicts += earlier.conflicts;
+        self.deferred += earlier.deferred;
+        self.bytes_up += earlier.bytes_up;
+        self.bytes_down += earlier.bytes_down;
+        let mut errors = earlier.errors;
+        errors.append(&mut self.errors);
+        self.errors = errors;
+        self.elapsed += earlier.elapsed;
+        let (t, e) = (&mut self.timings, earlier.timings);
+        t.load_ms += e.load_ms;
+        t.scan_ms += e.scan_ms;
+        t.listing_ms += e.listing_ms;
+        t.plan_ms += e.plan_ms;
+        t.execute_ms += e.execute_ms;
+        self
+    }
+
     /// Both sides are equal: the last round planned nothing, nothing
     /// failed, nothing was out of sight and nothing is waiting.
     pub fn in_sync(&self) -> bool {
@@ -694,7 +726,26 @@ pub async fn sync(
     reporter: &dyn Reporter,
 ) -> Result<SyncReport, EngineError> {
     let dry_run = req.dry_run;
-    let result = sync_pass(client, cfg, req, clock.clone(), reporter).await;
+    let full = SyncRequest {
+        quick_check: false,
+        focus: None,
+        keep: None,
+        ..req.clone()
+    };
+    let mut result = sync_pass(client, cfg, req, clock.clone(), reporter).await;
+    // A pass narrowed by the quick check that met work outside its scopes:
+    // the full pass does it now (a focused pass the caller asked for says
+    // so to the caller instead).
+    if let Ok(first) = &result
+        && first.narrowed
+        && first.needs_full_pass
+    {
+        tracing::debug!("the narrowed pass met work outside its folders; a full pass follows");
+        let first = first.clone();
+        result = sync_pass(client, cfg, full, clock.clone(), reporter)
+            .await
+            .map(|r| r.after(first));
+    }
     if let Err(e) = &result
         && !dry_run
         && (e.is_safety_stop() || matches!(e, EngineError::NoRoot(_)))
@@ -753,7 +804,7 @@ async fn sync_pass(
 
     let remote_root = remote_root(client, cfg, &mut db, tracked, &*clock).await?;
     let (cfg, upload_limit, storage_limit) = &apply_package_limits(client, cfg).await;
-    let rules = IgnoreRules::load(root)?;
+    let mut rules = IgnoreRules::load(root)?;
     let case_insensitive = case_insensitive_fs(&marker);
     if case_insensitive {
         tracing::debug!(root = %root.display(), "the local filesystem ignores case");
@@ -765,23 +816,13 @@ async fn sync_pass(
         ..SyncReport::default()
     };
 
-    let focus = req
-        .focus
-        .as_ref()
-        .and_then(|f| plan::focus::scopes_for(&f.remote, &f.paths, remote_root.map(|r| r.0)));
-    let scopes: Option<Vec<Scope>> = focus
-        .as_ref()
-        .map(|f| f.iter().map(|(s, _)| s.clone()).collect());
-    // A focused pass that lists the account root again leaves out the
-    // trashed folders a full pass found there.
-    let trashed = match (&focus, remote_root) {
-        (Some(_), None) => trashed_folders(&db)?,
-        _ => Default::default(),
-    };
     // Both sides as Synced recorded them: nothing to plan, no tree built.
+    // Only some paths differ: the pass is focused around them.
     let mut unchanged = false;
-    if req.quick_check && focus.is_none() && !req.dry_run && tracked > 0 {
-        let seen = unchanged::check(
+    let mut focus_req = req.focus.clone();
+    let mut narrowed: Option<Vec<snapshot::ListedFolder>> = None;
+    if req.quick_check && focus_req.is_none() && !req.dry_run && tracked > 0 {
+        let verdict = unchanged::check(
             client,
             &mut db,
             cfg.db_path.clone(),
@@ -792,8 +833,8 @@ async fn sync_pass(
             !req.host_from_polls,
         )
         .await?;
-        match seen {
-            Ok(u) => {
+        match verdict {
+            unchanged::Verdict::Unchanged(u) => {
                 unchanged = true;
                 let now = clock::datetime(clock.now());
                 let known = known_notes(&db)?;
@@ -817,9 +858,45 @@ async fn sync_pass(
                     ..PassPlan::default()
                 });
             }
-            Err(why) => tracing::debug!(%why, "the quick check found a change; a full pass looks"),
+            unchanged::Verdict::Differs {
+                paths,
+                view,
+                listed,
+            } => {
+                tracing::debug!(
+                    paths = paths.len(),
+                    first = %paths[0],
+                    "the quick check found changes; the pass looks around them"
+                );
+                focus_req = Some(Focus {
+                    remote: Arc::new(view),
+                    paths,
+                });
+                narrowed = Some(listed);
+            }
+            unchanged::Verdict::Look(why) => {
+                tracing::debug!(%why, "the quick check gives way to a full pass")
+            }
         }
     }
+    let focus = focus_req
+        .as_ref()
+        .and_then(|f| plan::focus::scopes_for(&f.remote, &f.paths, remote_root.map(|r| r.0)));
+    if focus.is_none() {
+        // Not focused after all (no scope covers a change): a full pass.
+        focus_req = None;
+        narrowed = None;
+    }
+    report.narrowed = narrowed.is_some();
+    let scopes: Option<Vec<Scope>> = focus
+        .as_ref()
+        .map(|f| f.iter().map(|(s, _)| s.clone()).collect());
+    // A focused pass that lists the account root again leaves out the
+    // trashed folders a full pass found there.
+    let trashed = match (&focus, remote_root) {
+        (Some(_), None) => trashed_folders(&db)?,
+        _ => Default::default(),
+    };
     let mut keep = req.keep;
     if unchanged {
         report.remote_view = keep.take();
@@ -835,6 +912,22 @@ async fn sync_pass(
         // must not look like everything was deleted.
         if round > 0 {
             check_marker(root, tracked)?;
+            // An op of the last round may have changed the ignore file (a
+            // download, a conflict): the next round plans by the new rules,
+            // or a pass would end "in sync" by rules no longer in force
+            // (sim seed 514). A focused pass saw only its scopes of what
+            // the old rules left out: a full pass looks.
+            let now = IgnoreRules::load(root)?;
+            if !now.same_as(&rules) {
+                tracing::info!(
+                    "the ignore rules changed during the pass; planning by the new ones"
+                );
+                if scopes.is_some() {
+                    report.needs_full_pass = true;
+                    break;
+                }
+                rules = now;
+            }
         }
         // Entries this round forgets before its listing is compared: the
         // check for a trashed remote root still looks at them (a root
@@ -880,7 +973,7 @@ async fn sync_pass(
                 .map(|s| (s, t.elapsed()))
             });
             let t_snap = Instant::now();
-            let snap = match (&focus, &req.focus) {
+            let snap = match (&focus, &focus_req) {
                 (Some(parts), Some(f)) => {
                     let (snap, stale) =
                         refresh_parts(client, f, parts, &trashed, cfg.listing_concurrency).await;
@@ -1092,6 +1185,15 @@ async fn sync_pass(
         // which may already hold another device's change that nothing
         // would then sync until a full pass. The next round (focused again
         // when this pass is) lists, scans and plans its scopes once more.
+    }
+    // A narrowed pass listed its scopes again: every other folder's print
+    // is the check's (its listing was as Synced recorded it).
+    if let Some(mut all) = narrowed
+        && let Some(own) = report.remote_listed.take()
+    {
+        all.retain(|f| !own.iter().any(|o| o.id == f.id));
+        all.extend(own.iter().cloned());
+        report.remote_listed = Some(Arc::new(all));
     }
     report.elapsed = started.elapsed();
     let t = &report.timings;

@@ -26,7 +26,7 @@ use super::EngineError;
 use super::pass::IGNORED_REMOTE;
 use crate::api::host::Host;
 use crate::api::{FolderId, Listing};
-use crate::model::{Kind, LocalEntry, RelPath, RemoteEntry, Tree};
+use crate::model::{Kind, LocalEntry, RelPath, RemoteEntry, RemoteView, Tree};
 use crate::scan::{self, IgnoreRules};
 use crate::snapshot::{self, ListedFolder};
 use crate::state::{NowSide, StateDb};
@@ -55,16 +55,44 @@ pub(super) struct Unchanged {
     pub listing_ms: u64,
 }
 
+/// Whether the local path of `p` is longer than the system takes (4096
+/// bytes on Linux, `PATH_MAX`).
+fn too_long(root: &std::path::Path, p: &RelPath) -> bool {
+    root.as_os_str().len() + 1 + p.as_str().len() >= 4096
+}
+
 /// What the local half found.
 struct LocalSeen {
-    /// `None`: unchanged.
-    change: Option<String>,
+    root: PathBuf,
+    /// The paths that differ, or why a full pass must look.
+    differs: Result<Vec<RelPath>, String>,
     skipped: Vec<(String, String)>,
 }
 
-/// Runs the check (of the local side only unless `host`). `Ok(Err(why))`:
-/// something differs or could not be looked at, and a full pass must look;
-/// errors are the database's.
+/// Differing paths the check hands to a narrowed pass; with more, the
+/// full pass runs (its memory follows the tree anyway).
+pub(super) const NARROW_LIMIT: usize = 100_000;
+
+/// The check's answer.
+#[derive(Debug)]
+pub(super) enum Verdict {
+    /// Both sides are as Synced recorded them.
+    Unchanged(Unchanged),
+    /// Only these paths (on either side) differ from Synced; `view` holds
+    /// every folder the listings showed (with the synced folder's own
+    /// files), enough for a pass focused around them
+    /// (`plan::focus::scopes_for`, `refresh_parts`); `listed` their prints.
+    Differs {
+        paths: Vec<RelPath>,
+        view: RemoteView,
+        listed: Vec<ListedFolder>,
+    },
+    /// A full pass must look, for this reason.
+    Look(String),
+}
+
+/// Runs the check (of the local side only unless `host`); errors are the
+/// database's.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn check(
     client: &dyn Host,
@@ -75,45 +103,84 @@ pub(super) async fn check(
     rules: &IgnoreRules,
     concurrency: usize,
     host: bool,
-) -> Result<Result<Unchanged, String>, EngineError> {
+) -> Result<Verdict, EngineError> {
     if !db.journal_pending()?.is_empty() {
-        return Ok(Err("interrupted operations are to be settled".into()));
+        return Ok(Verdict::Look(
+            "interrupted operations are to be settled".into(),
+        ));
     }
     if !db.unlisted()?.is_empty() {
-        return Ok(Err("entries dcsync made were not listed yet".into()));
+        return Ok(Verdict::Look(
+            "entries dcsync made were not listed yet".into(),
+        ));
     }
-    // The local side first: it costs no request, and a change there ends
-    // the check before anything is listed (the full pass lists anyway).
+    // Both sides at once (the host's listings mostly wait on the network;
+    // they never depend on what the local side found, so the calls a check
+    // makes follow from the host alone).
     let t = Instant::now();
     let local = {
         let (rules, root) = (rules.clone(), root.clone());
-        tokio::task::spawn_blocking(move || local_half(&db_path, &root, &rules))
+        tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
+            local_half(&db_path, &root, &rules).map(|seen| (seen, t.elapsed()))
+        })
     };
-    let local = local.await.map_err(|e| EngineError::Io {
+    let remote = if host {
+        Some(remote_half(client, db, remote_root, rules, concurrency).await?)
+    } else {
+        None
+    };
+    let listing_ms = t.elapsed().as_millis() as u64;
+    let (local, scan_time) = local.await.map_err(|e| EngineError::Io {
         path: root,
         source: std::io::Error::other(format!("the local check failed: {e}")),
     })??;
-    if let Some(why) = local.change {
-        return Ok(Err(why));
-    }
-    let scan_ms = t.elapsed().as_millis() as u64;
-    let mut seen = Unchanged {
-        local_skipped: local.skipped,
-        scan_ms,
-        ..Unchanged::default()
+    let scan_ms = scan_time.as_millis() as u64;
+    let mut paths = match local.differs {
+        Ok(p) => p,
+        Err(why) => return Ok(Verdict::Look(why)),
     };
-    if host {
-        let t = Instant::now();
-        let (remote_skipped, listed) =
-            match remote_half(client, db, remote_root, rules, concurrency).await? {
-                Ok(r) => r,
-                Err(why) => return Ok(Err(why)),
-            };
-        seen.remote_skipped = Some(remote_skipped);
-        seen.listed = Some(listed);
-        seen.listing_ms = t.elapsed().as_millis() as u64;
+    let Some(remote) = remote else {
+        // The host is the polls' to watch; a local change needs the full
+        // pass (a narrowed one needs the host's folders).
+        if let Some(p) = paths.first() {
+            return Ok(Verdict::Look(format!("local: {p} differs")));
+        }
+        return Ok(Verdict::Unchanged(Unchanged {
+            local_skipped: local.skipped,
+            scan_ms,
+            ..Unchanged::default()
+        }));
+    };
+    let remote = match remote {
+        Ok(r) => r,
+        Err(why) => return Ok(Verdict::Look(why)),
+    };
+    if paths.is_empty() && remote.differs.is_empty() {
+        return Ok(Verdict::Unchanged(Unchanged {
+            local_skipped: local.skipped,
+            remote_skipped: Some(remote.notes),
+            listed: Some(remote.listed),
+            scan_ms,
+            listing_ms,
+        }));
     }
-    Ok(Ok(seen))
+    paths.extend(remote.differs);
+    paths.sort();
+    paths.dedup();
+    if paths.len() > NARROW_LIMIT {
+        return Ok(Verdict::Look(format!("{} paths differ", paths.len())));
+    }
+    // A path the system cannot name locally is the full pass's to hold
+    // back (a narrowed pass would look for its folders and fail).
+    if let Some(p) = paths.iter().find(|p| too_long(&local.root, p)) {
+        return Ok(Verdict::Look(format!("{p} is too long a local path")));
+    }
+    Ok(Verdict::Differs {
+        paths,
+        view: remote.view,
+        listed: remote.listed,
+    })
 }
 
 /// The local half, on a blocking thread with its own connection: the walk
@@ -162,14 +229,14 @@ fn local_half(
     });
     let mut db = db?;
     let walked = walked?;
-    let change = if let Some(p) = walked.unknown.first() {
-        Some(format!("local: {p} could not be looked at"))
+    let differs = if let Some(p) = walked.unknown.first() {
+        Err(format!("local: {p} could not be looked at"))
     } else {
-        db.now_difference(NowSide::Local)?
-            .map(|d| format!("local: {d}"))
+        db.now_differences(NowSide::Local, NARROW_LIMIT)?
+            .ok_or_else(|| format!("local: more than {NARROW_LIMIT} paths differ"))
     };
     let mut skipped = walked.skipped;
-    if change.is_none() {
+    if differs.as_ref().is_ok_and(|d| d.is_empty()) {
         // Noted as the full pass notes them (`pass::hold_back_empty_files`).
         skipped.extend(db.now_held_back_empty()?.into_iter().map(|p| {
             (
@@ -179,13 +246,24 @@ fn local_half(
         }));
     }
     db.now_end(NowSide::Local)?;
-    Ok(LocalSeen { change, skipped })
+    Ok(LocalSeen {
+        root: root.to_path_buf(),
+        differs,
+        skipped,
+    })
 }
 
-type RemoteSeen = (Vec<(String, String)>, Vec<ListedFolder>);
+/// What the remote half found.
+struct RemoteSeen {
+    notes: Vec<(String, String)>,
+    listed: Vec<ListedFolder>,
+    view: RemoteView,
+    differs: Vec<RelPath>,
+}
 
 /// The remote half: every folder listed (as the snapshot does, up to
-/// `concurrency` at a time) into `temp.remote_now`, then one query.
+/// `concurrency` at a time) into `temp.remote_now`, then the comparison.
+/// `Err(why)`: the host is not in a shape a narrowed pass can take.
 async fn remote_half(
     client: &dyn Host,
     db: &mut StateDb,
@@ -200,6 +278,7 @@ async fn remote_half(
         visited: remote_root.into_iter().collect(),
         notes: Vec::new(),
         listed: Vec::new(),
+        view: RemoteView::default(),
         change: None,
         failed: None,
     };
@@ -231,17 +310,19 @@ async fn remote_half(
         db.now_end(NowSide::Remote)?;
         return Err(e.into());
     }
-    let change = match seen.change.take() {
-        Some(why) => Some(why),
+    let differs = match seen.change.take() {
+        Some(why) => Err(why),
         None => db
-            .now_difference(NowSide::Remote)?
-            .map(|d| format!("remote: {d}")),
+            .now_differences(NowSide::Remote, NARROW_LIMIT)?
+            .ok_or_else(|| format!("remote: more than {NARROW_LIMIT} paths differ")),
     };
     db.now_end(NowSide::Remote)?;
-    Ok(match change {
-        Some(why) => Err(why),
-        None => Ok((seen.notes, seen.listed)),
-    })
+    Ok(differs.map(|differs| RemoteSeen {
+        notes: seen.notes,
+        listed: seen.listed,
+        view: seen.view,
+        differs,
+    }))
 }
 
 /// The remote half's state between listings.
@@ -251,7 +332,10 @@ struct Seen<'r> {
     visited: HashSet<FolderId>,
     notes: Vec<(String, String)>,
     listed: Vec<ListedFolder>,
-    /// Why the host is not as Synced recorded it (the walk then ends).
+    /// Every folder listed (and the synced folder's files).
+    view: RemoteView,
+    /// Why the host is not in a shape a narrowed pass can take (the walk
+    /// then ends).
     change: Option<String>,
     /// A database error (the walk then ends).
     failed: Option<crate::state::StateError>,
@@ -302,7 +386,17 @@ impl Seen<'_> {
             if self.rules.ignores_entry(&child, kind) {
                 self.notes
                     .push((child.as_str().to_owned(), IGNORED_REMOTE.to_owned()));
+                self.view.ignored.insert(child);
                 continue;
+            }
+            let entry = RemoteEntry {
+                kind,
+                id: eid,
+                parent,
+                size,
+            };
+            if kind == Kind::Dir || path.is_root() {
+                self.view.entries.insert(child.clone(), entry.clone());
             }
             if kind == Kind::Dir {
                 if !self.visited.insert(FolderId(eid)) {
@@ -311,16 +405,7 @@ impl Seen<'_> {
                 }
                 children.push((child.clone(), Some(FolderId(eid))));
             }
-            self.rows.push((
-                child,
-                RemoteEntry {
-                    kind,
-                    id: eid,
-                    parent,
-                    size,
-                },
-                name.to_owned(),
-            ));
+            self.rows.push((child, entry, name.to_owned()));
         }
         Some(children)
     }

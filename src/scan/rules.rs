@@ -41,6 +41,8 @@ pub struct IgnoreRules {
     matcher: Gitignore,
     /// The `.dcsyncignore` that was read, if any.
     source: Option<PathBuf>,
+    /// Its content as read (empty without one).
+    text: Vec<u8>,
 }
 
 impl IgnoreRules {
@@ -50,7 +52,14 @@ impl IgnoreRules {
         IgnoreRules {
             matcher: b.build().expect("built-in ignore patterns are valid"),
             source: None,
+            text: Vec::new(),
         }
+    }
+
+    /// Whether `other` was read from the same ignore file content (the
+    /// same rules).
+    pub fn same_as(&self, other: &IgnoreRules) -> bool {
+        self.source.is_some() == other.source.is_some() && self.text == other.text
     }
 
     /// Defaults plus `<root>/.dcsyncignore` when it exists. A line that is
@@ -93,6 +102,7 @@ impl IgnoreRules {
         Ok(IgnoreRules {
             matcher,
             source: Some(path),
+            text: bytes,
         })
     }
 

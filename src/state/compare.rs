@@ -1,8 +1,9 @@
 //! Comparing a side as it is now with the Synced tree, on disk: the rows of
 //! the engine's no-change check (`engine::unchanged`) go into temporary
 //! tables of this connection (`temp.local_now`, `temp.remote_now`, in a
-//! temporary file, never in memory), and one query per side says whether
-//! every Synced entry is there as agreed and nothing else is.
+//! temporary file, never in memory), and two queries per side list where
+//! it differs: Synced entries missing or not as agreed, and entries Synced
+//! does not have.
 //!
 //! Owns only those temporary tables: it never writes the `synced` table or
 //! anything else of the database file.
@@ -17,30 +18,6 @@ use rusqlite::params;
 pub enum NowSide {
     Local,
     Remote,
-}
-
-/// What a comparison found first that differs from Synced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Difference {
-    /// A Synced entry is missing or not as agreed.
-    Changed(RelPath),
-    /// An entry Synced does not have (the local side leaves out empty
-    /// files, which a pass holds back anyway).
-    New(RelPath),
-    /// The side holds another number of entries than Synced.
-    Count { now: u64, synced: u64 },
-}
-
-impl std::fmt::Display for Difference {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Difference::Changed(p) => write!(f, "{p} changed"),
-            Difference::New(p) => write!(f, "{p} is new"),
-            Difference::Count { now, synced } => {
-                write!(f, "{now} entries where {synced} were synced")
-            }
-        }
-    }
 }
 
 fn kind_str(k: Kind) -> &'static str {
@@ -74,14 +51,14 @@ const LOCAL_CHANGED: &str =
     "SELECT s.path FROM synced s LEFT JOIN temp.local_now l ON l.path = s.path
     WHERE s.path <> '' AND (l.path IS NULL OR l.kind <> s.kind OR l.ino <> s.ino
       OR (s.kind = 'file' AND (l.size <> s.local_size OR l.mtime_ns <> s.mtime_ns)))
-    LIMIT 1";
+    LIMIT ?1";
 
 /// A local entry Synced does not have; empty files are held back by every
 /// pass (the host cannot store them) and plan nothing.
 const LOCAL_NEW: &str = "SELECT l.path FROM temp.local_now l
     WHERE NOT EXISTS (SELECT 1 FROM synced s WHERE s.path = l.path)
       AND NOT (l.kind = 'file' AND l.size = 0)
-    LIMIT 1";
+    LIMIT ?1";
 
 /// A Synced entry the host does not hold as agreed: missing at its path,
 /// another kind, id, parent folder or name, or (files) another size.
@@ -90,7 +67,12 @@ const REMOTE_CHANGED: &str =
     WHERE s.path <> '' AND (r.path IS NULL OR r.kind <> s.kind OR r.id <> s.remote_id
       OR r.parent IS NOT s.remote_parent OR r.name <> s.remote_name
       OR (s.kind = 'file' AND r.size <> s.size))
-    LIMIT 1";
+    LIMIT ?1";
+
+/// A host entry Synced does not have (at its path).
+const REMOTE_NEW: &str = "SELECT r.path FROM temp.remote_now r
+    WHERE NOT EXISTS (SELECT 1 FROM synced s WHERE s.path = r.path)
+    LIMIT ?1";
 
 impl StateDb {
     /// Starts a comparison of `side`: its temporary table, empty.
@@ -99,9 +81,12 @@ impl StateDb {
             NowSide::Local => (LOCAL_TABLE, "DELETE FROM temp.local_now"),
             NowSide::Remote => (REMOTE_TABLE, "DELETE FROM temp.remote_now"),
         };
-        // The rows go to a temporary file, whatever the build's default.
+        // The rows go to a temporary file, whatever the build's default;
+        // no rollback journal for them (a failed comparison is dropped).
         self.conn
-            .execute_batch(&format!("PRAGMA temp_store = FILE; {create}; {clear};"))
+            .execute_batch(&format!(
+                "PRAGMA temp_store = FILE; PRAGMA temp.journal_mode = OFF; {create}; {clear};"
+            ))
             .map_err(|e| StateError::sqlite("create a temporary table", &self.path, e))
     }
 
@@ -164,45 +149,35 @@ impl StateDb {
         Ok(unique)
     }
 
-    /// The first difference between `side` as added and the Synced tree;
-    /// `None`: every Synced entry is there as agreed, and nothing else.
-    pub fn now_difference(&self, side: NowSide) -> Result<Option<Difference>, StateError> {
+    /// The paths where `side` as added differs from the Synced tree (a
+    /// Synced entry missing or not as agreed, or an entry Synced does not
+    /// have), in path order; `None` when there are more than `limit`.
+    /// Empty: every Synced entry is there as agreed, and nothing else.
+    pub fn now_differences(
+        &self,
+        side: NowSide,
+        limit: usize,
+    ) -> Result<Option<Vec<RelPath>>, StateError> {
         let err = |e| StateError::sqlite("compare with the Synced tree", &self.path, e);
-        let first = |sql: &str| -> Result<Option<RelPath>, StateError> {
+        let (changed, new) = match side {
+            NowSide::Local => (LOCAL_CHANGED, LOCAL_NEW),
+            NowSide::Remote => (REMOTE_CHANGED, REMOTE_NEW),
+        };
+        let mut out: Vec<RelPath> = Vec::new();
+        for sql in [changed, new] {
             let mut st = self.conn.prepare_cached(sql).map_err(err)?;
-            let mut rows = st.query([]).map_err(err)?;
-            match rows.next().map_err(err)? {
-                Some(r) => {
-                    let p: String = r.get(0).map_err(err)?;
-                    Ok(Some(RelPath::new(&p).unwrap_or_else(RelPath::root)))
+            let mut rows = st.query([(limit + 1) as i64]).map_err(err)?;
+            while let Some(r) = rows.next().map_err(err)? {
+                let p: String = r.get(0).map_err(err)?;
+                out.push(RelPath::new(&p).unwrap_or_else(RelPath::root));
+                if out.len() > limit {
+                    return Ok(None);
                 }
-                None => Ok(None),
             }
-        };
-        let (changed, new, table) = match side {
-            NowSide::Local => (LOCAL_CHANGED, Some(LOCAL_NEW), "temp.local_now"),
-            NowSide::Remote => (REMOTE_CHANGED, None, "temp.remote_now"),
-        };
-        if let Some(p) = first(changed)? {
-            return Ok(Some(Difference::Changed(p)));
         }
-        if let Some(sql) = new {
-            if let Some(p) = first(sql)? {
-                return Ok(Some(Difference::New(p)));
-            }
-            return Ok(None);
-        }
-        // Every Synced path is held (and paths are unique): equal counts
-        // leave nothing else.
-        let synced = self.count(
-            "count the Synced tree",
-            "SELECT count(*) FROM synced WHERE path <> ''",
-        )?;
-        let now = self.count(
-            "count a temporary table",
-            &format!("SELECT count(*) FROM {table}"),
-        )?;
-        Ok((now != synced).then_some(Difference::Count { now, synced }))
+        out.sort();
+        out.dedup();
+        Ok(Some(out))
     }
 
     /// The empty local files Synced does not have (held back by every pass).

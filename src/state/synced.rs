@@ -362,7 +362,7 @@ impl StateDb {
         self.count("count the Synced tree", "SELECT count(*) FROM synced")
     }
 
-    pub(super) fn count(&self, what: &'static str, sql: &str) -> Result<u64, StateError> {
+    fn count(&self, what: &'static str, sql: &str) -> Result<u64, StateError> {
         let n: i64 = self
             .conn
             .prepare_cached(sql)

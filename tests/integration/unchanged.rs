@@ -263,3 +263,140 @@ async fn the_hourly_check_looks_at_the_local_side_only() {
     assert_eq!((r.uploaded, r.downloaded), (1, 1), "{r:?}");
     assert_eq!(read(&local.join("a/up.txt")), b"from the host");
 }
+
+/// Changes in a few folders on either side: the check hands the paths it
+/// found to a pass focused around them, which syncs them without reading
+/// the rest of either tree (a file moved between folders stays a move).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_changes_are_synced_by_a_pass_narrowed_to_them() {
+    let host = Host::start().await;
+    let (local, cfg, c) = settled_pair(&host).await;
+    std::fs::write(local.join("a/b/f0.txt"), "edited, longer").unwrap();
+    std::fs::rename(local.join("a/f1.txt"), local.join("c/moved.txt")).unwrap();
+    let up = host.write("h/up.txt", b"from the host");
+    c.upload_file(&up, "up.txt", Some(folder(&c, "c").await), None)
+        .await
+        .unwrap();
+    let r = pass(&c, &cfg, Arc::new(Ahead)).await;
+    assert!(r.narrowed && r.in_sync(), "{r:?}");
+    assert_eq!((r.uploaded, r.downloaded, r.moved), (1, 1, 1), "{r:?}");
+    assert_eq!(read(&local.join("c/up.txt")), b"from the host");
+    // The folders' prints for the daemon's poller: every folder, the ones
+    // listed again by the narrowed pass as they are now.
+    let listed = r.remote_listed.as_ref().expect("prints");
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let now = c.folder_listing(Some(folder(&c, "c").await)).await.unwrap();
+    let c_id = folder(&c, "c").await.0;
+    assert!(
+        listed
+            .iter()
+            .any(|f| f.id == Some(c_id) && f.print == dcsync::snapshot::listing_print(&now)),
+        "{listed:?}"
+    );
+    let r = pass(&c, &cfg, Arc::new(Ahead)).await;
+    assert!(r.unchanged, "{r:?}");
+    // A new top-level folder is outside every folder the host has: the
+    // full pass syncs it.
+    std::fs::create_dir(local.join("new")).unwrap();
+    std::fs::write(local.join("new/x.txt"), "x").unwrap();
+    let r = pass(&c, &cfg, Arc::new(Ahead)).await;
+    assert!(!r.narrowed && !r.unchanged && r.in_sync(), "{r:?}");
+    assert_eq!(r.uploaded, 1);
+}
+
+/// A narrowed pass that meets work outside its folders (here a folder made
+/// on the host right before the pass lists the synced folder again) ends
+/// in a full pass within the same `sync`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_pass_that_meets_more_is_followed_by_a_full_pass() {
+    use crate::util::{Hooked, When};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let host = Host::start().await;
+    let (local, cfg, c) = settled_pair(&host).await;
+    std::fs::write(local.join("top.txt"), "top").unwrap();
+    let r = pass(&c, &cfg, Arc::new(Ahead)).await;
+    assert!(r.in_sync(), "{r:?}");
+    let folders = pass(&c, &cfg, Arc::new(Ahead))
+        .await
+        .remote_listed
+        .expect("prints")
+        .len();
+    // The check lists every folder; the next listing is the narrowed
+    // pass's listing of the synced folder (a file directly in it changed).
+    std::fs::write(local.join("top.txt"), "top, edited").unwrap();
+    let n = AtomicUsize::new(0);
+    let sync_id = folder(&c, "").await;
+    let other = c.clone();
+    let hooked = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "folder/listing"
+                && when == When::Before
+                && n.fetch_add(1, Ordering::SeqCst) == folders
+            {
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(other.folder_create(
+                            "late",
+                            Some(sync_id),
+                            &dcsync::api::FolderOptions::default(),
+                        ))
+                        .unwrap()
+                });
+            }
+            None
+        },
+    };
+    let r = sync(
+        &hooked,
+        &cfg,
+        SyncRequest::default(),
+        Arc::new(Ahead),
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert!(r.in_sync() && !r.narrowed, "{r:?}");
+    assert_eq!(r.uploaded, 1, "{r:?}");
+    assert!(
+        local.join("late").is_dir(),
+        "the full pass brought the new folder"
+    );
+}
+
+/// A pass whose ops change the ignore file (here it downloads the host's
+/// new version, which no longer ignores `d1/`) plans its next round by the
+/// new rules: it never ends "in sync" by rules no longer in force. (Sim
+/// seed 514, with a conflict on the ignore file.) Both with the quick check
+/// (the pass is narrowed to the ignore file, then the full pass follows) and
+/// without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_ignore_rules_from_the_host_apply_within_the_same_pass() {
+    for quick_check in [true, false] {
+        let host = Host::start().await;
+        let (local, cfg) = library_pair(&host, &[("a", 1)]);
+        std::fs::write(local.join(".dcsyncignore"), "d1/\n").unwrap();
+        std::fs::create_dir(local.join("d1")).unwrap();
+        std::fs::write(local.join("d1/a.txt"), "left out so far").unwrap();
+        let c = host.client();
+        let r = pass(&c, &cfg, Arc::new(Ahead)).await;
+        assert!(r.in_sync(), "{r:?}");
+        let id = file(&c, "", ".dcsyncignore").await;
+        let v2 = host.write("h/ignore", b"*.log\n");
+        c.file_delete(id).await.unwrap();
+        c.upload_file(&v2, ".dcsyncignore", Some(folder(&c, "").await), None)
+            .await
+            .unwrap();
+        let req = SyncRequest {
+            quick_check,
+            ..SyncRequest::default()
+        };
+        let r = sync(&c, &cfg, req, Arc::new(Ahead), &Quiet).await.unwrap();
+        assert!(r.in_sync(), "{r:?}");
+        assert_eq!(read(&local.join(".dcsyncignore")), b"*.log\n");
+        assert_eq!(r.uploaded, 1, "d1/a.txt goes up in the same pass: {r:?}");
+        let d1 = folder(&c, "d1").await;
+        let listed = c.folder_listing(Some(d1)).await.unwrap();
+        assert_eq!(listed.files.len(), 1, "quick_check {quick_check}");
+    }
+}
