@@ -185,7 +185,7 @@ impl Seed {
         let n = self
             .passes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let quick_check = (self.seed + n) % 3 != 0;
+        let quick_check = !(self.seed + n).is_multiple_of(3);
         if !quick_check {
             self.log("  (a pass without the quick check)".to_owned())
                 .await;
