@@ -180,6 +180,36 @@ impl StateDb {
         Ok(Some(out))
     }
 
+    /// Settles the unlisted entries (`StateDb::unlisted`) the host side as
+    /// added shows, anywhere in the tree, and those no longer tracked (as a
+    /// full pass does); returns how many stay (made by dcsync, tracked, and
+    /// not listed).
+    pub fn now_settle_unlisted(&mut self) -> Result<u64, StateError> {
+        let err = |e| StateError::sqlite("update the unlisted entries", &self.path, e);
+        let left: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM unlisted", [], |r| r.get(0))
+            .map_err(err)?;
+        if left == 0 {
+            return Ok(0);
+        }
+        self.conn
+            .execute_batch(
+                "CREATE INDEX IF NOT EXISTS temp.remote_now_id ON remote_now (id);
+                 DELETE FROM unlisted
+                   WHERE EXISTS (SELECT 1 FROM temp.remote_now r
+                                  WHERE r.id = unlisted.remote_id AND r.kind = unlisted.kind)
+                      OR NOT EXISTS (SELECT 1 FROM synced s
+                                  WHERE s.remote_id = unlisted.remote_id AND s.kind = unlisted.kind);",
+            )
+            .map_err(err)?;
+        let left: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM unlisted", [], |r| r.get(0))
+            .map_err(err)?;
+        Ok(left as u64)
+    }
+
     /// The empty local files Synced does not have (held back by every pass).
     pub fn now_held_back_empty(&self) -> Result<Vec<RelPath>, StateError> {
         let err = |e| StateError::sqlite("compare with the Synced tree", &self.path, e);

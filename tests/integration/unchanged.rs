@@ -400,3 +400,41 @@ async fn new_ignore_rules_from_the_host_apply_within_the_same_pass() {
         assert_eq!(listed.files.len(), 1, "quick_check {quick_check}");
     }
 }
+
+/// Entries dcsync made that no listing showed yet (`unlisted`): the check
+/// settles those its listing shows, as a full pass does, and ends there;
+/// one that is not listed is the full pass's to judge (here it landed
+/// nowhere anybody saw, so it goes up again instead of being taken for
+/// deleted on the host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_dcsync_made_are_settled_by_the_check_when_listed() {
+    use dcsync::model::Kind;
+    use dcsync::state::{Change, StateDb};
+    let host = Host::start().await;
+    let (local, cfg, c) = settled_pair(&host).await;
+    let shown = file(&c, "a", "f0.txt").await;
+    let lost = file(&c, "c", "f0.txt").await;
+    {
+        let mut db = StateDb::open(&cfg.db_path).unwrap();
+        db.apply(&[Change::Made(Kind::File, shown.0)]).unwrap();
+    }
+    let r = pass(&c, &cfg, Arc::new(Ahead)).await;
+    assert!(r.unchanged, "{r:?}");
+    assert!(
+        StateDb::open(&cfg.db_path)
+            .unwrap()
+            .unlisted()
+            .unwrap()
+            .is_empty()
+    );
+    // Made, then gone before any listing showed it.
+    {
+        let mut db = StateDb::open(&cfg.db_path).unwrap();
+        db.apply(&[Change::Made(Kind::File, lost.0)]).unwrap();
+    }
+    c.file_delete(lost).await.unwrap();
+    let r = pass(&c, &cfg, Arc::new(Ahead)).await;
+    assert!(!r.unchanged && !r.narrowed && r.in_sync(), "{r:?}");
+    assert_eq!((r.uploaded, r.deleted_local), (1, 0), "{r:?}");
+    assert!(local.join("c/f0.txt").exists());
+}
