@@ -858,6 +858,12 @@ async fn sync_pass(
                     ..PassPlan::default()
                 });
             }
+            // The account root lists folders in the host's trash too, which
+            // only the full pass tells from moved ones
+            // (`drop_trashed_root_folders`).
+            unchanged::Verdict::Differs { .. } if remote_root.is_none() => {
+                tracing::debug!("the quick check found changes; a full pass looks (account root)")
+            }
             unchanged::Verdict::Differs {
                 paths,
                 view,
