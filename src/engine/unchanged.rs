@@ -1,27 +1,29 @@
-//! The no-change check a full pass starts with (#13): are both sides still
-//! exactly what the Synced tree recorded? Answered in memory that follows
+//! The quick check a full pass starts with (#13): which paths, if any, are
+//! no longer what the Synced tree recorded? Answered in memory that follows
 //! the largest folder, not the tree: the local walk streams its entries
 //! (metadata only, nothing read) and the remote listings stream theirs into
-//! temporary tables of the state DB (`state::compare`), and one query per
-//! side compares them with Synced.
+//! temporary tables of the state DB (`state::compare`), and two queries per
+//! side list where they differ from Synced.
 //!
 //! When every Synced entry is there as agreed on both sides (local: the
-//! scan's fast check — kind, inode, size, mtime — and no racily clean file;
-//! host: kind, id, parent folder, name and size at the same path) and
-//! neither side holds anything else, all three trees of a full pass would
-//! be equal, so its plan would be empty: the pass ends here, in sync. On
-//! anything else — a difference, something that could not be looked at,
-//! two entries of one name, a listing that failed, a journal intent to
-//! settle, an entry dcsync made that no listing shows yet, a name the host
-//! spells otherwise — it says why, and the engine runs the full pass as
-//! before. It errs towards "look
-//! closer": a wrong "unchanged" would leave a change unsynced until the
-//! next pass that finds it, so the tests compare its verdicts with full
-//! passes, and the simulation runs it on every full pass.
+//! scan's fast check — kind, inode, size, mtime — so a racily clean file,
+//! recorded with a mtime no file has, always differs; host: kind, id, parent
+//! folder, name and size at the same path) and neither side holds anything
+//! else, all three trees of a full pass would be equal, so its plan would be
+//! empty: [`Verdict::Unchanged`], the pass ends here, in sync. When up to
+//! [`NARROW_LIMIT`] paths differ: [`Verdict::Differs`], with a view of every
+//! remote folder, and the engine runs a pass focused around those paths. On
+//! anything else — something that could not be looked at, two entries of
+//! one name, a listing that failed, a journal intent to settle, an entry
+//! dcsync made that no listing shows yet, a path too long to name locally —
+//! [`Verdict::Look`]: the full pass, as before. It errs towards "look
+//! closer": a wrong "unchanged" would leave a change unsynced until the next
+//! pass that finds it, so the tests compare its verdicts with full passes,
+//! and the simulation runs it on two passes in three.
 //!
-//! Never writes to either side, nor to the database file (only to its own
-//! temporary tables, and the skipped notes the engine records as a full
-//! pass would).
+//! Never writes to either side. In the database it writes only its own
+//! temporary tables and, as a full pass would, drops the `unlisted` entries
+//! its listing shows (the engine records the skipped notes).
 
 use super::EngineError;
 use super::pass::IGNORED_REMOTE;
