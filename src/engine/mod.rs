@@ -836,27 +836,7 @@ async fn sync_pass(
         match verdict {
             unchanged::Verdict::Unchanged(u) => {
                 unchanged = true;
-                let now = clock::datetime(clock.now());
-                let known = known_notes(&db)?;
-                db.set_skipped(Side::Local, &rel_skipped(&u.local_skipped), &now)?;
-                if let Some(remote) = &u.remote_skipped {
-                    db.set_skipped(Side::Remote, &rel_skipped(remote), &now)?;
-                }
-                let remote = u.remote_skipped.unwrap_or_default();
-                log_notes(&known, u.local_skipped.iter().chain(&remote), &[]);
-                let mut skipped = u.local_skipped;
-                skipped.extend(remote);
-                report.rounds = 1;
-                report.converged = true;
-                report.unchanged = true;
-                report.skipped = skipped.len() as u64;
-                report.timings.scan_ms = u.scan_ms;
-                report.timings.listing_ms = u.listing_ms;
-                report.remote_listed = u.listed.map(Arc::new);
-                report.plan = Some(PassPlan {
-                    skipped,
-                    ..PassPlan::default()
-                });
+                end_at_check(&mut db, &clock::datetime(clock.now()), &mut report, u)?;
             }
             // The account root lists folders in the host's trash too, which
             // only the full pass tells from moved ones
@@ -871,7 +851,7 @@ async fn sync_pass(
             } => {
                 tracing::debug!(
                     paths = paths.len(),
-                    first = %paths[0],
+                    first = ?paths.first(),
                     "the quick check found changes; the pass looks around them"
                 );
                 focus_req = Some(Focus {
@@ -1565,6 +1545,37 @@ fn case_insensitive_fs(dir: &Path) -> bool {
         tracing::warn!(path = %probe.display(), error = %e, "could not remove the case probe");
     }
     insensitive
+}
+
+/// A pass the quick check found nothing to do for: the notes a full pass
+/// would make, and its report (one round, converged, no tree).
+fn end_at_check(
+    db: &mut StateDb,
+    now: &str,
+    report: &mut SyncReport,
+    u: unchanged::Unchanged,
+) -> Result<(), EngineError> {
+    let known = known_notes(db)?;
+    db.set_skipped(Side::Local, &rel_skipped(&u.local_skipped), now)?;
+    if let Some(remote) = &u.remote_skipped {
+        db.set_skipped(Side::Remote, &rel_skipped(remote), now)?;
+    }
+    let remote = u.remote_skipped.unwrap_or_default();
+    log_notes(&known, u.local_skipped.iter().chain(&remote), &[]);
+    let mut skipped = u.local_skipped;
+    skipped.extend(remote);
+    report.rounds = 1;
+    report.converged = true;
+    report.unchanged = true;
+    report.skipped = skipped.len() as u64;
+    report.timings.scan_ms = u.scan_ms;
+    report.timings.listing_ms = u.listing_ms;
+    report.remote_listed = u.listed.map(Arc::new);
+    report.plan = Some(PassPlan {
+        skipped,
+        ..PassPlan::default()
+    });
+    Ok(())
 }
 
 /// What earlier passes already noted (each note is logged once per path

@@ -31,17 +31,9 @@ impl Clock for Ahead {
 
 /// The id of the folder at `path` below the synced folder `/Sync`.
 async fn folder(c: &dcsync::api::Client, path: &str) -> FolderId {
-    let mut id = c.folder_listing(None).await.unwrap().folders[0].id;
+    let mut id = crate::sync::find_folder(c, None, "Sync").await.unwrap();
     for name in path.split('/').filter(|s| !s.is_empty()) {
-        id = c
-            .folder_listing(Some(id))
-            .await
-            .unwrap()
-            .folders
-            .into_iter()
-            .find(|f| f.name == name)
-            .unwrap()
-            .id;
+        id = crate::sync::find_folder(c, Some(id), name).await.unwrap();
     }
     id
 }
