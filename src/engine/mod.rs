@@ -8,6 +8,7 @@
 //! [`recover`]. It never deletes anything itself: only ops do, and only to
 //! a trash.
 
+mod across;
 mod exec;
 mod fsat;
 mod pass;
@@ -123,6 +124,9 @@ pub struct Focus {
     pub remote: Arc<crate::model::RemoteView>,
     /// Local paths that changed.
     pub paths: Vec<RelPath>,
+    /// Remote folders whose listing changed (the daemon's polls): each is
+    /// looked at one level deep.
+    pub folders: Vec<RelPath>,
 }
 
 /// What a pass did.
@@ -156,8 +160,9 @@ pub struct SyncReport {
     pub remote_root: Option<FolderId>,
     /// Where the time went (summed over rounds; scan and listing overlap).
     pub timings: Timings,
-    /// The Remote tree as last listed in a converged round (for a daemon's
-    /// focused passes).
+    /// The Remote tree as last listed in a converged round, for a daemon's
+    /// focused passes: its folders and the synced folder's own files (the
+    /// focused passes list their scopes' files again).
     #[serde(skip)]
     pub remote_view: Option<Arc<crate::model::RemoteView>>,
     /// A focused pass saw work outside its folders: run a full pass.
@@ -181,8 +186,9 @@ pub struct SyncReport {
     /// one right after).
     pub narrowed: bool,
     /// The quick check found both sides as Synced recorded them: no tree
-    /// was built (`remote_view` is the request's `keep`; `remote_listed` is
-    /// `None` when it looked at the local side only).
+    /// was built (`remote_view` is the folders the check listed, or the
+    /// request's `keep` when it looked at the local side only; then
+    /// `remote_listed` is `None`).
     pub unchanged: bool,
 }
 
@@ -501,10 +507,16 @@ fn record_settled_files(
 /// focused passes), unless parts of it are unknown.
 fn remember_view(
     report: &mut SyncReport,
-    view: crate::model::RemoteView,
+    mut view: crate::model::RemoteView,
     listed: Vec<snapshot::ListedFolder>,
 ) {
     if view.unknown.is_empty() {
+        // Focused passes list their scopes' files again; the folders (and
+        // the synced folder's own files, as the quick check keeps them)
+        // are all they take from it. A daemon keeps this between passes:
+        // a tree's folders, not its files.
+        view.entries
+            .retain(|p, e| e.kind == crate::model::Kind::Dir || p.depth() == 1);
         report.remote_view = Some(Arc::new(view));
         report.remote_listed = Some(Arc::new(listed));
     }
@@ -857,6 +869,7 @@ async fn sync_pass(
                 focus_req = Some(Focus {
                     remote: Arc::new(view),
                     paths,
+                    folders: Vec::new(),
                 });
                 narrowed = Some(listed);
             }
@@ -865,9 +878,9 @@ async fn sync_pass(
             }
         }
     }
-    let focus = focus_req
-        .as_ref()
-        .and_then(|f| plan::focus::scopes_for(&f.remote, &f.paths, remote_root.map(|r| r.0)));
+    let focus = focus_req.as_ref().and_then(|f| {
+        plan::focus::scopes_for(&f.remote, &f.paths, &f.folders, remote_root.map(|r| r.0))
+    });
     if focus.is_none() {
         // Not focused after all (no scope covers a change): a full pass.
         focus_req = None;
@@ -884,7 +897,7 @@ async fn sync_pass(
         _ => Default::default(),
     };
     let mut keep = req.keep;
-    if unchanged {
+    if unchanged && report.remote_view.is_none() {
         report.remote_view = keep.take();
     }
     // Not beside the trees a full pass builds.
@@ -976,6 +989,28 @@ async fn sync_pass(
             report.timings.scan_ms += scan_time.as_millis() as u64;
             (scanned, snap)
         };
+        // What moved across a focused pass's edges on the host waits for a
+        // full pass, which sees both ends (a pass narrowed by the quick
+        // check has both ends among its paths already).
+        if let Some(s) = &scopes
+            && narrowed.is_none()
+        {
+            let crossing = across::crossing(&db, s, &synced, &snap.view)?;
+            let crossed = across::moved_across(client, crossing, remote_root).await;
+            if let Some(first) = crossed.first().filter(|_| !report.needs_full_pass) {
+                tracing::info!(
+                    path = %first,
+                    entries = crossed.len(),
+                    "entries moved on the host between these folders and others; a full pass follows"
+                );
+            }
+            if !crossed.is_empty() {
+                snap.view.unknown.extend(crossed);
+                snap.view.unknown.sort();
+                snap.view.unknown.dedup();
+                report.needs_full_pass = true;
+            }
+        }
         // What could not be looked at (before held-back entries join it).
         let unseen: Vec<String> = scanned
             .view
@@ -1571,6 +1606,7 @@ fn end_at_check(
     report.timings.scan_ms = u.scan_ms;
     report.timings.listing_ms = u.listing_ms;
     report.remote_listed = u.listed.map(Arc::new);
+    report.remote_view = u.view.map(Arc::new);
     report.plan = Some(PassPlan {
         skipped,
         ..PassPlan::default()

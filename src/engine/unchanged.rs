@@ -54,6 +54,10 @@ pub(super) struct Unchanged {
     /// Every folder listed, with its listing's print (for the daemon's
     /// poller); `None` when the host was not looked at.
     pub listed: Option<Vec<ListedFolder>>,
+    /// Every folder listed (with the synced folder's files): the tree the
+    /// daemon's focused passes start from; `None` when the host was not
+    /// looked at.
+    pub view: Option<RemoteView>,
     pub scan_ms: u64,
     pub listing_ms: u64,
 }
@@ -159,6 +163,7 @@ pub(super) async fn check(
             local_skipped: local.skipped,
             remote_skipped: Some(remote.notes),
             listed: Some(remote.listed),
+            view: Some(remote.view),
             scan_ms,
             listing_ms,
         }));

@@ -11,16 +11,19 @@ use crate::model::*;
 
 /// What a focused pass looks at: for each changed path, the subtree of the
 /// nearest folder (itself or an ancestor) the cached tree has; for a path
-/// directly in the synced folder, that folder's direct children. With the
-/// folder id to list again (`root_id` for the synced folder itself: `None`
-/// is the account root). `None` means a full pass is needed (the cache has
-/// unknown parts, or a change sits where no scope covers it).
+/// directly in the synced folder, that folder's direct children. For each
+/// of `folders` (remote folders whose listing changed, seen by the daemon's
+/// polls), that folder's direct children. With the folder id to list again
+/// (`root_id` for the synced folder itself: `None` is the account root).
+/// `None` means a full pass is needed (the cache has unknown parts, or a
+/// change sits where no scope covers it).
 pub fn scopes_for(
     cached: &RemoteView,
     paths: &[RelPath],
+    folders: &[RelPath],
     root_id: Option<u64>,
 ) -> Option<Vec<(Scope, Option<u64>)>> {
-    if !cached.unknown.is_empty() || paths.is_empty() {
+    if !cached.unknown.is_empty() || (paths.is_empty() && folders.is_empty()) {
         return None;
     }
     let mut deep: Vec<(RelPath, u64)> = Vec::new();
@@ -45,8 +48,21 @@ pub fn scopes_for(
             cur = c.parent();
         }
     }
+    let mut shallow: Vec<(RelPath, u64)> = Vec::new();
+    for f in folders {
+        if f.is_root() {
+            shallow_root = true;
+            continue;
+        }
+        // A folder the cache does not have: only a full pass knows where
+        // it is.
+        let e = cached.entries.get(f).filter(|e| e.kind == Kind::Dir)?;
+        shallow.push((f.clone(), e.id));
+    }
     deep.sort();
     deep.dedup();
+    shallow.sort();
+    shallow.dedup();
     // Keep only the outermost folders.
     let mut out: Vec<(Scope, Option<u64>)> = Vec::new();
     for (p, id) in deep {
@@ -55,6 +71,18 @@ pub fn scopes_for(
                 Scope {
                     base: p,
                     deep: true,
+                },
+                Some(id),
+            ));
+        }
+    }
+    // A folder's own level is inside any deep scope at it or above it.
+    for (p, id) in shallow {
+        if !out.iter().any(|(o, _)| o.deep && p.starts_with(&o.base)) {
+            out.push((
+                Scope {
+                    base: p,
+                    deep: false,
                 },
                 Some(id),
             ));

@@ -912,7 +912,7 @@ fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, 
     );
     for round in 0..MAX_ROUNDS {
         let focused_plan = (focused && round == 0)
-            .then(|| super::focus::scopes_for(&cached, &w.touched, Some(0)))
+            .then(|| super::focus::scopes_for(&cached, &w.touched, &[], Some(0)))
             .flatten()
             .and_then(|parts| {
                 let scopes: Vec<Scope> = parts.into_iter().map(|(s, _)| s).collect();

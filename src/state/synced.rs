@@ -386,6 +386,32 @@ impl StateDb {
         }
     }
 
+    /// The paths Synced records for the host entry of this kind and id
+    /// (one for a file; a folder's id may be recorded twice only by a
+    /// stale row). Indexed (`synced_remote_id`): for the focused pass's
+    /// look at entries that came from outside its scopes.
+    pub fn synced_paths_of(&self, kind: Kind, id: u64) -> Result<Vec<RelPath>, StateError> {
+        let db = &self.path;
+        let err = |e| StateError::sqlite("look up a host id in the Synced tree", db, e);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path FROM synced WHERE remote_id = ?1 AND kind = ?2")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![id as i64, kind_str(kind)], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            // A path that is no longer valid is no place to look at.
+            if let Some(p) = RelPath::new(&r.map_err(err)?) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
     /// Applies a batch of changes atomically: all of them or none.
     pub fn apply(&mut self, changes: &[Change]) -> Result<(), StateError> {
         let db = &self.path;

@@ -7,6 +7,7 @@ mod bwlimit;
 mod cli;
 mod crash;
 mod daemon;
+mod focus;
 mod packaging;
 mod safety;
 mod scan;

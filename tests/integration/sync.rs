@@ -1326,6 +1326,7 @@ pub(crate) fn focused_request(
                 .iter()
                 .map(|p| dcsync::model::RelPath::new(p).unwrap())
                 .collect(),
+            folders: Vec::new(),
         }),
         ..Default::default()
     }
@@ -1401,6 +1402,7 @@ async fn focused_passes_list_and_act_only_around_the_change() {
     let focus = Focus {
         remote: cached,
         paths: vec![RelPath::new("a/f0.txt").unwrap()],
+        folders: Vec::new(),
     };
     let req = SyncRequest {
         focus: Some(focus),

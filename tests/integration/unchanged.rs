@@ -30,7 +30,7 @@ impl Clock for Ahead {
 }
 
 /// The id of the folder at `path` below the synced folder `/Sync`.
-async fn folder(c: &dcsync::api::Client, path: &str) -> FolderId {
+pub(crate) async fn folder(c: &dcsync::api::Client, path: &str) -> FolderId {
     let mut id = crate::sync::find_folder(c, None, "Sync").await.unwrap();
     for name in path.split('/').filter(|s| !s.is_empty()) {
         id = crate::sync::find_folder(c, Some(id), name).await.unwrap();
@@ -38,7 +38,8 @@ async fn folder(c: &dcsync::api::Client, path: &str) -> FolderId {
     id
 }
 
-async fn file(c: &dcsync::api::Client, dir: &str, name: &str) -> FileId {
+/// The id of the file `name` in the folder at `dir` below `/Sync`.
+pub(crate) async fn file(c: &dcsync::api::Client, dir: &str, name: &str) -> FileId {
     let id = folder(c, dir).await;
     c.folder_listing(Some(id))
         .await
