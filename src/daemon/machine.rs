@@ -64,11 +64,31 @@ pub enum PassResult {
     Failed,
 }
 
+/// What a poll of the host saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostSeen {
+    /// Every folder it listed is as before.
+    Same,
+    /// These folders' listings changed.
+    In(Vec<RelPath>),
+    /// A change somewhere (the poller had nothing to compare with).
+    Somewhere,
+}
+
+/// Where a focused pass looks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FocusOn {
+    /// Local paths the watcher saw change.
+    pub paths: Vec<RelPath>,
+    /// Remote folders whose listing a poll saw change.
+    pub folders: Vec<RelPath>,
+}
+
 /// What the loop must do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Run a pass: focused on these changed local paths (with the cached
-    /// remote tree), or full (`None`; the cached tree can go). A full pass
+    /// Run a pass: focused on what changed (with the cached remote tree),
+    /// or full (`None`; the cached tree can go). A full pass
     /// with `quick_check` first looks whether anything changed at all
     /// (`engine::SyncRequest::quick_check`): off when the watcher or a poll
     /// already saw a change.
@@ -76,7 +96,7 @@ pub enum Action {
     /// timer's (or a poll's without a watcher), so its quick check looks at
     /// the local side only; the host is the polls' sweep's to watch.
     Pass {
-        focus: Option<Vec<RelPath>>,
+        focus: Option<FocusOn>,
         quick_check: bool,
         host_from_polls: bool,
     },
@@ -99,6 +119,8 @@ pub struct PairMachine {
     need_full: bool,
     /// Local paths changed since the last pass (from the watcher).
     changed: BTreeSet<RelPath>,
+    /// Remote folders whose listing changed since the last pass (polls).
+    host_folders: BTreeSet<RelPath>,
     /// The last pass left a remote tree for focused passes.
     cached: bool,
     /// The watcher or a poll saw a change since the last pass started.
@@ -127,6 +149,7 @@ impl PairMachine {
             dirty: true,
             need_full: true,
             changed: BTreeSet::new(),
+            host_folders: BTreeSet::new(),
             cached: false,
             seen_change: false,
             only_timer: false,
@@ -192,9 +215,13 @@ impl PairMachine {
             return None;
         }
         self.dirty = false;
-        let focus = (self.cached && !self.need_full && !self.changed.is_empty())
-            .then(|| std::mem::take(&mut self.changed).into_iter().collect());
+        let something = !self.changed.is_empty() || !self.host_folders.is_empty();
+        let focus = (self.cached && !self.need_full && something).then(|| FocusOn {
+            paths: std::mem::take(&mut self.changed).into_iter().collect(),
+            folders: std::mem::take(&mut self.host_folders).into_iter().collect(),
+        });
         self.changed.clear();
+        self.host_folders.clear();
         self.need_full = false;
         if focus.is_none() {
             self.cached = false;
@@ -306,13 +333,27 @@ impl PairMachine {
     }
 
     /// The answer to [`Action::Poll`]: whether the root's marker is there
-    /// and whether the host changed since the last converged pass.
-    pub fn polled(&mut self, marker: bool, remote_changed: bool) {
+    /// and what changed on the host since the last converged pass. Changed
+    /// folders make a focused pass (one level of each, with the cached
+    /// tree); a change the poller cannot place, a full one.
+    pub fn polled(&mut self, marker: bool, host: HostSeen) {
         // A missing marker: a pass finds out and waits for the root.
-        if !marker || remote_changed {
+        if !marker {
             self.mark_full();
         }
-        self.seen_change |= remote_changed;
+        match host {
+            HostSeen::Same => {}
+            HostSeen::In(folders) if !folders.is_empty() => {
+                self.dirty = true;
+                self.seen_change = true;
+                self.only_timer = false;
+                self.host_folders.extend(folders);
+            }
+            HostSeen::In(_) | HostSeen::Somewhere => {
+                self.mark_full();
+                self.seen_change = true;
+            }
+        }
     }
 
     /// The answer to [`Action::CheckRoot`]. Returns whether the root is
@@ -432,7 +473,10 @@ mod tests {
         assert_eq!(
             m.pass(t0),
             Some(Action::Pass {
-                focus: Some(vec![p("a.txt"), p("b.txt")]),
+                focus: Some(FocusOn {
+                    paths: vec![p("a.txt"), p("b.txt")],
+                    folders: Vec::new(),
+                }),
                 quick_check: false,
                 host_from_polls: false,
             })
@@ -460,9 +504,74 @@ mod tests {
         m.changes([], true);
         assert_eq!(m.pass(t0), full(true));
         m.pass_done(t0, CLEAN);
-        // A poll that saw the host change: no quick check either.
-        m.polled(true, true);
+        // A poll that saw the host change somewhere it cannot place: a
+        // full pass, and no quick check either.
+        m.polled(true, HostSeen::Somewhere);
         assert_eq!(m.pass(t0), full(false));
+    }
+
+    #[test]
+    fn a_poll_that_saw_folders_change_focuses_on_them() {
+        let t0 = Instant::now();
+        let mut m = machine(t0);
+        m.pass(t0);
+        m.pass_done(t0, CLEAN);
+        m.polled(true, HostSeen::Same);
+        assert_eq!(m.pass(t0), None, "nothing changed");
+        // With the watcher's paths in the same pass.
+        m.polled(true, HostSeen::In(vec![p("b"), RelPath::root()]));
+        m.changes([p("a/x.txt")], false);
+        assert_eq!(
+            m.pass(t0),
+            Some(Action::Pass {
+                focus: Some(FocusOn {
+                    paths: vec![p("a/x.txt")],
+                    folders: vec![RelPath::root(), p("b")],
+                }),
+                quick_check: false,
+                host_from_polls: false,
+            })
+        );
+        // Taken: the next pass starts from nothing.
+        assert_eq!(m.pass(t0), None);
+        m.pass_done(t0, CLEAN);
+        m.polled(true, HostSeen::In(vec![p("c")]));
+        assert_eq!(
+            m.pass(t0),
+            Some(Action::Pass {
+                focus: Some(FocusOn {
+                    paths: Vec::new(),
+                    folders: vec![p("c")],
+                }),
+                quick_check: false,
+                host_from_polls: false,
+            })
+        );
+        // No cached tree: a full pass, which covers the folders too.
+        m.pass_done(
+            t0,
+            PassResult::Ran {
+                clean: true,
+                needs_full: false,
+                cached: false,
+            },
+        );
+        m.polled(true, HostSeen::In(vec![p("d")]));
+        assert_eq!(m.pass(t0), full(false));
+        m.pass_done(t0, CLEAN);
+        m.changes([p("e.txt")], false);
+        assert_eq!(
+            m.pass(t0),
+            Some(Action::Pass {
+                focus: Some(FocusOn {
+                    paths: vec![p("e.txt")],
+                    folders: Vec::new(),
+                }),
+                quick_check: false,
+                host_from_polls: false,
+            }),
+            "the folders went with the full pass"
+        );
     }
 
     #[test]
@@ -536,11 +645,11 @@ mod tests {
         m.pass_done(t0, CLEAN);
         let at = m.wake_at();
         assert_eq!(m.tick(at), vec![Action::Poll { remote: true }]);
-        m.polled(true, false);
+        m.polled(true, HostSeen::Same);
         assert_eq!(m.pass(at), None, "nothing changed");
         let at = m.wake_at();
         m.tick(at);
-        m.polled(true, true);
+        m.polled(true, HostSeen::Somewhere);
         assert_eq!(m.pass(at), full(false));
         m.pass_done(at, CLEAN);
         // The hourly full pass, even with nothing seen.
@@ -549,7 +658,7 @@ mod tests {
             now = m.wake_at();
             for a in m.tick(now) {
                 if a == (Action::Poll { remote: true }) {
-                    m.polled(true, false);
+                    m.polled(true, HostSeen::Same);
                 }
             }
         }
@@ -617,7 +726,12 @@ mod tests {
                                 }
                                 Action::Poll { remote } => {
                                     assert!(remote != m.is_paused(), "{ctx}");
-                                    m.polled(root_present, rng.random_bool(0.2));
+                                    let seen = match rng.random_range(0..10) {
+                                        0 => HostSeen::Somewhere,
+                                        1 => HostSeen::In(vec![p("d")]),
+                                        _ => HostSeen::Same,
+                                    };
+                                    m.polled(root_present, seen);
                                 }
                                 Action::Pass { .. } => panic!("tick never runs a pass: {ctx}"),
                             }
@@ -657,7 +771,7 @@ mod tests {
                         Action::CheckRoot => {
                             m.root_checked(now, root_present);
                         }
-                        Action::Poll { .. } => m.polled(true, false),
+                        Action::Poll { .. } => m.polled(true, HostSeen::Same),
                         Action::Pass { .. } => {}
                     }
                 }

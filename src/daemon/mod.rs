@@ -26,7 +26,7 @@ use crate::clock::{self, Clock, SystemClock};
 use crate::engine::{self, EngineError, PairSpec, Reporter, SyncRequest};
 use crate::model::RelPath;
 use crate::plan::Op;
-use machine::{Action, PairMachine, PassResult};
+use machine::{Action, HostSeen, PairMachine, PassResult};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -294,6 +294,11 @@ impl PairHandle {
             .unwrap_or_default()
     }
 
+    /// The pair's counters (passes by kind, ops, bytes).
+    pub fn counters(&self) -> stats::PairCounters {
+        self.shared.stats.counters(0)
+    }
+
     /// Sends `cmd` to the pair; false when its loop has ended.
     pub fn command(&self, cmd: Command) -> bool {
         self.shared
@@ -536,11 +541,21 @@ impl PairLoop {
                     s.ops_planned = 0;
                     s.ops_done = 0;
                 });
-                if let Some(paths) = &focus {
-                    tracing::debug!(paths = paths.len(), first = ?paths.first(), "focused pass");
+                if let Some(f) = &focus {
+                    tracing::debug!(
+                        paths = f.paths.len(),
+                        first = ?f.paths.first(),
+                        host_folders = ?f.folders,
+                        "focused pass"
+                    );
                 }
-                let focus = focus
-                    .and_then(|paths| cached.clone().map(|remote| engine::Focus { remote, paths }));
+                let focus = focus.and_then(|f| {
+                    cached.clone().map(|remote| engine::Focus {
+                        remote,
+                        paths: f.paths,
+                        folders: f.folders,
+                    })
+                });
                 let focused = focus.is_some();
                 // A full pass lists everything again: the old tree stays only
                 // for the quick check to hand back when nothing changed (the
@@ -627,6 +642,16 @@ impl PairLoop {
                             s.mass_delete = None;
                         });
                         let clean = report.converged && report.errors.is_empty();
+                        let kind = if report.unchanged {
+                            "unchanged"
+                        } else if focused {
+                            "focused"
+                        } else if report.narrowed {
+                            "narrowed"
+                        } else {
+                            "full"
+                        };
+                        self.shared.stats.pass_kind(self.idx, kind);
                         if report.conflicts > 0 {
                             notify(
                                 &self.settings,
@@ -773,8 +798,12 @@ impl PairLoop {
                             }
                             Action::Poll { remote } => {
                                 let marker = root.join(engine::MARKER).is_dir();
-                                let changed = marker && remote && self.poll_remote(&mut sweep).await;
-                                m.polled(marker, changed);
+                                let seen = if marker && remote {
+                                    self.poll_remote(&mut sweep).await
+                                } else {
+                                    HostSeen::Same
+                                };
+                                m.polled(marker, seen);
                             }
                             Action::Pass { .. } => {}
                         }
@@ -787,13 +816,15 @@ impl PairLoop {
     }
 
     /// Lists the folders the sweep says are due and compares each with
-    /// what the last pass or poll saw. True when one changed, or when no
-    /// converged pass left anything to compare with (a pass looks).
-    async fn poll_remote(&self, sweep: &mut sweep::Sweep) -> bool {
+    /// what the last pass or poll saw: the folders that changed, or a
+    /// change somewhere when no converged pass left anything to compare
+    /// with (a full pass looks).
+    async fn poll_remote(&self, sweep: &mut sweep::Sweep) -> HostSeen {
         use futures_util::StreamExt;
         if !sweep.has_baseline() {
-            return true;
+            return HostSeen::Somewhere;
         }
+        let mut changed = Vec::new();
         let client = self.client.as_ref();
         let mut listings = futures_util::stream::iter(sweep.due(Instant::now()))
             .map(|(id, path)| async move {
@@ -812,14 +843,18 @@ impl PairLoop {
                     let print = crate::snapshot::listing_print(&l);
                     if sweep.listed(Instant::now(), id, print, &children) == sweep::Seen::Changed {
                         tracing::debug!(pair = %self.pair.name, path = %path, "the host changed here");
-                        return true;
+                        changed.push(path);
                     }
                 }
                 // Looked at again at the next poll (it stays the stalest).
                 Err(e) => tracing::debug!(path = %path, error = %e, "poll: listing failed"),
             }
         }
-        false
+        if changed.is_empty() {
+            HostSeen::Same
+        } else {
+            HostSeen::In(changed)
+        }
     }
 
     /// Logs, notifies and shows a failed pass; the machine has already

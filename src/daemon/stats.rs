@@ -38,6 +38,10 @@ pub struct PairCounters {
     pub last_pass_seconds: f64,
     /// Passes that ended in an error (a stop, a failure).
     pub pass_errors: u64,
+    /// Passes that ran to their end, by kind: `unchanged` (the quick check
+    /// found nothing to do), `focused` (on what the watcher or the polls
+    /// saw), `narrowed` (focused on what the quick check found), `full`.
+    pub passes_by_kind: BTreeMap<&'static str, u64>,
     /// When the last pass ended in sync (seconds since the epoch).
     pub last_success_unix: Option<i64>,
 }
@@ -112,6 +116,12 @@ impl Stats {
         });
     }
 
+    /// A pass of pair `idx` of this kind (see
+    /// [`PairCounters::passes_by_kind`]) ran to its end.
+    pub fn pass_kind(&self, idx: usize, kind: &'static str) {
+        self.with(idx, |c| *c.passes_by_kind.entry(kind).or_default() += 1);
+    }
+
     /// The activity, newest first.
     pub fn activity(&self) -> Vec<Activity> {
         self.activity
@@ -171,6 +181,11 @@ mod tests {
         assert_eq!((c.passes, c.pass_errors), (3, 1));
         assert_eq!((c.bytes_sent, c.bytes_received), (11, 22));
         assert_eq!(c.last_success_unix, Some(200));
+        s.pass_kind(1, "focused");
+        s.pass_kind(1, "focused");
+        s.pass_kind(1, "full");
+        let kinds = s.counters(1).passes_by_kind;
+        assert_eq!((kinds["focused"], kinds["full"]), (2, 1), "{kinds:?}");
         assert!((c.pass_seconds_sum - 3.0).abs() < 1e-9);
         assert_eq!(s.counters(0), PairCounters::default());
     }

@@ -139,6 +139,17 @@ pub(super) fn render(shared: &Shared) -> String {
     }
     let mut f = Family::head(
         &mut out,
+        "dcsync_passes_total",
+        "counter",
+        "Passes that ran to their end, by kind (unchanged, focused, narrowed, full).",
+    );
+    for (name, c) in names.iter().zip(&counters) {
+        for (kind, n) in &c.passes_by_kind {
+            f.sample("dcsync_passes_total", &[("pair", name), ("kind", kind)], n);
+        }
+    }
+    let mut f = Family::head(
+        &mut out,
         "dcsync_pass_duration_seconds",
         "summary",
         "How long passes took.",

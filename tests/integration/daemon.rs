@@ -691,9 +691,10 @@ async fn a_full_pass_a_focused_one_asks_for_runs_at_once() {
 /// 5 listings a poll (300 a minute at a 1 s poll): a round over all 31
 /// takes several polls instead of one; the synced folder is looked at in
 /// every poll; a host change in a folder deep in the sweep is still
-/// synced, without any local event.
+/// synced, without any local event, by a pass focused on that folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_list_remote_folders_on_a_budget_and_still_see_a_cold_change() {
+    use std::collections::BTreeMap;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     let host = Host::start().await;
@@ -756,6 +757,7 @@ async fn polls_list_remote_folders_on_a_budget_and_still_see_a_cold_change() {
     );
 
     // Another device adds a file to a folder the sweep reaches last.
+    let kinds = handle.counters().passes_by_kind;
     let sync_root = crate::sync::find_folder(&client, None, "Sync").await;
     let d17 = crate::sync::find_folder(&client, sync_root, "d17").await;
     let theirs = host.path("theirs.txt");
@@ -772,6 +774,24 @@ async fn polls_list_remote_folders_on_a_budget_and_still_see_a_cold_change() {
         "the cold folder's change is synced: {:?}",
         handle.status()
     );
+    // By a pass focused on that folder, not a full one over all 31 (the
+    // counters move when the pass has ended, after its last round).
+    let total = |k: &BTreeMap<&str, u64>| k.values().sum::<u64>();
+    assert!(
+        wait_for(DEADLINE, || async {
+            total(&handle.counters().passes_by_kind) > total(&kinds)
+        })
+        .await
+    );
+    let now = handle.counters().passes_by_kind;
+    let n = |k: &BTreeMap<&str, u64>, kind: &str| k.get(kind).copied().unwrap_or(0);
+    assert!(
+        n(&now, "focused") > n(&kinds, "focused"),
+        "{kinds:?} → {now:?}"
+    );
+    for kind in ["full", "narrowed", "unchanged"] {
+        assert_eq!(n(&now, kind), n(&kinds, kind), "{kinds:?} → {now:?}");
+    }
     stop_tx.send(true).unwrap();
     task.await.unwrap();
 }
