@@ -33,13 +33,26 @@ pub const PASS_BACKOFF: Backoff = Backoff {
     max: Duration::from_secs(300),
 };
 
+/// The shortest gap between polls, as a share of `poll_interval`: polls
+/// come at random between this and the whole interval, so that pairs and
+/// machines started together do not poll in lockstep.
+pub const POLL_JITTER_LOW: f64 = 0.8;
+
+/// The mean gap between polls of a pair polling every `poll_interval`
+/// (what a poll may spend of a per-minute budget follows from it).
+pub fn mean_poll_gap(poll_interval: Duration) -> Duration {
+    poll_interval.mul_f64((POLL_JITTER_LOW + 1.0) / 2.0)
+}
+
 /// How often a missing sync root is looked for.
 pub const ROOT_CHECK: Duration = Duration::from_secs(10);
 
 /// The pair's periods.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// Between polls of the host (jittered by a tenth either way).
+    /// The most between polls of the host (jittered down to
+    /// [`POLL_JITTER_LOW`] of it, never later: a change in a folder every
+    /// poll lists is seen within it).
     pub poll_interval: Duration,
     /// A full pass runs at least this often.
     pub full_rescan: Duration,
@@ -165,8 +178,9 @@ impl PairMachine {
         m
     }
 
+    /// A poll gap: between [`POLL_JITTER_LOW`] of `d` and `d`.
     fn jittered(&mut self, d: Duration) -> Duration {
-        d.mul_f64(0.9 + self.rng.random::<f64>() * 0.2)
+        d.mul_f64(POLL_JITTER_LOW + self.rng.random::<f64>() * (1.0 - POLL_JITTER_LOW))
     }
 
     /// When the loop must call [`PairMachine::tick`] next, if no event
@@ -574,6 +588,36 @@ mod tests {
         );
     }
 
+    /// A change in a folder every poll lists is seen within one
+    /// `poll_interval` (#13: the ±10 % jitter made it up to 66 s at 60 s),
+    /// and polls still spread out, at the mean gap the sweep budgets for.
+    #[test]
+    fn polls_come_within_the_interval_and_spread_out() {
+        let t0 = Instant::now();
+        let mut gaps = Vec::new();
+        for seed in 0..50 {
+            let mut m = machine(t0);
+            m.rng = StdRng::seed_from_u64(seed);
+            let mut at = t0;
+            for _ in 0..20 {
+                let next = m.wake_at();
+                gaps.push(next - at);
+                m.tick(next);
+                at = next;
+            }
+        }
+        let low = POLL.mul_f64(POLL_JITTER_LOW);
+        assert!(gaps.iter().all(|g| *g >= low && *g <= POLL), "{gaps:?}");
+        let mean = gaps.iter().sum::<Duration>() / gaps.len() as u32;
+        let want = mean_poll_gap(POLL);
+        assert!(
+            mean.abs_diff(want) < Duration::from_millis(500),
+            "{mean:?} vs {want:?}"
+        );
+        assert!(gaps.iter().max().unwrap().abs_diff(POLL) < POLL / 50);
+        assert!(gaps.iter().min().unwrap().abs_diff(low) < POLL / 50);
+    }
+
     #[test]
     fn failures_back_off_and_a_clean_pass_resets() {
         let t0 = Instant::now();
@@ -631,7 +675,7 @@ mod tests {
         m.changes([p("x")], false);
         assert_eq!(m.pass(t0), None);
         let at = m.wake_at();
-        assert!(at >= t0 + POLL.mul_f64(0.9) && at <= t0 + POLL.mul_f64(1.1));
+        assert!(at >= t0 + POLL.mul_f64(POLL_JITTER_LOW) && at <= t0 + POLL);
         assert_eq!(m.tick(at), vec![Action::Poll { remote: false }]);
         m.command(at, &Command::Resume);
         assert_eq!(m.pass(at), full(false));

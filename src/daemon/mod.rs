@@ -512,9 +512,10 @@ impl PairLoop {
             full_rescan: self.settings.full_rescan,
         };
         let mut m = PairMachine::new(Instant::now(), timing, watcher.is_some(), self.jitter_seed);
+        // The sweep's share of the budget per poll follows the mean gap.
         let mut sweep = sweep::Sweep::new(
             Instant::now(),
-            self.pair.poll_interval,
+            machine::mean_poll_gap(self.pair.poll_interval),
             self.pair.poll_budget,
         );
         let mut warned_slow_sweep = false;

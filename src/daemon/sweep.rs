@@ -39,8 +39,10 @@ use crate::snapshot::ListedFolder;
 pub const HOT_FOR: Duration = Duration::from_secs(30 * 60);
 
 /// The default `poll_budget`: listings per minute spent on looking for
-/// remote changes (2 a second, a twelfth of the default request limit).
-pub const DEFAULT_BUDGET: u32 = 120;
+/// remote changes (3 a second, an eighth of the default request limit):
+/// enough for a round over 10,000 folders (about a million files) within
+/// the default hour of `full_rescan_interval`.
+pub const DEFAULT_BUDGET: u32 = 180;
 
 /// What the poller knows about one folder.
 #[derive(Debug, Clone)]
@@ -98,6 +100,8 @@ pub struct Sweep {
 }
 
 impl Sweep {
+    /// `poll_interval`: the mean gap between polls
+    /// (`machine::mean_poll_gap`); `budget`: listings per minute.
     pub fn new(now: Instant, poll_interval: Duration, budget: u32) -> Sweep {
         Sweep {
             poll_interval,
