@@ -49,6 +49,9 @@ struct World {
     /// Local paths the perturbations changed, as a watcher reports them
     /// (a moved folder is its old and new path, not its content).
     touched: Vec<RelPath>,
+    /// Remote folders whose listing the perturbations changed (as they
+    /// were named then), as the daemon's polls report them.
+    polled: Vec<RelPath>,
 }
 
 fn size_of(content: u64) -> u64 {
@@ -88,6 +91,21 @@ impl World {
         }
         parts.reverse();
         RelPath::new(&parts.join("/"))
+    }
+
+    /// The path of the remote folder `parent` (`None`: the synced folder).
+    fn remote_dir_path(&self, parent: Option<u64>) -> Option<RelPath> {
+        match parent {
+            None => Some(RelPath::root()),
+            Some(id) => self.remote_path(id),
+        }
+    }
+
+    /// A poll would see the listing of folder `parent` change.
+    fn poll_sees(&mut self, parent: Option<u64>) {
+        if let Some(p) = self.remote_dir_path(parent) {
+            self.polled.push(p);
+        }
     }
 
     fn remote_at(&self, p: &RelPath) -> Option<u64> {
@@ -750,6 +768,7 @@ impl World {
                     Kind::Dir
                 };
                 let (id, content) = (self.fresh(), self.fresh());
+                self.poll_sees(parent);
                 self.remote.insert(
                     id,
                     RNode {
@@ -770,11 +789,14 @@ impl World {
                     return;
                 }
                 let (nid, c) = (self.fresh(), self.fresh());
+                self.poll_sees(n.parent);
                 self.remove_remote_tree(id, false);
                 self.remote.insert(nid, RNode { content: c, ..n });
             }
             3 => {
                 let Some(id) = pick(rng) else { return };
+                let parent = self.remote.get(&id).and_then(|n| n.parent);
+                self.poll_sees(parent);
                 self.remove_remote_tree(id, false);
             }
             _ => {
@@ -791,6 +813,9 @@ impl World {
                     }
                     cur = self.remote.get(&c).and_then(|n| n.parent);
                 }
+                let from = self.remote.get(&id).and_then(|n| n.parent);
+                self.poll_sees(from);
+                self.poll_sees(parent);
                 if let Some(n) = self.remote.get_mut(&id) {
                     n.parent = parent;
                     n.name = name.into();
@@ -881,18 +906,26 @@ impl World {
 
 /// Marks the focused round in a case's op log.
 const FOCUSED_ROUND: &str = "-- focused round";
+/// ... and it looked at folders a poll saw change.
+const POLLED_ROUND: &str = "-- with polled folders";
 
 fn run_case(seed: u64, mode: PlanOptions) -> Result<usize, String> {
-    run_case_with(seed, mode, false).map(|(rounds, _)| rounds)
+    run_case_with(seed, mode, false).map(|(rounds, _, _)| rounds)
 }
 
 /// `focused`: the first round is the daemon's focused pass, planned over
-/// the scopes around the paths a watcher would have reported (the remote
-/// tree cached from the last agreement), and run only if it stays inside
-/// them; full rounds follow.
+/// the scopes around the paths a watcher would have reported and some of
+/// the folders a poll would have seen change (a poll may have listed only
+/// some of them yet), with the remote tree cached from the last agreement,
+/// and run only if it stays inside them; full rounds follow.
 ///
-/// Returns the rounds taken and whether a focused round ran.
-fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, bool), String> {
+/// Returns the rounds taken, whether a focused round ran, and whether it
+/// looked at folders a poll saw change.
+fn run_case_with(
+    seed: u64,
+    mode: PlanOptions,
+    focused: bool,
+) -> Result<(usize, bool, bool), String> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut w = World::random_synced(&mut rng);
     let agreed = w.contents();
@@ -904,6 +937,10 @@ fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, 
         w.perturb_remote(&mut rng);
     }
     let must_keep = w.contents();
+    let polled: Vec<RelPath> = std::mem::take(&mut w.polled)
+        .into_iter()
+        .filter(|_| focused && rng.random_bool(0.7))
+        .collect();
     let start = format!(
         "local {:?}\nremote {:?}\nsynced {:?}",
         w.local,
@@ -912,7 +949,7 @@ fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, 
     );
     for round in 0..MAX_ROUNDS {
         let focused_plan = (focused && round == 0)
-            .then(|| super::focus::scopes_for(&cached, &w.touched, &[], Some(0)))
+            .then(|| super::focus::scopes_for(&cached, &w.touched, &polled, Some(0)))
             .flatten()
             .and_then(|parts| {
                 let scopes: Vec<Scope> = parts.into_iter().map(|(s, _)| s).collect();
@@ -933,6 +970,9 @@ fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, 
         let plan = match focused_plan {
             Some(p) => {
                 w.log.push(FOCUSED_ROUND.into());
+                if !polled.is_empty() {
+                    w.log.push(POLLED_ROUND.into());
+                }
                 p
             }
             None => plan(&w.local_view(), &w.remote_view(), &w.synced, mode),
@@ -970,7 +1010,8 @@ fn run_case_with(seed: u64, mode: PlanOptions, focused: bool) -> Result<(usize, 
                 ));
             }
             let ran_focused = w.log.iter().any(|l| l == FOCUSED_ROUND);
-            return Ok((round, ran_focused));
+            let polled = w.log.iter().any(|l| l == POLLED_ROUND);
+            return Ok((round, ran_focused, polled));
         }
         let mut by_stage: BTreeMap<Stage, Vec<Op>> = BTreeMap::new();
         for op in plan.ops {
@@ -1033,10 +1074,13 @@ fn two_way_terminates_converges_and_loses_nothing() {
 #[test]
 fn focused_first_rounds_terminate_converge_and_lose_nothing() {
     let (first, n) = cases();
-    let mut focused = 0;
+    let (mut focused, mut polled) = (0, 0);
     for seed in first..first + n {
         match run_case_with(seed, PlanOptions::default(), true) {
-            Ok((_, ran)) => focused += u64::from(ran),
+            Ok((_, ran, with_polled)) => {
+                focused += u64::from(ran);
+                polled += u64::from(with_polled);
+            }
             Err(e) => panic!(
                 "seed {seed} failed (focused first round; rerun with DCSYNC_PLAN_SEED={seed} DCSYNC_PLAN_CASES=1):\n{e}"
             ),
@@ -1047,7 +1091,11 @@ fn focused_first_rounds_terminate_converge_and_lose_nothing() {
         focused * 5 >= n,
         "only {focused} of {n} cases ran a focused round"
     );
-    eprintln!("{focused} of {n} cases ran a focused round");
+    assert!(
+        polled * 10 >= n,
+        "only {polled} of {n} focused rounds looked at polled folders"
+    );
+    eprintln!("{focused} of {n} cases ran a focused round, {polled} with polled folders");
 }
 
 #[test]
