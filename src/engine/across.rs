@@ -40,10 +40,11 @@ pub(super) struct Crossing {
     missing: Vec<(RelPath, SyncedEntry)>,
 }
 
-/// The paths inside `scopes` the pass must leave to a full pass: entries
-/// that came from outside the scopes, and Synced entries that left them
-/// (see the module docs). `synced` and `view` are the pass's, cut to its
-/// scopes or not.
+/// The paths inside the scopes the pass must leave to a full pass: the
+/// entries [`crossing`] found to have come from outside them, and the
+/// Synced entries gone from them that the host still has in use (see the
+/// module docs). Asking never fails the pass: an entry the host does not
+/// answer for waits too.
 pub(super) async fn moved_across(
     client: &dyn Host,
     crossing: Crossing,
@@ -60,7 +61,8 @@ pub(super) async fn moved_across(
 }
 
 /// The first, local half of [`moved_across`] (the state DB is not held
-/// across the host's answers).
+/// across the host's answers): what the listings and Synced alone tell.
+/// `synced` and `view` are the pass's (cut to its scopes or not).
 pub(super) fn crossing(
     db: &StateDb,
     scopes: &[Scope],
