@@ -425,6 +425,25 @@ mod tests {
         })
     }
 
+    /// A focused pass on these local paths and remote folders.
+    fn focused(paths: &[RelPath], folders: &[RelPath]) -> Option<Action> {
+        Some(Action::Pass {
+            focus: Some(FocusOn {
+                paths: paths.to_vec(),
+                folders: folders.to_vec(),
+            }),
+            quick_check: false,
+            host_from_polls: false,
+        })
+    }
+
+    /// A clean pass that left no tree for focused passes.
+    const NOT_CACHED: PassResult = PassResult::Ran {
+        clean: true,
+        needs_full: false,
+        cached: false,
+    };
+
     const POLL: Duration = Duration::from_secs(60);
     const FULL: Duration = Duration::from_secs(3600);
 
@@ -484,26 +503,9 @@ mod tests {
         assert_eq!(m.pass(t0), None, "one pass at a time, nothing new");
         assert_eq!(m.pass_done(t0, CLEAN), None);
         m.changes([p("b.txt"), p("a.txt")], false);
-        assert_eq!(
-            m.pass(t0),
-            Some(Action::Pass {
-                focus: Some(FocusOn {
-                    paths: vec![p("a.txt"), p("b.txt")],
-                    folders: Vec::new(),
-                }),
-                quick_check: false,
-                host_from_polls: false,
-            })
-        );
+        assert_eq!(m.pass(t0), focused(&[p("a.txt"), p("b.txt")], &[]));
         // Without a cached tree, or after the watcher lost events: full.
-        m.pass_done(
-            t0,
-            PassResult::Ran {
-                clean: true,
-                needs_full: false,
-                cached: false,
-            },
-        );
+        m.pass_done(t0, NOT_CACHED);
         m.changes([p("c.txt")], false);
         assert_eq!(
             m.pass(t0),
@@ -537,53 +539,22 @@ mod tests {
         m.changes([p("a/x.txt")], false);
         assert_eq!(
             m.pass(t0),
-            Some(Action::Pass {
-                focus: Some(FocusOn {
-                    paths: vec![p("a/x.txt")],
-                    folders: vec![RelPath::root(), p("b")],
-                }),
-                quick_check: false,
-                host_from_polls: false,
-            })
+            focused(&[p("a/x.txt")], &[RelPath::root(), p("b")])
         );
         // Taken: the next pass starts from nothing.
         assert_eq!(m.pass(t0), None);
         m.pass_done(t0, CLEAN);
         m.polled(true, HostSeen::In(vec![p("c")]));
-        assert_eq!(
-            m.pass(t0),
-            Some(Action::Pass {
-                focus: Some(FocusOn {
-                    paths: Vec::new(),
-                    folders: vec![p("c")],
-                }),
-                quick_check: false,
-                host_from_polls: false,
-            })
-        );
+        assert_eq!(m.pass(t0), focused(&[], &[p("c")]));
         // No cached tree: a full pass, which covers the folders too.
-        m.pass_done(
-            t0,
-            PassResult::Ran {
-                clean: true,
-                needs_full: false,
-                cached: false,
-            },
-        );
+        m.pass_done(t0, NOT_CACHED);
         m.polled(true, HostSeen::In(vec![p("d")]));
         assert_eq!(m.pass(t0), full(false));
         m.pass_done(t0, CLEAN);
         m.changes([p("e.txt")], false);
         assert_eq!(
             m.pass(t0),
-            Some(Action::Pass {
-                focus: Some(FocusOn {
-                    paths: vec![p("e.txt")],
-                    folders: Vec::new(),
-                }),
-                quick_check: false,
-                host_from_polls: false,
-            }),
+            focused(&[p("e.txt")], &[]),
             "the folders went with the full pass"
         );
     }
