@@ -296,6 +296,7 @@ async fn sync_pair(
         quick_check: !full,
         host_from_polls: false,
         keep: None,
+        ..SyncRequest::default()
     };
     let result = engine::sync(client, ecfg, req, Arc::new(SystemClock), &reporter).await;
     if let Some(b) = &reporter.bar {

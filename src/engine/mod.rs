@@ -15,6 +15,7 @@ mod pass;
 mod recover;
 pub mod trash;
 mod unchanged;
+pub mod windows;
 
 use crate::api::host::Host;
 use crate::api::{ApiError, FolderId};
@@ -102,6 +103,9 @@ pub struct SyncRequest {
     /// [`SyncReport::remote_view`] when the quick check finds nothing
     /// changed, dropped before a full pass builds new trees.
     pub keep: Option<Arc<crate::model::RemoteView>>,
+    /// A first sync (Synced empty) of more entries than this runs in
+    /// windows of about this many entries each ([`windows`]); 0: never.
+    pub window_entries: usize,
 }
 
 impl Default for SyncRequest {
@@ -113,6 +117,7 @@ impl Default for SyncRequest {
             quick_check: true,
             host_from_polls: false,
             keep: None,
+            window_entries: windows::WINDOW_ENTRIES,
         }
     }
 }
@@ -190,6 +195,13 @@ pub struct SyncReport {
     /// request's `keep` when it looked at the local side only; then
     /// `remote_listed` is `None`).
     pub unchanged: bool,
+    /// How many windows of a first sync ran before the last pass
+    /// ([`windows`]); 0 when it was not windowed.
+    pub windows: usize,
+    /// The survey of a first sync that is to run in windows (`sync` runs
+    /// them; never part of a report it returns).
+    #[serde(skip)]
+    planned_windows: Option<Box<windows::Planned>>,
 }
 
 impl SyncReport {
@@ -202,6 +214,7 @@ impl SyncReport {
         self.copied += earlier.copied;
         self.moved += earlier.moved;
         self.created_dirs += earlier.created_dirs;
+        self.windows += earlier.windows;
         self.deleted_local += earlier.deleted_local;
         self.deleted_remote += earlier.deleted_remote;
         self.conflicts += earlier.conflicts;
@@ -248,12 +261,15 @@ pub struct Timings {
 /// scope's whole subtree, a one-level scope's direct content. When a
 /// one-level listing shows other subfolders than the cache has, their
 /// content is not known: those subtrees count as unknown and the second
-/// value says a full pass is needed.
+/// value says a full pass is needed. Not those `made` records at their
+/// path with their id (a window of a first sync made them, empty, in an
+/// earlier round; the windows after it look inside).
 async fn refresh_parts(
     client: &dyn Host,
     f: &Focus,
     scopes: &[(Scope, Option<u64>)],
     trashed: &std::collections::BTreeSet<u64>,
+    made: Option<&crate::model::Tree<crate::model::SyncedEntry>>,
     concurrency: usize,
 ) -> (snapshot::SnapshotOutcome, bool) {
     use crate::model::Kind;
@@ -297,7 +313,15 @@ async fn refresh_parts(
                     .map(|(k, e)| (k.clone(), e.id))
                     .collect()
             };
-            let (before, now) = (dirs(&out.view.entries), dirs(&part.view.entries));
+            let ours = |(p, id): &(RelPath, u64)| {
+                made.and_then(|m| m.get(p))
+                    .is_some_and(|s| s.kind == Kind::Dir && s.remote_id == *id)
+            };
+            let before = dirs(&out.view.entries);
+            let now: Vec<(RelPath, u64)> = dirs(&part.view.entries)
+                .into_iter()
+                .filter(|d| before.contains(d) || !ours(d))
+                .collect();
             if before != now {
                 stale = true;
                 for (gone, _) in before.iter().filter(|d| !now.contains(d)) {
@@ -744,7 +768,41 @@ pub async fn sync(
         keep: None,
         ..req.clone()
     };
-    let mut result = sync_pass(client, cfg, req, clock.clone(), reporter).await;
+    let mut result = sync_pass(client, cfg, req.clone(), clock.clone(), reporter, false).await;
+    // A first sync of a big tree: the survey planned windows; they run,
+    // then the last pass looks at everything (the quick check: in sync, or
+    // narrowed to what changed meanwhile; a full pass if windows ended
+    // early).
+    if let Ok(first) = &mut result
+        && let Some(planned) = first.planned_windows.take()
+    {
+        tracing::info!(
+            windows = planned.windows.len(),
+            "a first sync of a big tree: it runs in windows of about {} entries",
+            req.window_entries
+        );
+        let window = |focus: Focus| {
+            let req = SyncRequest {
+                focus: Some(focus),
+                quick_check: false,
+                keep: None,
+                window_entries: 0,
+                ..req.clone()
+            };
+            sync_pass(client, cfg, req, clock.clone(), reporter, true)
+        };
+        let done = windows::run(*planned, window).await;
+        let last = SyncRequest {
+            window_entries: 0,
+            ..req.clone()
+        };
+        result = match done {
+            Ok(done) => sync_pass(client, cfg, last, clock.clone(), reporter, false)
+                .await
+                .map(|r| r.after(done)),
+            Err(e) => Err(e),
+        };
+    }
     // A pass narrowed by the quick check that met work outside its scopes:
     // the full pass does it now (a focused pass the caller asked for says
     // so to the caller instead).
@@ -754,7 +812,7 @@ pub async fn sync(
     {
         tracing::debug!("the narrowed pass met work outside its folders; a full pass follows");
         let first = first.clone();
-        result = sync_pass(client, cfg, full, clock.clone(), reporter)
+        result = sync_pass(client, cfg, full, clock.clone(), reporter, false)
             .await
             .map(|r| r.after(first));
     }
@@ -775,12 +833,16 @@ pub async fn sync(
     result
 }
 
+/// One pass. `window`: a window of a first sync ([`windows`]): its
+/// one-level scopes may make and record folders, and take the subfolders
+/// Synced records there as known.
 async fn sync_pass(
     client: &dyn Host,
     cfg: &EngineConfig,
     req: SyncRequest,
     clock: Arc<dyn Clock>,
     reporter: &dyn Reporter,
+    window: bool,
 ) -> Result<SyncReport, EngineError> {
     let started = Instant::now();
     let mut db = StateDb::open(&cfg.db_path)?;
@@ -878,6 +940,26 @@ async fn sync_pass(
             }
         }
     }
+    // A first sync of a big tree runs in windows (`sync` runs them).
+    if let Some(root_id) = remote_root
+        && req.window_entries > 0
+        && tracked == 0
+        && req.quick_check
+        && focus_req.is_none()
+        && !req.dry_run
+        && let Some(planned) = windows::survey(
+            client,
+            root,
+            root_id,
+            &rules,
+            cfg.listing_concurrency,
+            req.window_entries,
+        )
+        .await?
+    {
+        report.planned_windows = Some(Box::new(planned));
+        return Ok(report);
+    }
     let focus = focus_req.as_ref().and_then(|f| {
         plan::focus::scopes_for(&f.remote, &f.paths, &f.folders, remote_root.map(|r| r.0))
     });
@@ -974,8 +1056,10 @@ async fn sync_pass(
             let t_snap = Instant::now();
             let snap = match (&focus, &focus_req) {
                 (Some(parts), Some(f)) => {
+                    let made = window.then_some(&*synced);
                     let (snap, stale) =
-                        refresh_parts(client, f, parts, &trashed, cfg.listing_concurrency).await;
+                        refresh_parts(client, f, parts, &trashed, made, cfg.listing_concurrency)
+                            .await;
                     report.needs_full_pass |= stale;
                     snap
                 }
@@ -1106,6 +1190,7 @@ async fn sync_pass(
             cfg.plan,
             unseen,
             skipped,
+            window,
         );
         report.timings.plan_ms += t_plan.elapsed().as_millis() as u64;
         for (p, why) in &pass.waiting {

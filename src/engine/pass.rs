@@ -47,8 +47,11 @@ pub struct PassPlan {
 
 impl PassPlan {
     /// Plans a round from the adjusted views. `scopes` restricts a focused
-    /// round; `unseen` is what the scan and the listing could not look at
-    /// (taken before entries were held back, which are `skipped` instead).
+    /// round (`creates`: its one-level scopes may make and record folders,
+    /// a window of a first sync); `unseen` is what the scan and the listing
+    /// could not look at (taken before entries were held back, which are
+    /// `skipped` instead).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         local: &LocalView,
         remote: &RemoteView,
@@ -57,6 +60,7 @@ impl PassPlan {
         opts: PlanOptions,
         unseen: Vec<String>,
         skipped: Vec<(String, String)>,
+        creates: bool,
     ) -> PassPlan {
         let mut p = match scopes {
             Some(s) => plan::plan(
@@ -74,7 +78,7 @@ impl PassPlan {
             .collect();
         // An op reaching outside what all three trees were just read for
         // means none of the plan runs here: a full pass does it.
-        let needs_full_pass = scopes.is_some_and(|s| !plan::focus::confine(&mut p, s));
+        let needs_full_pass = scopes.is_some_and(|s| !plan::focus::confine(&mut p, s, creates));
         PassPlan {
             ops: p.ops,
             waiting,
@@ -592,6 +596,7 @@ mod tests {
             PlanOptions::default(),
             Vec::new(),
             Vec::new(),
+            false,
         );
         assert!(empty.converged() && empty.in_sync(), "{empty:?}");
         let blind = PassPlan::new(
@@ -602,6 +607,7 @@ mod tests {
             PlanOptions::default(),
             vec!["remote: d".into()],
             Vec::new(),
+            false,
         );
         assert!(blind.converged() && !blind.in_sync(), "{blind:?}");
     }

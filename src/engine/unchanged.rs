@@ -334,6 +334,54 @@ async fn remote_half(
     }))
 }
 
+/// Every folder below `remote_root` listed as the remote half lists them,
+/// keeping the folders (with the synced folder's files) and each folder's
+/// number of entries the rules leave in, nothing else: the survey of a
+/// windowed first sync (`engine::windows`). `Err(why)` as the remote half.
+pub(super) async fn folders(
+    client: &dyn Host,
+    remote_root: FolderId,
+    rules: &IgnoreRules,
+    concurrency: usize,
+) -> Result<(RemoteView, std::collections::BTreeMap<RelPath, u64>), String> {
+    let mut seen = Seen {
+        rules,
+        rows: Vec::new(),
+        visited: [remote_root].into_iter().collect(),
+        notes: Vec::new(),
+        listed: Vec::new(),
+        view: RemoteView::default(),
+        change: None,
+        failed: None,
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    snapshot::list_tree(
+        client,
+        Some(remote_root),
+        RelPath::root(),
+        concurrency,
+        |path, id, result| {
+            let children = match result {
+                Ok(listing) => seen.enter(path, id, listing)?,
+                Err(e) => {
+                    seen.change = Some(format!("remote: the listing of {path} failed: {e}"));
+                    return None;
+                }
+            };
+            counts.insert(path.clone(), seen.rows.len() as u64);
+            seen.rows.clear();
+            // The prints are the poller's; a survey has no use for them.
+            seen.listed.clear();
+            Some(children)
+        },
+    )
+    .await;
+    match seen.change {
+        Some(why) => Err(why),
+        None => Ok((seen.view, counts)),
+    }
+}
+
 /// The remote half's state between listings.
 struct Seen<'r> {
     rules: &'r IgnoreRules,

@@ -102,7 +102,10 @@ pub fn scopes_for(
 
 /// Whether every path an op touches lies inside a scope. In a one-level
 /// scope only file ops count: a folder op there needs what lies below it.
-pub fn op_inside(op: &Op, scopes: &[Scope]) -> bool {
+/// With `creates`, making and recording a folder count too (a window of a
+/// first sync: the folder is filled by later windows; nothing below it is
+/// deleted or moved).
+pub fn op_inside(op: &Op, scopes: &[Scope], creates: bool) -> bool {
     let file_op = match op {
         Op::Upload { .. } | Op::RemoteCopy { .. } | Op::Download { .. } | Op::Reconcile { .. } => {
             true
@@ -111,6 +114,7 @@ pub fn op_inside(op: &Op, scopes: &[Scope]) -> bool {
         | Op::MoveLocal { kind, .. }
         | Op::DeleteRemote { kind, .. }
         | Op::DeleteLocal { kind, .. } => *kind == Kind::File,
+        Op::CreateRemoteDir { .. } | Op::CreateLocalDir { .. } | Op::RecordDir { .. } => creates,
         _ => false,
     };
     let inside = |p: &RelPath| scopes.iter().any(|s| s.contains(p) && (s.deep || file_op));
@@ -143,11 +147,12 @@ pub fn restrict_remote(view: &RemoteView, scopes: &[Scope]) -> RemoteView {
     }
 }
 
-/// Keeps `plan` only if every op stays inside `scopes`; otherwise empties
+/// Keeps `plan` only if every op stays inside `scopes` (`creates` as in
+/// [`op_inside`]); otherwise empties
 /// it and returns `false`. A plan is a whole (a folder's move and what
 /// happens below it belong together), so a part of it is never run.
-pub fn confine(plan: &mut Plan, scopes: &[Scope]) -> bool {
-    if plan.ops.iter().all(|op| op_inside(op, scopes)) {
+pub fn confine(plan: &mut Plan, scopes: &[Scope], creates: bool) -> bool {
+    if plan.ops.iter().all(|op| op_inside(op, scopes, creates)) {
         return true;
     }
     plan.ops.clear();

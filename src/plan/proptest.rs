@@ -963,8 +963,10 @@ fn run_case_with(
                 let remote = super::focus::restrict_remote(&w.remote_view(), &scopes);
                 let mut p = plan(&local, &remote, &restrict(&w.synced, &scopes), mode);
                 // As the engine: run what `confine` leaves (nothing when an
-                // op reached outside), then full rounds.
-                super::focus::confine(&mut p, &scopes);
+                // op reached outside), then full rounds. With Synced empty,
+                // one-level scopes may make and record folders, as a window
+                // of a first sync does (`engine::windows`).
+                super::focus::confine(&mut p, &scopes, w.synced.is_empty());
                 (!p.ops.is_empty()).then_some(p)
             });
         let plan = match focused_plan {

@@ -18,3 +18,4 @@ mod unchanged;
 mod util;
 mod variant;
 mod web;
+mod windows;
