@@ -357,14 +357,31 @@ impl Client {
         idem: Idempotency,
         fields: &[(&'static str, String)],
     ) -> Result<Envelope, ApiError> {
-        self.call_with(endpoint, idem, |token| {
-            let mut form: Vec<(&str, &str)> = vec![
-                ("access_token", token.access_token.as_str()),
-                ("account_id", token.account_id.as_str()),
-            ];
-            form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
-            Ok(self.post(endpoint).form(&form))
-        })
+        self.call_as(endpoint, idem, fields, decode_response).await
+    }
+
+    /// [`Client::call`], with the answer decoded by `decode` (which also
+    /// classifies errors, as [`decode_response`] does).
+    async fn call_as<T>(
+        &self,
+        endpoint: &'static str,
+        idem: Idempotency,
+        fields: &[(&'static str, String)],
+        decode: Decode<T>,
+    ) -> Result<T, ApiError> {
+        self.call_with_as(
+            endpoint,
+            idem,
+            |token| {
+                let mut form: Vec<(&str, &str)> = vec![
+                    ("access_token", token.access_token.as_str()),
+                    ("account_id", token.account_id.as_str()),
+                ];
+                form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+                Ok(self.post(endpoint).form(&form))
+            },
+            decode,
+        )
         .await
     }
 
@@ -379,12 +396,27 @@ impl Client {
     where
         F: Fn(&Token) -> Result<reqwest::RequestBuilder, ApiError>,
     {
+        self.call_with_as(endpoint, idem, build, decode_response)
+            .await
+    }
+
+    /// [`Client::call_with`], with the answer decoded by `decode`.
+    async fn call_with_as<T, F>(
+        &self,
+        endpoint: &'static str,
+        idem: Idempotency,
+        build: F,
+        decode: Decode<T>,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn(&Token) -> Result<reqwest::RequestBuilder, ApiError>,
+    {
         let mut retry = 0u32;
         let mut reauthorized = false;
         loop {
             let token = self.token().await?;
             let rb = build(&token)?;
-            let err = match self.send_once(endpoint, rb).await {
+            let err = match self.send_once_as(endpoint, rb, decode).await {
                 Ok(env) => return Ok(env),
                 Err(e) => e,
             };
@@ -420,6 +452,16 @@ impl Client {
         endpoint: &'static str,
         rb: reqwest::RequestBuilder,
     ) -> Result<Envelope, ApiError> {
+        self.send_once_as(endpoint, rb, decode_response).await
+    }
+
+    /// [`Client::send_once`], with the answer decoded by `decode`.
+    async fn send_once_as<T>(
+        &self,
+        endpoint: &'static str,
+        rb: reqwest::RequestBuilder,
+        decode: Decode<T>,
+    ) -> Result<T, ApiError> {
         if let Some(l) = &self.inner.limiter {
             l.until_ready().await;
         }
@@ -456,7 +498,7 @@ impl Client {
                 self.inner.base
             )
         };
-        decode_response(endpoint, status, retry_after, &body).map_err(|e| match e {
+        decode(endpoint, status, retry_after, &body).map_err(|e| match e {
             // Not the API at all: say which URL was called and what to check.
             ApiError::Protocol { endpoint, detail } if detail.contains("JSON") => {
                 ApiError::Protocol {
@@ -701,23 +743,11 @@ impl Client {
         if let Some(p) = parent {
             fields.push(("parent_folder_id", p.to_string()));
         }
-        let mut env = self.call(EP, Idempotency::Safe, &fields).await?;
-        // Taken out of the envelope, not cloned: listings can be large.
-        let raw: RawListing = match env.remove("data") {
-            // An empty folder may come back as `[]` or `null`.
-            None | Some(Value::Null) => RawListing {
-                folders: None,
-                files: None,
-            },
-            Some(Value::Array(a)) if a.is_empty() => RawListing {
-                folders: None,
-                files: None,
-            },
-            Some(v) => serde_json::from_value(v).map_err(|e| ApiError::Protocol {
-                endpoint: EP,
-                detail: format!("listing not understood: {e}"),
-            })?,
-        };
+        // Decoded from the answer's bytes straight into the listing: a big
+        // folder's answer never becomes a `Value` tree as well.
+        let raw: RawListing = self
+            .call_as(EP, Idempotency::Safe, &fields, decode_listing)
+            .await?;
         let folders = raw
             .folders
             .unwrap_or_default()
@@ -892,12 +922,84 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     s
 }
 
+/// How an answer is decoded: `(endpoint, HTTP status, Retry-After, body)`.
+type Decode<T> = fn(&'static str, u16, Option<Duration>, &[u8]) -> Result<T, ApiError>;
+
 /// Turns one HTTP answer into a success envelope or a classified error.
 pub(crate) fn decode_response(
     endpoint: &'static str,
     status: u16,
     retry_after: Option<Duration>,
     body: &[u8],
+) -> Result<Envelope, ApiError> {
+    classify(endpoint, status, retry_after, body, || {
+        serde_json::from_slice(body).ok()
+    })
+}
+
+/// The envelope's fields that say success or error (`data` is skipped
+/// unread).
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(rename = "_status")]
+    underscore_status: Option<Value>,
+    status: Option<Value>,
+    response: Option<Value>,
+    #[serde(rename = "0")]
+    zero: Option<Value>,
+    message: Option<Value>,
+}
+
+impl Head {
+    fn into_map(self) -> Map<String, Value> {
+        [
+            ("_status", self.underscore_status),
+            ("status", self.status),
+            ("response", self.response),
+            ("0", self.zero),
+            ("message", self.message),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+        .collect()
+    }
+}
+
+/// A `/folder/listing` answer, classified as [`decode_response`] does,
+/// with `data` decoded from the bytes into the listing (an empty folder's
+/// `data` may be `[]`, `null` or missing).
+fn decode_listing(
+    endpoint: &'static str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<RawListing, ApiError> {
+    classify(endpoint, status, retry_after, body, || {
+        serde_json::from_slice::<Head>(body)
+            .ok()
+            .map(Head::into_map)
+    })?;
+    #[derive(serde::Deserialize)]
+    struct Data {
+        #[serde(default, deserialize_with = "super::de::listing_data")]
+        data: RawListing,
+    }
+    serde_json::from_slice::<Data>(body)
+        .map(|d| d.data)
+        .map_err(|e| ApiError::Protocol {
+            endpoint,
+            detail: format!("listing not understood: {e}"),
+        })
+}
+
+/// [`decode_response`]'s classification, over the envelope `parse` reads
+/// (`None`: the body is not a JSON object).
+fn classify(
+    endpoint: &'static str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    parse: impl FnOnce() -> Option<Map<String, Value>>,
 ) -> Result<Envelope, ApiError> {
     match status {
         429 => {
@@ -915,7 +1017,7 @@ pub(crate) fn decode_response(
         }
         _ => {}
     }
-    let parsed: Option<Map<String, Value>> = serde_json::from_slice(body).ok();
+    let parsed = parse();
     match (status, parsed) {
         (404, Some(obj)) if error_message(&obj).is_some() => {
             let message = error_message(&obj).unwrap_or_default();
@@ -1087,6 +1189,48 @@ mod tests {
         assert!(e.is_not_found(), "{e:?}");
         let e = dec(200, r#"{"_status":"error","response":"Something odd."}"#).unwrap_err();
         assert!(matches!(e, ApiError::Api { .. }), "{e:?}");
+    }
+
+    fn listing(status: u16, body: &str) -> Result<RawListing, ApiError> {
+        decode_listing("folder/listing", status, None, body.as_bytes())
+    }
+
+    #[test]
+    fn listings_decode_from_the_bytes_with_php_empty_forms() {
+        let full = listing(
+            200,
+            r#"{"data":{"folders":[{"id":"7","folderName":"a","parentId":null}],
+                "files":[{"id":"9","filename":"f.txt","fileSize":"3","status":"active","folderId":null}]},
+                "_status":"success"}"#,
+        )
+        .unwrap();
+        assert_eq!(full.folders.map(|f| f.len()), Some(1));
+        assert_eq!(full.files.map(|f| f.len()), Some(1));
+        for empty in [
+            r#"{"data":[],"_status":"success"}"#,
+            r#"{"data":null,"_status":"success"}"#,
+            r#"{"_status":"success"}"#,
+            r#"{"data":{},"_status":"success"}"#,
+        ] {
+            let l = listing(200, empty).unwrap();
+            assert!(l.folders.is_none() && l.files.is_none(), "{empty}");
+        }
+        let e = listing(200, r#"{"data":[1],"_status":"success"}"#).unwrap_err();
+        assert!(matches!(e, ApiError::Protocol { .. }), "{e:?}");
+        // Errors are classified as every other answer's.
+        let e = listing(
+            200,
+            r#"{"status":"error","response":"Could not find folder.","data":[]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ApiError::Api { .. } | ApiError::NotFound { .. }),
+            "{e:?}"
+        );
+        let e = listing(429, "").unwrap_err();
+        assert!(matches!(e, ApiError::RateLimited { .. }), "{e:?}");
+        let e = listing(200, "<html>").unwrap_err();
+        assert!(matches!(e, ApiError::Protocol { .. }), "{e:?}");
     }
 
     #[test]

@@ -97,6 +97,39 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     d.deserialize_any(V)
 }
 
+/// Reads a listing's `data`: an object, or `[]` / `null` for an empty
+/// folder (PHP servers); decoded as it is read, never held as a `Value`.
+pub(crate) fn listing_data<'de, D>(d: D) -> Result<crate::api::types::RawListing, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    use crate::api::types::RawListing;
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = RawListing;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a listing object, [] or null")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawListing, A::Error> {
+            use serde::Deserialize;
+            RawListing::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawListing, A::Error> {
+            match seq.next_element::<de::IgnoredAny>()? {
+                None => Ok(RawListing::default()),
+                Some(_) => Err(de::Error::custom("a listing that is a non-empty array")),
+            }
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<RawListing, E> {
+            Ok(RawListing::default())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<RawListing, E> {
+            Ok(RawListing::default())
+        }
+    }
+    d.deserialize_any(V)
+}
+
 /// Reads an optional object where PHP servers may send `[]`, `""`, `false`
 /// or `null` for "none".
 pub fn opt_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>

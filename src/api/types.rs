@@ -183,7 +183,7 @@ pub struct Listing {
     pub files: Vec<RemoteFile>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawListing {
     #[serde(default)]
     pub(crate) folders: Option<Vec<RawFolder>>,
