@@ -643,7 +643,9 @@ impl PairLoop {
                             s.mass_delete = None;
                         });
                         let clean = report.converged && report.errors.is_empty();
-                        let kind = if report.unchanged {
+                        let kind = if report.windows > 0 {
+                            "windowed"
+                        } else if report.unchanged {
                             "unchanged"
                         } else if focused {
                             "focused"

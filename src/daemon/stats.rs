@@ -40,7 +40,8 @@ pub struct PairCounters {
     pub pass_errors: u64,
     /// Passes that ran to their end, by kind: `unchanged` (the quick check
     /// found nothing to do), `focused` (on what the watcher or the polls
-    /// saw), `narrowed` (focused on what the quick check found), `full`.
+    /// saw), `narrowed` (focused on what the quick check found), `full`,
+    /// `windowed` (a big first sync in windows, `engine::windows`).
     pub passes_by_kind: BTreeMap<&'static str, u64>,
     /// When the last pass ended in sync (seconds since the epoch).
     pub last_success_unix: Option<i64>,

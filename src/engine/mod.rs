@@ -792,8 +792,12 @@ pub async fn sync(
             sync_pass(client, cfg, req, clock.clone(), reporter, true)
         };
         let done = windows::run(*planned, window).await;
+        // With the quick check whatever the request said: a full pass
+        // would build the trees the windows kept small (the check gives
+        // way to one when anything is off).
         let last = SyncRequest {
             window_entries: 0,
+            quick_check: true,
             ..req.clone()
         };
         result = match done {
@@ -944,7 +948,6 @@ async fn sync_pass(
     if let Some(root_id) = remote_root
         && req.window_entries > 0
         && tracked == 0
-        && req.quick_check
         && focus_req.is_none()
         && !req.dry_run
         && let Some(planned) = windows::survey(

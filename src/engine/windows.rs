@@ -36,9 +36,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
-/// Entries (local and remote together) one window looks at: about 35 MB of
+/// Entries (local and remote together) one window looks at: about 13 MB of
 /// a pass's trees and plan (1.3 KB an entry, docs/BENCHMARKS.md).
-pub const WINDOW_ENTRIES: usize = 25_000;
+pub const WINDOW_ENTRIES: usize = 10_000;
 
 /// One focused pass of a windowed first sync: deep scopes at `paths`
 /// (folders on both sides by then), one-level scopes at `folders` (a split

@@ -141,7 +141,7 @@ pub(super) fn render(shared: &Shared) -> String {
         &mut out,
         "dcsync_passes_total",
         "counter",
-        "Passes that ran to their end, by kind (unchanged, focused, narrowed, full).",
+        "Passes that ran to their end, by kind (unchanged, focused, narrowed, full, windowed: a big first sync).",
     );
     for (name, c) in names.iter().zip(&counters) {
         for (kind, n) in &c.passes_by_kind {

@@ -86,8 +86,6 @@ async fn a_first_upload_bigger_than_a_window_runs_in_windows() {
     assert!(r.in_sync(), "{r:?}");
     assert_eq!(r.uploaded as usize, FILES + 1, "{r:?}");
     assert_eq!(r.windows, 6, "{r:?}");
-    // The last pass found everything as the windows left it.
-    assert!(r.unchanged, "{r:?}");
     let largest = rounds.largest.load(Ordering::Relaxed);
     assert!(largest <= WINDOW, "a round planned {largest} ops");
     pair.converged().await;
