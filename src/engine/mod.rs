@@ -766,6 +766,9 @@ pub async fn sync(
         quick_check: false,
         focus: None,
         keep: None,
+        // The full pass a narrowed one asks for is one pass: a survey
+        // would only plan windows nobody runs.
+        window_entries: 0,
         ..req.clone()
     };
     let mut result = sync_pass(client, cfg, req.clone(), clock.clone(), reporter, false).await;
@@ -944,10 +947,16 @@ async fn sync_pass(
             }
         }
     }
-    // A first sync of a big tree runs in windows (`sync` runs them).
+    // A first sync of a big tree runs in windows (`sync` runs them); so
+    // does one that was interrupted (killed, a safety stop), when the
+    // quick check did not narrow the pass: a full pass would build the
+    // trees the windows keep small.
     if let Some(root_id) = remote_root
         && req.window_entries > 0
-        && tracked == 0
+        && (tracked == 0
+            || db
+                .get_meta(windows::IN_PROGRESS)?
+                .is_some_and(|v| !v.is_empty()))
         && focus_req.is_none()
         && !req.dry_run
         && let Some(planned) = windows::survey(
@@ -960,6 +969,7 @@ async fn sync_pass(
         )
         .await?
     {
+        db.set_meta(windows::IN_PROGRESS, &clock::datetime(clock.now()))?;
         report.planned_windows = Some(Box::new(planned));
         return Ok(report);
     }
@@ -1346,6 +1356,16 @@ async fn sync_pass(
             Err(e) => tracing::warn!(error = %e, "could not prune the local trash"),
         }
         let now = clock::datetime(clock.now());
+        // A first sync's windows are over once a pass after them (not one
+        // of them) ends in sync; until then the next pass resumes them.
+        if !window
+            && report.in_sync()
+            && db
+                .get_meta(windows::IN_PROGRESS)?
+                .is_some_and(|v| !v.is_empty())
+        {
+            db.set_meta(windows::IN_PROGRESS, "")?;
+        }
         db.set_meta("last_sync", &now)?;
         db.set_meta(
             "last_result",

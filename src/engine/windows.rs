@@ -23,7 +23,13 @@
 //! windows; the last pass then is a full one, as without windows. Never
 //! used for a dry run, for the account root (its listing shows trashed
 //! folders, which only a full pass tells apart), or once Synced holds
-//! anything.
+//! anything — unless a first sync's windows were interrupted ([`IN_PROGRESS`]
+//! still set: killed, a safety stop, a window that gave way and a last pass
+//! that did not end in sync). Then the next pass whose quick check does not
+//! narrow it resumes in windows, over a partly recorded Synced: each window
+//! is still a guarded focused pass (the mass-delete share is of everything
+//! tracked, deletes add up over the guard's window), and the windows already
+//! done plan nothing again.
 
 use super::unchanged;
 use super::{EngineError, SyncReport};
@@ -35,6 +41,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+
+/// The meta key set (to when they started) while a first sync's windows
+/// have not yet ended in sync: the next pass resumes in windows unless its
+/// quick check finds little to do.
+pub const IN_PROGRESS: &str = "first_sync_windows";
 
 /// Entries (local and remote together) one window looks at: about 13 MB of
 /// a pass's trees and plan (1.3 KB an entry, docs/BENCHMARKS.md).

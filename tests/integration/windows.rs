@@ -6,7 +6,7 @@
 use crate::sync::{Pair, library_pair};
 use crate::util::*;
 use dcsync::clock::SystemClock;
-use dcsync::engine::{EngineConfig, Reporter, SyncReport, SyncRequest, sync};
+use dcsync::engine::{EngineConfig, Quiet, Reporter, SyncReport, SyncRequest, sync};
 use dcsync::plan::Op;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -224,4 +224,55 @@ async fn what_the_user_changes_between_windows_ends_in_sync() {
             t.values().all(|v| v.is_none())
         }
     );
+}
+
+/// A first sync killed in the middle of its windows resumes in windows
+/// (its quick check off here: with few paths left it would narrow the
+/// pass instead), sends each file once, and once it ended in sync the next
+/// pass is an ordinary one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_first_sync_resumes_in_windows() {
+    let host = Host::start().await;
+    let pair = Pair::new(&host);
+    let (_, cfg) = library_pair(&host, TREE);
+    let c = host.client();
+    let killed = Arc::new(tokio::sync::Notify::new());
+    let rounds = Rounds::default();
+    let (k, mut n) = (killed.clone(), 0);
+    *rounds.after.lock().unwrap() = Some(Box::new(move |op: &Op| {
+        // Killed in `b/x`'s window, after some of its uploads.
+        if op.path().as_str().starts_with("b/x/") {
+            n += 1;
+            if n == 3 {
+                k.notify_one();
+            }
+        }
+    }));
+    let req = SyncRequest {
+        window_entries: WINDOW,
+        ..SyncRequest::default()
+    };
+    tokio::select! {
+        biased;
+        _ = killed.notified() => {}
+        r = sync(&c, &cfg, req, Arc::new(SystemClock), &rounds) => panic!("not killed: {r:?}"),
+    }
+    let no_check = |window_entries| SyncRequest {
+        window_entries,
+        quick_check: false,
+        ..SyncRequest::default()
+    };
+    let again = Rounds::default();
+    let r = sync(&c, &cfg, no_check(WINDOW), Arc::new(SystemClock), &again)
+        .await
+        .unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    assert!(r.windows > 1, "resumed in windows: {r:?}");
+    assert!(again.largest.load(Ordering::Relaxed) <= WINDOW);
+    pair.converged().await;
+    assert_eq!(remote_files(&c).await, FILES, "each file once");
+    let r = sync(&c, &cfg, no_check(WINDOW), Arc::new(SystemClock), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.in_sync() && r.windows == 0, "the windows are over: {r:?}");
 }
