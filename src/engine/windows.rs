@@ -20,7 +20,8 @@
 //! its edges, the executor's "what is at the path now" checks). A window
 //! that does not end in sync — an error, something unseen or waiting, work
 //! outside its folders, a folder not where the survey saw it — ends the
-//! windows; the last pass then is a full one, as without windows. Never
+//! windows; the last pass then looks at everything (the quick check, which
+//! gives way to a full pass as it always does). Never
 //! used for a dry run, for the account root (its listing shows trashed
 //! folders, which only a full pass tells apart), or once Synced holds
 //! anything — unless a first sync's windows were interrupted ([`IN_PROGRESS`]
@@ -30,6 +31,9 @@
 //! is still a guarded focused pass (the mass-delete share is of everything
 //! tracked, deletes add up over the guard's window), and the windows already
 //! done plan nothing again.
+//!
+//! Owns the survey, the split into windows and their loop. Never plans or
+//! acts itself: each window is an ordinary focused pass of the engine.
 
 use super::unchanged;
 use super::{EngineError, SyncReport};
