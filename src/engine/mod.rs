@@ -483,6 +483,18 @@ fn forget_unlisted(
         // A folder's content went with it, unseen as well.
         kept.retain(|k, _| !k.starts_with(p));
     }
+    // Forgotten in the database too: a record of a host entry nobody saw
+    // must not outlive this pass when sending it again fails (the user
+    // moved the file away meanwhile): a later pass took the file, back at
+    // its path, for synced and unchanged and trashed it locally when the
+    // host's folder was deleted (sim seed 104674).
+    if !dry_run {
+        let changes: Vec<_> = gone
+            .iter()
+            .map(|p| crate::state::Change::RemoveTree(p.clone()))
+            .collect();
+        db.apply(&changes)?;
+    }
     Ok(Arc::new(kept))
 }
 
