@@ -275,16 +275,7 @@ async fn remote_half(
     concurrency: usize,
 ) -> Result<Result<RemoteSeen, String>, EngineError> {
     db.now_begin(NowSide::Remote)?;
-    let mut seen = Seen {
-        rules,
-        rows: Vec::new(),
-        visited: remote_root.into_iter().collect(),
-        notes: Vec::new(),
-        listed: Vec::new(),
-        view: RemoteView::default(),
-        change: None,
-        failed: None,
-    };
+    let mut seen = Seen::new(rules, remote_root);
     snapshot::list_tree(
         client,
         remote_root,
@@ -344,16 +335,7 @@ pub(super) async fn folders(
     rules: &IgnoreRules,
     concurrency: usize,
 ) -> Result<(RemoteView, std::collections::BTreeMap<RelPath, u64>), String> {
-    let mut seen = Seen {
-        rules,
-        rows: Vec::new(),
-        visited: [remote_root].into_iter().collect(),
-        notes: Vec::new(),
-        listed: Vec::new(),
-        view: RemoteView::default(),
-        change: None,
-        failed: None,
-    };
+    let mut seen = Seen::new(rules, Some(remote_root));
     let mut counts = std::collections::BTreeMap::new();
     snapshot::list_tree(
         client,
@@ -398,7 +380,21 @@ struct Seen<'r> {
     failed: Option<crate::state::StateError>,
 }
 
-impl Seen<'_> {
+impl<'r> Seen<'r> {
+    /// Nothing seen yet; the walk starts at `remote_root`.
+    fn new(rules: &'r IgnoreRules, remote_root: Option<FolderId>) -> Seen<'r> {
+        Seen {
+            rules,
+            rows: Vec::new(),
+            visited: remote_root.into_iter().collect(),
+            notes: Vec::new(),
+            listed: Vec::new(),
+            view: RemoteView::default(),
+            change: None,
+            failed: None,
+        }
+    }
+
     /// Takes one folder's listing in; returns its subfolders to list, or
     /// `None` when the walk can end (a difference was found).
     fn enter(
