@@ -675,9 +675,16 @@ impl<'a> Exec<'a> {
     }
 
     /// A failed remote call: close the intent unless the host may have
-    /// done it (then recovery looks at it before the next round).
+    /// done it (then recovery looks at it before the next round). A call
+    /// safe to repeat (`folder/delete`) whose retries ran out on lost
+    /// answers may have been done as much as an unsafe one: a trash that
+    /// went through unrecorded left the entry tracked, and when its local
+    /// copy came back (a folder renamed away and back) the next pass took
+    /// the host's trash for somebody else's delete and moved the only copy
+    /// to the local trash (sim seed 115703).
     fn fail(&self, intent: i64, path: &RelPath, e: ApiError) -> OpError {
         if !matches!(e, ApiError::OutcomeUnknown { .. })
+            && !e.may_have_been_applied()
             && let Ok(mut db) = self.db.lock()
             && let Err(se) = db.journal_abandon(intent, &clock::datetime(self.clock.now()))
         {

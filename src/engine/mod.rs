@@ -1914,4 +1914,63 @@ mod tests {
         let left: Vec<&str> = synced.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["a.txt", "d2", "d2/c.txt"]);
     }
+
+    /// An upload dcsync made that a listing of its folder does not show
+    /// (the folder went to the host's trash meanwhile) is forgotten in the
+    /// database, not only for the pass: when sending it again fails (the
+    /// user moved the file away), a stale record left behind took the
+    /// file, back at its path, for synced and unchanged, and a later
+    /// delete on the host trashed its only copy locally (sim seed 104674).
+    /// A made entry listed, or below a folder whose listing failed, stays.
+    #[test]
+    fn an_upload_no_listing_shows_is_forgotten_in_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let p = |s: &str| RelPath::new(s).unwrap();
+        let with_id = |kind, id| SyncedEntry {
+            remote_id: id,
+            ..entry(kind)
+        };
+        db.apply(&[
+            crate::state::Change::Put(p("d"), with_id(Kind::Dir, 2)),
+            crate::state::Change::Put(p("d/gone.txt"), with_id(Kind::File, 5)),
+            crate::state::Change::Put(p("d/seen.txt"), with_id(Kind::File, 6)),
+            crate::state::Change::Put(p("u"), with_id(Kind::Dir, 3)),
+            crate::state::Change::Put(p("u/unknown.txt"), with_id(Kind::File, 7)),
+            crate::state::Change::Made(Kind::File, 5),
+            crate::state::Change::Made(Kind::File, 6),
+            crate::state::Change::Made(Kind::File, 7),
+        ])
+        .unwrap();
+        let synced = Arc::new(db.load_synced().unwrap());
+        let remote = |id| crate::model::RemoteEntry {
+            kind: Kind::Dir,
+            id,
+            parent: Some(1),
+            size: 0,
+        };
+        let mut view = crate::model::RemoteView::default();
+        view.entries.insert(p("d"), remote(2));
+        view.entries.insert(
+            p("d/seen.txt"),
+            crate::model::RemoteEntry {
+                kind: Kind::File,
+                ..remote(6)
+            },
+        );
+        view.entries.insert(p("u"), remote(3));
+        view.unknown.push(p("u"));
+        let kept = forget_unlisted(&mut db, synced, &view, true, false).unwrap();
+        assert!(
+            !kept.contains_key(&p("d/gone.txt")),
+            "forgotten for the pass"
+        );
+        let stored = db.load_synced().unwrap();
+        let left: Vec<&str> = stored.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["d", "d/seen.txt", "u", "u/unknown.txt"]);
+        // The listed one is no longer waiting to be seen; the other two are.
+        let waiting = db.unlisted().unwrap();
+        assert!(!waiting.contains(&(Kind::File, 6)), "{waiting:?}");
+        assert!(waiting.contains(&(Kind::File, 7)), "{waiting:?}");
+    }
 }

@@ -548,6 +548,82 @@ async fn a_trash_on_the_host_whose_answer_was_lost_is_recorded_by_recovery() {
     assert_eq!(names, ["f0.txt"], "and goes up again");
 }
 
+/// A reporter that runs `act` once, when a remote trash fails.
+struct AfterFailedTrash {
+    act: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl dcsync::engine::Reporter for AfterFailedTrash {
+    fn op_done(&self, op: &dcsync::plan::Op, result: &Result<(), String>) {
+        if matches!(op, dcsync::plan::Op::DeleteRemote { .. })
+            && result.is_err()
+            && let Some(act) = self.act.lock().unwrap().take()
+        {
+            act();
+        }
+    }
+}
+
+/// A folder trash whose answers were all lost (`folder/delete` is safe to
+/// repeat, so the client retries it and then reports the transport error,
+/// not "outcome unknown"): the intent must stay open for recovery, which
+/// finds the folder trashed and records it. Then the user moving the
+/// folder back is a new folder that goes up again, not a synced one whose
+/// host copy somebody trashed (the only copy went to the local trash).
+/// (Simulation, release run seed 115703.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_trash_whose_retries_all_lost_their_answers_is_recorded_by_recovery() {
+    use dcsync::engine::{SyncRequest, sync};
+    let mut lib = Lib::new(&[("d", 2), ("e", 1)]).await;
+    let away = lib.host.path("away");
+    std::fs::rename(lib.local.join("d"), &away).unwrap();
+    // Every answer to a call that changes something is lost (the work is
+    // done); listings and `folder/info` answer.
+    lib.host
+        .restart_with(|c| {
+            c.fault_rate = 1.0;
+            c.fault_kinds = vec![dcsync_emulator::FaultKind::LostAnswer];
+        })
+        .await;
+    let (local, cfg, c, clock) = (&lib.local, &lib.cfg, &lib.c, lib.clock.clone());
+    let (from, to) = (away.clone(), local.join("d"));
+    let moved_back = AfterFailedTrash {
+        act: std::sync::Mutex::new(Some(Box::new(move || std::fs::rename(&from, &to).unwrap()))),
+    };
+    let r = sync(c, cfg, SyncRequest::default(), clock.clone(), &moved_back).await;
+    assert!(
+        moved_back.act.lock().unwrap().is_none(),
+        "the trash failed: {r:?}"
+    );
+    lib.host.restart_with(|c| c.fault_rate = 0.0).await;
+    let (local, cfg, c) = (&lib.local, &lib.cfg, &lib.c);
+    let r = sync(
+        c,
+        cfg,
+        SyncRequest::default(),
+        clock.clone(),
+        &dcsync::engine::Quiet,
+    )
+    .await
+    .unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    assert_eq!(r.deleted_local, 0, "{r:?}");
+    assert_eq!(read(&local.join("d/f0.txt")), b"d0", "the local files stay");
+    assert_eq!(read(&local.join("d/f1.txt")), b"d1");
+    assert!(!local.join(".dcsync/trash").exists() || walk_count(&local.join(".dcsync/trash")) == 0);
+    let d = lib.folder("d").await;
+    let names = file_names(c, d).await;
+    assert_eq!(names, ["f0.txt", "f1.txt"], "and go up again");
+}
+
+fn walk_count(dir: &std::path::Path) -> usize {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_deleted_on_the_host_never_sweeps_up_what_was_not_synced() {
     use dcsync::engine::{SyncRequest, sync};

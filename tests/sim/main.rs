@@ -795,6 +795,9 @@ const REGRESSION_SEEDS: &[u64] = &[
     100214, 101099, 103457, 104000, 110117, 119199, 127405, 129418, 148965,
     // The oracle: names doubled by the website's restore (152315, 193303).
     152315, 193303,
+    // Stops 26-27: forgotten unlisted uploads (45), trashes whose answers
+    // were lost after retries (46).
+    104674, 115703,
 ];
 
 /// Seeds of the daemon simulation that found bugs (as [`REGRESSION_SEEDS`]).
