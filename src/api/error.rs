@@ -119,6 +119,88 @@ pub enum ApiError {
     Config(String),
 }
 
+/// The same error (class, message, source chain), for each of several
+/// operations one call failed (a folder listing shared by the folders made
+/// in it). A local I/O error keeps its kind and message.
+impl Clone for ApiError {
+    fn clone(&self) -> Self {
+        match self {
+            ApiError::BadCredentials { message } => ApiError::BadCredentials {
+                message: message.clone(),
+            },
+            ApiError::TokenRejected { endpoint, message } => ApiError::TokenRejected {
+                endpoint,
+                message: message.clone(),
+            },
+            ApiError::NotFound { endpoint, message } => ApiError::NotFound {
+                endpoint,
+                message: message.clone(),
+            },
+            ApiError::RateLimited {
+                endpoint,
+                retry_after,
+            } => ApiError::RateLimited {
+                endpoint,
+                retry_after: *retry_after,
+            },
+            ApiError::Server {
+                endpoint,
+                status,
+                snippet,
+            } => ApiError::Server {
+                endpoint,
+                status: *status,
+                snippet: snippet.clone(),
+            },
+            ApiError::Transport {
+                endpoint,
+                detail,
+                not_sent,
+            } => ApiError::Transport {
+                endpoint,
+                detail: detail.clone(),
+                not_sent: *not_sent,
+            },
+            ApiError::Protocol { endpoint, detail } => ApiError::Protocol {
+                endpoint,
+                detail: detail.clone(),
+            },
+            ApiError::UnknownEndpoint { endpoint, message } => ApiError::UnknownEndpoint {
+                endpoint,
+                message: message.clone(),
+            },
+            ApiError::Api { endpoint, message } => ApiError::Api {
+                endpoint,
+                message: message.clone(),
+            },
+            ApiError::OutcomeUnknown { endpoint, source } => ApiError::OutcomeUnknown {
+                endpoint,
+                source: source.clone(),
+            },
+            ApiError::Integrity { what, detail } => ApiError::Integrity {
+                what: what.clone(),
+                detail: detail.clone(),
+            },
+            ApiError::LeftOnHost {
+                what,
+                detail,
+                id,
+                cause,
+            } => ApiError::LeftOnHost {
+                what: what.clone(),
+                detail: detail.clone(),
+                id: *id,
+                cause: cause.clone(),
+            },
+            ApiError::Io { path, source } => ApiError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            ApiError::Config(m) => ApiError::Config(m.clone()),
+        }
+    }
+}
+
 impl ApiError {
     /// Whether the same request may succeed if tried again later, without any
     /// change by the user. `OutcomeUnknown` is retryable only after re-listing.

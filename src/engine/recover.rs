@@ -574,6 +574,16 @@ pub(crate) async fn keep_oldest_namesake(
         return Ok(None);
     };
     let listing = client.folder_listing(Some(FolderId(pid))).await?;
+    keep_oldest_in(client, path, &listing).await
+}
+
+/// [`keep_oldest_namesake`] on a listing of `path`'s parent taken after
+/// the folder was made (one listing serves every folder made in it).
+pub(crate) async fn keep_oldest_in(
+    client: &dyn Host,
+    path: &RelPath,
+    listing: &crate::api::Listing,
+) -> Result<Option<u64>, ApiError> {
     let mut same: Vec<u64> = listing
         .folders
         .iter()

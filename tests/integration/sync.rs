@@ -1361,6 +1361,57 @@ pub(crate) fn library_pair(
     (local, cfg)
 }
 
+/// Many new folders in one folder: the listings of the parent that look
+/// for a namesake before each create and settle namesakes after it are
+/// shared by runs of creates (before, each folder made listed its parent
+/// twice: 10,000 new folders in one folder, 20,000 listings of it). Each
+/// folder is made once, children after their parents, all with their files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_folders_in_one_folder_share_the_listings_of_their_parent() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let host = Host::start().await;
+    let mut folders: Vec<(String, usize)> = (0..150).map(|i| (format!("big/a{i:03}"), 1)).collect();
+    folders.extend((0..3).map(|j| (format!("big/a007/s{j}"), 1)));
+    let folders: Vec<(&str, usize)> = folders.iter().map(|(d, n)| (d.as_str(), *n)).collect();
+    let (local, cfg) = library_pair(&host, &folders);
+    let c = host.client();
+    let listings = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&listings);
+    let hooked = Hooked {
+        inner: c.clone(),
+        hook: move |call, when| {
+            if call == "folder/listing" && matches!(when, When::Before) {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            None
+        },
+    };
+    let clock = Arc::new(dcsync::clock::SystemClock);
+    let r = sync(&hooked, &cfg, SyncRequest::default(), clock, &Quiet)
+        .await
+        .unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    assert_eq!((r.created_dirs, r.uploaded), (154, 153), "{r:?}");
+    let n = listings.load(Ordering::SeqCst);
+    // The pass lists every folder it knows once per round besides (the
+    // round after the creates: 154).
+    assert!(n < 200, "{n} listings for 154 new folders (466 before)");
+
+    let top = find_folder(&c, None, "Sync").await.unwrap();
+    let big = find_folder(&c, Some(top), "big").await.unwrap();
+    let l = c.folder_listing(Some(big)).await.unwrap();
+    let mut names: Vec<&str> = l.folders.iter().map(|f| f.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!((names.len(), l.folders.len()), (150, 150), "each made once");
+    let a007 = find_folder(&c, Some(big), "a007").await.unwrap();
+    let inside = c.folder_listing(Some(a007)).await.unwrap();
+    assert_eq!((inside.folders.len(), inside.files.len()), (3, 1));
+    assert!(local.join("big/a007/s2/f0.txt").exists());
+}
+
 /// The daemon's focused passes, through the library: only the folders
 /// around the changed paths are scanned and listed again, only ops inside
 /// them run, and changes elsewhere wait for a full pass.
