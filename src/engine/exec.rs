@@ -1454,10 +1454,19 @@ impl<'a> Exec<'a> {
             }
         };
         self.reporter.bytes(up.size);
-        self.journal_placed(intent, op, parent, up.id);
         // Changed while it was read? Then what arrived is not what the
         // scan hashed: remove it and let the next round upload again.
-        if self.still(path, &local.meta, Kind::File).is_err() {
+        let unchanged = self.still(path, &local.meta, Kind::File).is_ok();
+        // The file's id goes into the intent (fsynced) only when more host
+        // calls follow: a run killed during them then knows the file by id.
+        // Stored under its name with nothing to replace, it is recorded
+        // right away, and a run killed before that finds it by name and
+        // content, as when killed during the upload (one fsync less per
+        // file of an initial upload).
+        if !unchanged || up.name != path.name() || replaces.is_some() {
+            self.journal_placed(intent, op, parent, up.id);
+        }
+        if !unchanged {
             self.trash_placed(intent, path, up.id).await?;
             return Err(changed(path, "it changed while it was uploaded"));
         }
