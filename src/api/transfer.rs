@@ -1,6 +1,7 @@
 //! Streaming file transfers: upload from a file and download to a file.
 //!
-//! Owns: streaming bodies (never a whole file in memory), the MD5 computed on
+//! Owns: streaming bodies (never a whole file in memory; a file of at most
+//! [`SMALL_UPLOAD`] bytes is read whole and sent as one chunk), the MD5 computed on
 //! the bytes as they pass, checking it against the host's answer or the
 //! expected value, and resuming interrupted downloads with `Range: bytes=N-`.
 //! It never decides where a file belongs in a sync: callers choose the local
@@ -42,6 +43,11 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ApiError + '_ {
     }
 }
 
+/// Files up to this size are read in one call and sent as one chunk: an
+/// initial upload is mostly small files, and streaming each through a
+/// 256 KiB reader cost a buffer and two trips to the blocking pool per file.
+const SMALL_UPLOAD: u64 = 64 * 1024;
+
 /// Shared MD5 state fed by the upload body stream.
 #[derive(Clone, Default)]
 struct SharedMd5(Arc<Mutex<(Md5, u64)>>);
@@ -78,7 +84,9 @@ impl Client {
         progress: Option<Progress>,
     ) -> Result<UploadedFile, ApiError> {
         const EP: &str = "file/upload";
-        let len = tokio::fs::metadata(path).await.map_err(io_err(path))?.len();
+        // A `stat` (the engine stats inline too): not worth a trip to the
+        // blocking pool per file.
+        let len = std::fs::metadata(path).map_err(io_err(path))?.len();
         if len == 0 {
             return Err(ApiError::Api {
                 endpoint: EP,
@@ -99,11 +107,39 @@ impl Client {
                 }
                 let progress = progress.clone();
                 let bandwidth = self.bandwidth();
-                let stream = tokio_util::io::ReaderStream::with_capacity(
-                    tokio::fs::File::from_std(file),
-                    256 * 1024,
-                )
-                .then(move |chunk| {
+                let source: futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>> =
+                    if len <= SMALL_UPLOAD {
+                        // Read whole (up to one byte more than `len`, to
+                        // see a file that grew): one whose size changed
+                        // since the `stat` is refused before anything is
+                        // sent.
+                        let mut whole = Vec::with_capacity(len as usize + 1);
+                        std::io::Read::read_to_end(
+                            &mut std::io::Read::take(file, len + 1),
+                            &mut whole,
+                        )
+                        .map_err(io_err(&open_path))?;
+                        if whole.len() as u64 != len {
+                            return Err(ApiError::Integrity {
+                                what: format!("upload of {}", open_path.display()),
+                                detail: format!(
+                                    "the file changed while it was read ({len} bytes expected, {} read)",
+                                    whole.len()
+                                ),
+                            });
+                        }
+                        futures_util::stream::once(std::future::ready(Ok(bytes::Bytes::from(
+                            whole,
+                        ))))
+                        .boxed()
+                    } else {
+                        tokio_util::io::ReaderStream::with_capacity(
+                            tokio::fs::File::from_std(file),
+                            256 * 1024,
+                        )
+                        .boxed()
+                    };
+                let stream = source.then(move |chunk| {
                     let (bandwidth, md5, progress) =
                         (bandwidth.clone(), md5.clone(), progress.clone());
                     async move {

@@ -174,6 +174,39 @@ async fn trashed_folder_reappears_in_root_without_its_files() {
     );
 }
 
+/// Files up to 64 KiB are read whole and sent as one chunk, bigger ones
+/// streamed: both sides of the edge arrive whole, with their MD5 checked,
+/// and the progress callback ends at the file's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_on_both_sides_of_the_small_file_edge_arrive_whole() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let host = Host::start().await;
+    let c = host.client();
+    for (i, n) in [1, 65_535, 65_536, 65_537, 200_000].into_iter().enumerate() {
+        let data = bytes(n, i as u8 + 3);
+        let name = format!("f{n}.bin");
+        let p = host.write(&name, &data);
+        let seen = Arc::new(AtomicU64::new(0));
+        let s2 = Arc::clone(&seen);
+        let progress: dcsync::api::Progress = Arc::new(move |d| s2.store(d, Ordering::SeqCst));
+        let up = c
+            .upload_file(&p, &name, None, Some(progress))
+            .await
+            .unwrap();
+        assert_eq!(
+            (up.size, up.md5.as_str()),
+            (n as u64, md5_hex(&data).as_str())
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), n as u64, "{name}: progress");
+        let back = host.path(&format!("back-{name}"));
+        c.download_file(up.id, &back, &Default::default(), None)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&back).unwrap(), data, "{name}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_checks_md5_and_reports_host_names() {
     let host = Host::start().await;
