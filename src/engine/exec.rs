@@ -1887,12 +1887,7 @@ impl<'a> Exec<'a> {
             // The host lists trashed folders in the account root: remember
             // this one so it is not taken for a new folder there.
             let mut db = self.db.lock().map_err(|_| poisoned())?;
-            let mut ids = db.get_meta(super::TRASHED_FOLDERS)?.unwrap_or_default();
-            if !ids.is_empty() {
-                ids.push(',');
-            }
-            ids.push_str(&id.to_string());
-            db.set_meta(super::TRASHED_FOLDERS, &ids)?;
+            super::remember_trashed_folder(&mut db, id)?;
         }
         tracing::info!(%path, "moved to the host's trash");
         Ok(Done {

@@ -1424,6 +1424,16 @@ pub const LAST_PLAN: &str = "last_plan";
 /// The meta key holding ids of folders known to be in the host's trash.
 pub(crate) const TRASHED_FOLDERS: &str = "trashed_folders";
 
+/// Adds folder `id` to the folders known to be in the host's trash.
+pub(crate) fn remember_trashed_folder(db: &mut StateDb, id: u64) -> Result<(), StateError> {
+    let mut ids = db.get_meta(TRASHED_FOLDERS)?.unwrap_or_default();
+    if !ids.is_empty() {
+        ids.push(',');
+    }
+    ids.push_str(&id.to_string());
+    db.set_meta(TRASHED_FOLDERS, &ids)
+}
+
 /// Ids of the folders known to be in the host's trash.
 fn trashed_folders(db: &StateDb) -> Result<std::collections::BTreeSet<u64>, EngineError> {
     Ok(db

@@ -226,9 +226,22 @@ pub(crate) async fn run(
                 // the entry, still tracked, reads as trashed on the host by
                 // somebody else and its local copy goes to the local trash
                 // (sim seed 104000: the file had come back locally).
-                if remote_delete_happened(client, *kind, *entry, remote_root).await? {
+                let probes = match (kind, remote_root) {
+                    (Kind::Dir, None) => db
+                        .files_below(path, 3)?
+                        .values()
+                        .map(|e| e.remote_id)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if remote_delete_happened(client, *kind, *entry, remote_root, &probes).await? {
                     tracing::info!(%path, "an interrupted trash on the host went through; recorded");
                     db.journal_done(id, &[Change::RemoveTree(path.clone())], &now)?;
+                    if *kind == Kind::Dir && remote_root.is_none() {
+                        // Listed in the account root again, without its
+                        // files: not a new folder (see `exec::delete_remote`).
+                        super::remember_trashed_folder(db, *entry)?;
+                    }
                 } else {
                     db.journal_abandon(id, &now)?;
                 }
@@ -241,12 +254,17 @@ pub(crate) async fn run(
 
 /// Whether the host's entry `id` is in the trash (or gone): a file by its
 /// status, a folder by being cut off below the synced folder (a folder
-/// trashed on its own leaves it; folders have no status).
+/// trashed on its own leaves it; folders have no status). In the account
+/// root, where a trashed folder is listed again looking like any folder, by
+/// one of its tracked files (`probes`) read as trashed *with* its folder
+/// (a file trashed on its own is detached and says nothing); a folder with
+/// no tracked file cannot be told and counts as not trashed.
 async fn remote_delete_happened(
     client: &dyn Host,
     kind: Kind,
     id: u64,
     remote_root: Option<FolderId>,
+    probes: &[u64],
 ) -> Result<bool, EngineError> {
     let gone = match kind {
         Kind::File => match client.file_info(FileId(id)).await {
@@ -256,7 +274,21 @@ async fn remote_delete_happened(
         },
         Kind::Dir => match remote_root {
             Some(root) => super::cut_off_below(client, FolderId(id), root).await?,
-            None => false,
+            None => {
+                let mut trashed = false;
+                for &file in probes {
+                    match client.file_info(FileId(file)).await {
+                        Ok(f) if f.status != FileStatus::Active && f.folder_id.is_some() => {
+                            trashed = true;
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                trashed
+            }
         },
     };
     Ok(gone)

@@ -276,6 +276,29 @@ impl StateDb {
         Ok(tree)
     }
 
+    /// Up to `limit` files recorded below folder `path` (at any depth), in
+    /// path order.
+    pub fn files_below(
+        &self,
+        path: &RelPath,
+        limit: usize,
+    ) -> Result<Tree<SyncedEntry>, StateError> {
+        let mut tree = Tree::new();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM synced WHERE path >= (?1 || '/') AND path < (?1 || '0') \
+             AND kind = 'file' ORDER BY path LIMIT ?2"
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_rows(
+            "read files below a folder",
+            &sql,
+            rusqlite::params![path.as_str(), limit],
+            &mut tree,
+            |_| true,
+        )?;
+        Ok(tree)
+    }
+
     /// Adds the rows `sql` selects (the [`COLUMNS`]) that `keep` accepts.
     fn read_rows(
         &self,
