@@ -300,13 +300,11 @@ async fn refresh_parts(
             out.view.entries.retain(|k, _| !k.is_below(base));
             snapshot::snapshot_from(client, id.map(FolderId), base.clone(), concurrency).await
         } else {
-            let mut part = snapshot::snapshot_level(client, id.map(FolderId), base.clone()).await;
             // The account root's listing shows folders in the host's trash
             // too; those a full pass found are left out (a new one makes
             // the folders differ: a full pass sorts it out).
-            part.view
-                .entries
-                .retain(|_, e| !(e.kind == Kind::Dir && trashed.contains(&e.id)));
+            let part =
+                snapshot::snapshot_level(client, id.map(FolderId), base.clone(), trashed).await;
             let dirs = |t: &crate::model::Tree<crate::model::RemoteEntry>| -> Vec<(RelPath, u64)> {
                 t.iter()
                     .filter(|(k, e)| e.kind == Kind::Dir && scope.contains(k))
@@ -997,12 +995,6 @@ async fn sync_pass(
     let scopes: Option<Vec<Scope>> = focus
         .as_ref()
         .map(|f| f.iter().map(|(s, _)| s.clone()).collect());
-    // A focused pass that lists the account root again leaves out the
-    // trashed folders a full pass found there.
-    let trashed = match (&focus, remote_root) {
-        (Some(_), None) => trashed_folders(&db)?,
-        _ => Default::default(),
-    };
     let mut keep = req.keep;
     if unchanged && report.remote_view.is_none() {
         report.remote_view = keep.take();
@@ -1044,6 +1036,13 @@ async fn sync_pass(
             let r = recover::run(client, &mut db, root, remote_root, &*clock).await?;
             (forgot, held) = (r.forgot, r.held);
         }
+        // The account root's listing shows folders in the host's trash; the
+        // ones known (trashed by us, found before, or just recorded by
+        // recovery) are left out of it.
+        let trashed = match remote_root {
+            None => trashed_folders(&db)?,
+            Some(_) => Default::default(),
+        };
         let t_load = Instant::now();
         // A focused pass reads, scans and plans only its scopes.
         let mut synced = match &scopes {
@@ -1088,7 +1087,15 @@ async fn sync_pass(
                     report.needs_full_pass |= stale;
                     snap
                 }
-                _ => snapshot::snapshot(client, remote_root, cfg.listing_concurrency).await,
+                _ => {
+                    snapshot::snapshot_without(
+                        client,
+                        remote_root,
+                        cfg.listing_concurrency,
+                        &trashed,
+                    )
+                    .await
+                }
             };
             report.timings.listing_ms += t_snap.elapsed().as_millis() as u64;
             let (scanned, scan_time) = scan_task.await.map_err(|e| EngineError::Io {
@@ -1135,7 +1142,22 @@ async fn sync_pass(
         // A focused pass takes the root's folders from the cached tree
         // (trashed ones dropped already) and leaves out known trashed ones
         // when it lists the account root again (`refresh_parts`).
-        if remote_root.is_none() && scopes.is_none() {
+        if remote_root.is_none()
+            && scopes.is_none()
+            && drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?
+            && snap.mapped.iter().any(|(p, _)| !p.contains('/'))
+        {
+            // A folder just found trashed shares its name with another
+            // root entry, which the listing named `… (duplicate N)` beside
+            // it: listed again without it, the other keeps its name.
+            tracing::info!(
+                "a folder in the host's trash shares a name in the account root; listing again without it"
+            );
+            let trashed = trashed_folders(&db)?;
+            let calls = snap.stats.api_calls;
+            snap =
+                snapshot::snapshot_without(client, None, cfg.listing_concurrency, &trashed).await;
+            snap.stats.api_calls += calls;
             drop_trashed_root_folders(client, &mut db, &mut snap.view, &synced).await?;
         }
         pass::adjust_views(
@@ -1449,12 +1471,13 @@ fn trashed_folders(db: &StateDb) -> Result<std::collections::BTreeSet<u64>, Engi
 /// folder must not count as new, nor as a move into the root. Folders dcsync
 /// trashed itself are remembered; a Synced folder that shows up in the root
 /// is checked through one of its former files (`file_status` = trash).
+/// Returns whether folders not known to be trashed before were dropped.
 async fn drop_trashed_root_folders(
     client: &dyn Host,
     db: &mut StateDb,
     view: &mut crate::model::RemoteView,
     synced: &crate::model::Tree<crate::model::SyncedEntry>,
-) -> Result<(), EngineError> {
+) -> Result<bool, EngineError> {
     use crate::model::Kind;
     let mut trashed = trashed_folders(db)?;
     let before = trashed.len();
@@ -1506,7 +1529,7 @@ async fn drop_trashed_root_folders(
             .collect();
         db.set_meta(TRASHED_FOLDERS, &list.join(","))?;
     }
-    Ok(())
+    Ok(trashed.len() != before)
 }
 
 /// How many tracked files that vanished from the listing are looked up

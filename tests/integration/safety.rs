@@ -619,17 +619,21 @@ async fn lost_folder_trash_then_moved_back(remote: &str) {
         .unwrap();
     assert!(r.in_sync(), "{r:?}");
     assert_eq!(r.deleted_local, 0, "{r:?}");
-    // In the account root the trashed `d` (listed again, older) keeps the
-    // name in the listing and the new one is synced as `d (duplicate 2)`
-    // (snapshot's TODO #4 item 8): the files stay, under that name.
-    let here = match remote {
-        "/" => local.join("d (duplicate 2)"),
-        _ => local.join("d"),
-    };
+    // In the account root the trashed `d` is listed again (older, beside
+    // the new one): known trashed, it is left out before names are told
+    // apart, so the new one keeps the plain name.
+    let here = local.join("d");
     assert_eq!(read(&here.join("f0.txt")), b"d0", "the local files stay");
     assert_eq!(read(&here.join("f1.txt")), b"d1");
     let trash = local.join(".dcsync/trash");
     assert!(!trash.exists() || walk_count(&trash) == 0);
+    let mut names: Vec<String> = std::fs::read_dir(&local)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(".dcsync"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d", "e"], "no folder renamed locally");
     // And they went up again (in the account root the trashed `d` is
     // listed too, without its files).
     let top = match remote {
@@ -646,6 +650,57 @@ async fn lost_folder_trash_then_moved_back(remote: &str) {
         live.iter().any(|names| names == &["f0.txt", "f1.txt"]),
         "{live:?}"
     );
+}
+
+/// In the account root, a subfolder trashed on another device shows up
+/// in the root listing (detached, without its files) under its name; when
+/// it is older than a root folder of that name, the listing named the live
+/// one `a (duplicate 2)`. Found trashed, it is left out and the root listed
+/// again: the live folder keeps its name (before, it was renamed locally
+/// to `a (duplicate 2)` and back again in the pass's next round).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_trashed_elsewhere_never_renames_its_namesake_in_the_account_root() {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let host = Host::start().await;
+    let (local, mut cfg) = crate::sync::library_pair(&host, &[("x/a", 1), ("e", 2)]);
+    cfg.remote_path = "/".into();
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    // Made after `x/a`: a higher id than it.
+    std::fs::create_dir(local.join("a")).unwrap();
+    std::fs::write(local.join("a/g.txt"), b"live").unwrap();
+    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    let x = crate::sync::find_folder(&c, None, "x").await.unwrap();
+    let xa = crate::sync::find_folder(&c, Some(x), "a").await.unwrap();
+    c.folder_delete(xa).await.unwrap();
+    let root = c.folder_listing(None).await.unwrap();
+    assert_eq!(
+        root.folders.iter().filter(|f| f.name == "a").count(),
+        2,
+        "the host lists the trashed folder in the root: {root:?}"
+    );
+
+    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    // Not renamed to `a (duplicate 2)` and back in a later round.
+    assert_eq!(r.moved, 0, "{r:?}");
+    assert_eq!(read(&local.join("a/g.txt")), b"live", "kept its name");
+    assert!(!local.join("a (duplicate 2)").exists());
+    assert!(!local.join("x/a").exists(), "the trash reached this side");
+    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.in_sync() && r.uploaded == 0 && r.deleted_local == 0, "{r:?}");
+    assert_eq!(read(&local.join("a/g.txt")), b"live");
 }
 
 fn walk_count(dir: &std::path::Path) -> usize {
