@@ -10,6 +10,10 @@
 # Knobs (environment):
 #   BENCH_BIG_MIB=1024     size of the file, MiB
 #   BENCH_BIG_REPEAT=3     runs of each (median reported)
+#   BENCH_BIG_PIN=0        1 = the emulator on CPU 0, curl and dcsync on CPU 1
+#                          (a host with its own CPU: shows whether the client
+#                          is on the transfer's critical path, not how two
+#                          processes share two cores)
 #   BENCH_BUILD=1          0 = use the existing binaries in BENCH_BIN_DIR
 #   BENCH_BIN_DIR=target/release   where the binaries are
 #   BENCH_DATA=bench/data  where generated data goes (never committed)
@@ -20,6 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
 MIB=${BENCH_BIG_MIB:-1024}
 REPEAT=${BENCH_BIG_REPEAT:-3}
+PIN=${BENCH_BIG_PIN:-0}
 BUILD=${BENCH_BUILD:-1}
 BIN_DIR=${BENCH_BIN_DIR:-$REPO/target/release}
 DATA=${BENCH_DATA:-$HERE/data}/bigfile
@@ -34,6 +39,13 @@ command -v python3 >/dev/null || die "python3 is needed"
 source "$HERE/emulator.sh"
 start_bench_emulator
 URL=${URL%/}/
+ON=()
+if [[ $PIN == 1 ]]; then
+    command -v taskset >/dev/null || die "taskset is needed for BENCH_BIG_PIN=1 (util-linux)"
+    (($(nproc) >= 2)) || die "BENCH_BIG_PIN=1 needs two CPUs"
+    taskset -a -p -c 0 "$EMU_PID" >/dev/null
+    ON=(taskset -c 1)
+fi
 
 cat >"$DATA/config.toml" <<EOF
 api_url = "$URL"
@@ -74,7 +86,7 @@ timed() {
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 curl_put() {
-    curl -sS -o "$DATA/curl-put.json" -F "access_token=$TOKEN" -F "account_id=$ACCOUNT" \
+    "${ON[@]}" curl -sS -o "$DATA/curl-put.json" -F "access_token=$TOKEN" -F "account_id=$ACCOUNT" \
         -F "folder_id=" -F "upload_file=@$DATA/big.bin" "${URL}file/upload"
 }
 curl_get() {
@@ -84,7 +96,7 @@ curl_get() {
         -d "access_token=$TOKEN" -d "account_id=$ACCOUNT" -d "file_id=$id"
     link=$(json 'd["data"]["download_url"]' <"$DATA/curl-link.json") ||
         die "no download link: $(cat "$DATA/curl-link.json")"
-    curl -sS -o "$DATA/curl.out" "$link"
+    "${ON[@]}" curl -sS -o "$DATA/curl.out" "$link"
 }
 
 cp_up=() cu_up=() cp_down=() cu_down=()
@@ -92,11 +104,11 @@ for ((i = 1; i <= REPEAT; i++)); do
     log "run $i of $REPEAT"
     auth
     cu_up+=("$(timed curl_put)")
-    cp_up+=("$(timed "$DCSYNC" --config "$DATA/config.toml" remote put "$DATA/big.bin" "/run$i")")
+    cp_up+=("$(timed "${ON[@]}" "$DCSYNC" --config "$DATA/config.toml" remote put "$DATA/big.bin" "/run$i")")
     auth
     cu_down+=("$(timed curl_get)")
     rm -f "$DATA/dcsync.out"
-    cp_down+=("$(timed "$DCSYNC" --config "$DATA/config.toml" remote get "/run$i/big.bin" "$DATA/dcsync.out")")
+    cp_down+=("$(timed "${ON[@]}" "$DCSYNC" --config "$DATA/config.toml" remote get "/run$i/big.bin" "$DATA/dcsync.out")")
     cmp -s "$DATA/big.bin" "$DATA/dcsync.out" || die "dcsync's download differs"
     cmp -s "$DATA/big.bin" "$DATA/curl.out" || die "curl's download differs"
     rm -f "$DATA/curl.out" "$DATA/dcsync.out"
@@ -109,7 +121,9 @@ mib = $MIB
 print(f'| $1 | {$d:.2f} s ({mib / $d:.0f} MiB/s) | {$c:.2f} s ({mib / $c:.0f} MiB/s) | {$c / $d:.2f}x curl |')"
 }
 echo
-echo "commit $(git -C "$REPO" rev-parse --short HEAD), $MIB MiB, medians of $REPEAT ($(nproc) cores)"
+pinned=""
+[[ $PIN == 1 ]] && pinned=", emulator on CPU 0, clients on CPU 1"
+echo "commit $(git -C "$REPO" rev-parse --short HEAD), $MIB MiB, medians of $REPEAT ($(nproc) cores$pinned)"
 echo
 echo "| transfer | dcsync | curl (baseline) | speed |"
 echo "|---|---|---|---|"
