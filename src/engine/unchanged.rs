@@ -41,6 +41,9 @@ use std::time::Instant;
 /// Rows sent to the database at a time.
 const BATCH: usize = 2048;
 
+/// Local rows written to the database in one transaction.
+const COMMIT_ROWS: usize = 16 * 1024;
+
 /// What the check saw when nothing changed: what a full pass would have
 /// noted and remembered.
 #[derive(Debug, Default)]
@@ -200,11 +203,25 @@ fn local_half(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(RelPath, LocalEntry)>>(4);
     let (walked, db) = std::thread::scope(|s| {
         let writer = s.spawn(move || -> Result<StateDb, EngineError> {
-            for batch in rx {
-                if let Err(e) = db.now_add_local(&batch) {
+            // The walk hands over one folder at a time; written in
+            // transactions of COMMIT_ROWS.
+            let mut rows: Vec<(RelPath, LocalEntry)> = Vec::new();
+            let mut write = |rows: &mut Vec<(RelPath, LocalEntry)>| {
+                let r = db.now_add_local(rows);
+                rows.clear();
+                if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
-                    return Err(e.into());
                 }
+                r
+            };
+            for batch in rx {
+                rows.extend(batch);
+                if rows.len() >= COMMIT_ROWS {
+                    write(&mut rows)?;
+                }
+            }
+            if !rows.is_empty() {
+                write(&mut rows)?;
             }
             Ok(db)
         });

@@ -699,7 +699,10 @@ async fn a_folder_trashed_elsewhere_never_renames_its_namesake_in_the_account_ro
     let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
         .await
         .unwrap();
-    assert!(r.in_sync() && r.uploaded == 0 && r.deleted_local == 0, "{r:?}");
+    assert!(
+        r.in_sync() && r.uploaded == 0 && r.deleted_local == 0,
+        "{r:?}"
+    );
     assert_eq!(read(&local.join("a/g.txt")), b"live");
 }
 
