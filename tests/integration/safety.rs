@@ -587,14 +587,7 @@ async fn a_folder_trash_whose_answers_were_lost_is_recorded_in_the_account_root_
 async fn lost_folder_trash_then_moved_back(remote: &str) {
     use dcsync::engine::{Quiet, SyncRequest, sync};
     let mut host = Host::start().await;
-    let (local, mut cfg) = crate::sync::library_pair(&host, &[("d", 2), ("e", 1)]);
-    cfg.remote_path = remote.into();
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
-        .await
-        .unwrap();
-    assert!(r.in_sync(), "{r:?}");
+    let (local, cfg, c, clock) = synced_library(&host, &[("d", 2), ("e", 1)], remote).await;
     let away = host.path("away");
     std::fs::rename(local.join("d"), &away).unwrap();
     // Every answer to a call that changes something is lost (the work is
@@ -662,14 +655,7 @@ async fn lost_folder_trash_then_moved_back(remote: &str) {
 async fn a_folder_trashed_elsewhere_never_renames_its_namesake_in_the_account_root() {
     use dcsync::engine::{Quiet, SyncRequest, sync};
     let host = Host::start().await;
-    let (local, mut cfg) = crate::sync::library_pair(&host, &[("x/a", 1), ("e", 2)]);
-    cfg.remote_path = "/".into();
-    let c = host.client();
-    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
-    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
-        .await
-        .unwrap();
-    assert!(r.in_sync(), "{r:?}");
+    let (local, cfg, c, clock) = synced_library(&host, &[("x/a", 1), ("e", 2)], "/").await;
     // Made after `x/a`: a higher id than it.
     std::fs::create_dir(local.join("a")).unwrap();
     std::fs::write(local.join("a/g.txt"), b"live").unwrap();
@@ -704,6 +690,30 @@ async fn a_folder_trashed_elsewhere_never_renames_its_namesake_in_the_account_ro
         "{r:?}"
     );
     assert_eq!(read(&local.join("a/g.txt")), b"live");
+}
+
+/// A library pair (`crate::sync::library_pair`) with `remote` as its
+/// remote path, synced once.
+async fn synced_library(
+    host: &Host,
+    folders: &[(&str, usize)],
+    remote: &str,
+) -> (
+    std::path::PathBuf,
+    dcsync::engine::EngineConfig,
+    dcsync::api::Client,
+    std::sync::Arc<dcsync::clock::SystemClock>,
+) {
+    use dcsync::engine::{Quiet, SyncRequest, sync};
+    let (local, mut cfg) = crate::sync::library_pair(host, folders);
+    cfg.remote_path = remote.into();
+    let c = host.client();
+    let clock = std::sync::Arc::new(dcsync::clock::SystemClock);
+    let r = sync(&c, &cfg, SyncRequest::default(), clock.clone(), &Quiet)
+        .await
+        .unwrap();
+    assert!(r.in_sync(), "{r:?}");
+    (local, cfg, c, clock)
 }
 
 fn walk_count(dir: &std::path::Path) -> usize {
