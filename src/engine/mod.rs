@@ -1504,14 +1504,9 @@ async fn drop_trashed_root_folders(
                     // Trashed with its folder: the file keeps its folder id.
                     // Trashed on its own: detached (no folder), which says
                     // nothing about the folder.
-                    drop = match client.file_info(crate::api::FileId(f.remote_id)).await {
-                        Ok(info) => {
-                            info.status != crate::api::FileStatus::Active
-                                && info.folder_id.is_some()
-                        }
-                        Err(e) if e.is_not_found() => true,
-                        Err(e) => return Err(e.into()),
-                    };
+                    drop = trashed_with_its_folder(client, f.remote_id)
+                        .await?
+                        .unwrap_or(true);
                 }
             }
         }
@@ -1530,6 +1525,23 @@ async fn drop_trashed_root_folders(
         db.set_meta(TRASHED_FOLDERS, &list.join(","))?;
     }
     Ok(trashed.len() != before)
+}
+
+/// What `file/info` says of the tracked file `id` about its folder:
+/// `Some(true)` when it is in the trash *with* its folder (not active, its
+/// folder id kept), `Some(false)` when not (active, or trashed on its own:
+/// detached), `None` when the host no longer knows it.
+pub(crate) async fn trashed_with_its_folder(
+    client: &dyn Host,
+    id: u64,
+) -> Result<Option<bool>, EngineError> {
+    match client.file_info(crate::api::FileId(id)).await {
+        Ok(info) => Ok(Some(
+            info.status != crate::api::FileStatus::Active && info.folder_id.is_some(),
+        )),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How many tracked files that vanished from the listing are looked up

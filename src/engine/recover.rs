@@ -277,14 +277,9 @@ async fn remote_delete_happened(
             None => {
                 let mut trashed = false;
                 for &file in probes {
-                    match client.file_info(FileId(file)).await {
-                        Ok(f) if f.status != FileStatus::Active && f.folder_id.is_some() => {
-                            trashed = true;
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return Err(e.into()),
+                    if super::trashed_with_its_folder(client, file).await? == Some(true) {
+                        trashed = true;
+                        break;
                     }
                 }
                 trashed
