@@ -1446,24 +1446,39 @@ pub const LAST_PLAN: &str = "last_plan";
 /// The meta key holding ids of folders known to be in the host's trash.
 pub(crate) const TRASHED_FOLDERS: &str = "trashed_folders";
 
+/// How many trashed folder ids are kept (the last remembered): the list
+/// is read each round, so it must not grow for ever.
+const TRASHED_FOLDERS_KEPT: usize = 5000;
+
 /// Adds folder `id` to the folders known to be in the host's trash.
 pub(crate) fn remember_trashed_folder(db: &mut StateDb, id: u64) -> Result<(), StateError> {
-    let mut ids = db.get_meta(TRASHED_FOLDERS)?.unwrap_or_default();
-    if !ids.is_empty() {
-        ids.push(',');
-    }
-    ids.push_str(&id.to_string());
-    db.set_meta(TRASHED_FOLDERS, &ids)
+    remember_trashed_folders(db, &[id])
 }
 
-/// Ids of the folders known to be in the host's trash.
-fn trashed_folders(db: &StateDb) -> Result<std::collections::BTreeSet<u64>, EngineError> {
+/// Adds `ids` to the folders known to be in the host's trash; of more than
+/// [`TRASHED_FOLDERS_KEPT`], the ones remembered first are let go.
+fn remember_trashed_folders(db: &mut StateDb, ids: &[u64]) -> Result<(), StateError> {
+    let mut list = trashed_folder_list(db)?;
+    let mut known: std::collections::HashSet<u64> = list.iter().copied().collect();
+    list.extend(ids.iter().filter(|id| known.insert(**id)));
+    let over = list.len().saturating_sub(TRASHED_FOLDERS_KEPT);
+    let text: Vec<String> = list[over..].iter().map(u64::to_string).collect();
+    db.set_meta(TRASHED_FOLDERS, &text.join(","))
+}
+
+/// The folders known to be in the host's trash, in the order remembered.
+fn trashed_folder_list(db: &StateDb) -> Result<Vec<u64>, StateError> {
     Ok(db
         .get_meta(TRASHED_FOLDERS)?
         .unwrap_or_default()
         .split(',')
         .filter_map(|v| v.parse().ok())
         .collect())
+}
+
+/// Ids of the folders known to be in the host's trash.
+fn trashed_folders(db: &StateDb) -> Result<std::collections::BTreeSet<u64>, StateError> {
+    Ok(trashed_folder_list(db)?.into_iter().collect())
 }
 
 /// When syncing the account root: the host lists trashed folders in the
@@ -1479,8 +1494,8 @@ async fn drop_trashed_root_folders(
     synced: &crate::model::Tree<crate::model::SyncedEntry>,
 ) -> Result<bool, EngineError> {
     use crate::model::Kind;
-    let mut trashed = trashed_folders(db)?;
-    let before = trashed.len();
+    let trashed = trashed_folders(db)?;
+    let mut found = Vec::new();
     let root_dirs: Vec<(RelPath, u64)> = view
         .entries
         .iter()
@@ -1511,20 +1526,16 @@ async fn drop_trashed_root_folders(
             }
         }
         if drop {
-            trashed.insert(id);
+            if !trashed.contains(&id) {
+                found.push(id);
+            }
             view.entries.retain(|k, _| !k.starts_with(&path));
         }
     }
-    if trashed.len() != before {
-        let list: Vec<String> = trashed
-            .iter()
-            .rev()
-            .take(5000)
-            .map(u64::to_string)
-            .collect();
-        db.set_meta(TRASHED_FOLDERS, &list.join(","))?;
+    if !found.is_empty() {
+        remember_trashed_folders(db, &found)?;
     }
-    Ok(trashed.len() != before)
+    Ok(!found.is_empty())
 }
 
 /// What `file/info` says of the tracked file `id` about its folder:
@@ -1940,6 +1951,30 @@ mod tests {
             remote_name: String::new(),
             size: 0,
         }
+    }
+
+    /// The trashed folders' list is read each round: remembering one more
+    /// keeps it at [`TRASHED_FOLDERS_KEPT`], letting go of the one
+    /// remembered first (not of the lowest id: an old folder trashed now
+    /// is the one to remember).
+    #[test]
+    fn the_trashed_folders_list_keeps_the_last_remembered_and_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = StateDb::open(&dir.path().join("state.db")).unwrap();
+        let n = TRASHED_FOLDERS_KEPT as u64;
+        let ids: Vec<u64> = (10..10 + n).collect();
+        remember_trashed_folders(&mut db, &ids).unwrap();
+        remember_trashed_folder(&mut db, 3).unwrap();
+        let kept = trashed_folders(&db).unwrap();
+        assert_eq!(kept.len(), TRASHED_FOLDERS_KEPT);
+        assert!(kept.contains(&3) && !kept.contains(&10) && kept.contains(&11));
+        let list = trashed_folder_list(&db).unwrap();
+        remember_trashed_folder(&mut db, 11).unwrap();
+        assert_eq!(
+            trashed_folder_list(&db).unwrap(),
+            list,
+            "a known id is not added twice"
+        );
     }
 
     #[test]
