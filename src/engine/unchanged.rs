@@ -29,10 +29,10 @@ use super::EngineError;
 use super::pass::IGNORED_REMOTE;
 use crate::api::host::Host;
 use crate::api::{FolderId, Listing};
-use crate::model::{Kind, LocalEntry, RelPath, RemoteEntry, RemoteView, Tree};
+use crate::model::{Kind, LocalEntry, RelPath, RemoteEntry, RemoteView};
 use crate::scan::{self, IgnoreRules};
 use crate::snapshot::{self, ListedFolder};
-use crate::state::{NowSide, StateDb};
+use crate::state::{LocalDifferences, NowSide, StateDb};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,9 +40,6 @@ use std::time::Instant;
 
 /// Rows sent to the database at a time.
 const BATCH: usize = 2048;
-
-/// Local rows written to the database in one transaction.
-const COMMIT_ROWS: usize = 16 * 1024;
 
 /// What the check saw when nothing changed: what a full pass would have
 /// noted and remembered.
@@ -189,88 +186,135 @@ pub(super) async fn check(
     })
 }
 
+/// One batch of a local folder's entries, as the walk hands it over.
+type Batch = (RelPath, Option<usize>, Vec<(RelPath, LocalEntry)>);
+
 /// The local half, on a blocking thread with its own connection: the walk
-/// streams into `temp.local_now`, then one query.
+/// hands over each folder's entries (on its threads, folders in no
+/// particular order), and this thread compares each folder, once all its
+/// batches are in, with Synced (`StateDb::local_folder_differences`). No
+/// table is written and nothing sorted beyond one folder.
 fn local_half(
     db_path: &std::path::Path,
     root: &std::path::Path,
     rules: &IgnoreRules,
 ) -> Result<LocalSeen, EngineError> {
-    // Set when the database fails: the walk then ends.
+    // Set when the comparison ends early (too many differences, or the
+    // database failed): the walk then ends.
     let stop = &AtomicBool::new(false);
-    let mut db = StateDb::open(db_path)?;
-    db.now_begin(NowSide::Local)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(RelPath, LocalEntry)>>(4);
-    let (walked, db) = std::thread::scope(|s| {
-        let writer = s.spawn(move || -> Result<StateDb, EngineError> {
-            // The walk hands over one folder at a time; written in
-            // transactions of COMMIT_ROWS.
-            let mut rows: Vec<(RelPath, LocalEntry)> = Vec::new();
-            let mut write = |rows: &mut Vec<(RelPath, LocalEntry)>| {
-                let r = db.now_add_local(rows);
-                rows.clear();
-                if r.is_err() {
-                    stop.store(true, Ordering::Relaxed);
-                }
-                r
-            };
-            for batch in rx {
-                rows.extend(batch);
-                if rows.len() >= COMMIT_ROWS {
-                    write(&mut rows)?;
-                }
-            }
-            if !rows.is_empty() {
-                write(&mut rows)?;
-            }
-            Ok(db)
-        });
+    let db = StateDb::open(db_path)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(16);
+    let (walked, compared) = std::thread::scope(|s| {
+        let compare = s.spawn(move || compare_folders(&db, rx, stop));
         let walked = {
-            let sink = |t: &mut Tree<LocalEntry>| {
-                if t.is_empty() {
-                    return;
-                }
-                let batch: Vec<(RelPath, LocalEntry)> = std::mem::take(t).into_iter().collect();
-                for chunk in batch.chunks(BATCH) {
-                    if tx.send(chunk.to_vec()).is_err() {
-                        stop.store(true, Ordering::Relaxed);
-                        return;
-                    }
+            let sink = |l: scan::Listed<'_>| {
+                let rows: Vec<(RelPath, LocalEntry)> =
+                    std::mem::take(l.entries).into_iter().collect();
+                if tx.send((l.dir.clone(), l.batches, rows)).is_err() {
+                    stop.store(true, Ordering::Relaxed);
                 }
             };
             scan::scan_stream(root, rules, stop, &sink)
         };
         drop(tx);
-        let db = match writer.join() {
+        let compared = match compare.join() {
             Ok(r) => r,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        (walked, db)
+        (walked, compared)
     });
-    let mut db = db?;
+    let compared = compared?;
     let walked = walked?;
     let differs = if let Some(p) = walked.unknown.first() {
         Err(format!("local: {p} could not be looked at"))
     } else {
-        db.now_differences(NowSide::Local, NARROW_LIMIT)?
-            .ok_or_else(|| format!("local: more than {NARROW_LIMIT} paths differ"))
+        match compared {
+            Compared::Done(found) => Ok(found),
+            Compared::TooMany => Err(format!("local: more than {NARROW_LIMIT} paths differ")),
+            Compared::Unfinished(p) => Err(format!("local: {p} was not listed whole")),
+        }
     };
     let mut skipped = walked.skipped;
-    if differs.as_ref().is_ok_and(|d| d.is_empty()) {
-        // Noted as the full pass notes them (`pass::hold_back_empty_files`).
-        skipped.extend(db.now_held_back_empty()?.into_iter().map(|p| {
-            (
-                p.as_str().to_owned(),
-                "the host cannot store empty files; it will sync once it has content".to_owned(),
-            )
-        }));
-    }
-    db.now_end(NowSide::Local)?;
+    let differs = differs.map(|found| {
+        if found.paths.is_empty() {
+            // Noted as the full pass notes them (`pass::hold_back_empty_files`).
+            let mut held = found.held_back;
+            held.sort();
+            skipped.extend(held.into_iter().map(|p| {
+                (
+                    p.as_str().to_owned(),
+                    "the host cannot store empty files; it will sync once it has content"
+                        .to_owned(),
+                )
+            }));
+        }
+        found.paths
+    });
     Ok(LocalSeen {
         root: root.to_path_buf(),
         differs,
         skipped,
     })
+}
+
+/// What [`compare_folders`] found.
+enum Compared {
+    Done(LocalDifferences),
+    /// More than [`NARROW_LIMIT`] paths differ (the walk was stopped).
+    TooMany,
+    /// A folder whose batches did not all come (the walk was stopped, or
+    /// lost one): nothing can be said.
+    Unfinished(RelPath),
+}
+
+/// Gathers each folder's batches from `rx` and compares the folder with
+/// Synced once the last one is in (so memory follows the folders being
+/// listed, at most the walk's threads' and the channel's); sets `stop` to
+/// end the walk early when the answer is known or the database fails.
+fn compare_folders(
+    db: &StateDb,
+    rx: std::sync::mpsc::Receiver<Batch>,
+    stop: &AtomicBool,
+) -> Result<Compared, EngineError> {
+    use std::collections::hash_map::Entry;
+    // Folders with batches still to come: how many in all (once known),
+    // how many came, their entries.
+    type Open = (Option<usize>, usize, Vec<(RelPath, LocalEntry)>);
+    let mut open: std::collections::HashMap<RelPath, Open> = Default::default();
+    let mut found = LocalDifferences::default();
+    for (dir, batches, rows) in rx {
+        let (dir, rows) = match open.entry(dir) {
+            Entry::Vacant(v) if batches == Some(1) => (v.into_key(), rows),
+            Entry::Vacant(v) => {
+                v.insert((batches, 1, rows));
+                continue;
+            }
+            Entry::Occupied(mut o) => {
+                let slot = o.get_mut();
+                slot.0 = slot.0.or(batches);
+                slot.1 += 1;
+                slot.2.extend(rows);
+                if slot.0 != Some(slot.1) {
+                    continue;
+                }
+                let (dir, (_, _, mut rows)) = o.remove_entry();
+                rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                (dir, rows)
+            }
+        };
+        if let Err(e) = db.local_folder_differences(&dir, &rows, NARROW_LIMIT, &mut found) {
+            stop.store(true, Ordering::Relaxed);
+            return Err(e.into());
+        }
+        if found.paths.len() > NARROW_LIMIT {
+            stop.store(true, Ordering::Relaxed);
+            return Ok(Compared::TooMany);
+        }
+    }
+    if let Some(dir) = open.into_keys().min() {
+        return Ok(Compared::Unfinished(dir));
+    }
+    Ok(Compared::Done(found))
 }
 
 /// What the remote half found.

@@ -39,7 +39,7 @@ use super::unchanged;
 use super::{EngineError, SyncReport};
 use crate::api::FolderId;
 use crate::api::host::Host;
-use crate::model::{Kind, LocalEntry, RelPath, RemoteView, Tree};
+use crate::model::{Kind, RelPath, RemoteView};
 use crate::scan::{self, IgnoreRules};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -183,8 +183,8 @@ fn local_counts(
 ) -> Result<Option<BTreeMap<RelPath, u64>>, EngineError> {
     let counts: Mutex<BTreeMap<RelPath, u64>> = Mutex::new(BTreeMap::new());
     let stop = AtomicBool::new(false);
-    let sink = |t: &mut Tree<LocalEntry>| {
-        let batch = std::mem::take(t);
+    let sink = |l: scan::Listed<'_>| {
+        let batch = std::mem::take(l.entries);
         let Ok(mut c) = counts.lock() else { return };
         for (p, e) in batch {
             if e.kind == Kind::Dir {

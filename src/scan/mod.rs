@@ -16,6 +16,7 @@ mod walk;
 
 pub use hash::{md5_file, sha256_file};
 pub use rules::{DEFAULT_PATTERNS, IGNORE_FILE, IgnoreRules, PART_SUFFIX, STATE_DIR};
+pub use walk::Listed;
 
 use crate::model::{Hashes, Kind, LocalEntry, LocalMeta, LocalView, RelPath, SyncedEntry, Tree};
 use std::fs::Metadata;
@@ -126,15 +127,16 @@ pub struct StreamOutcome {
 /// same entries (the same rules, symlinks and special files left out the
 /// same way), but files only with their metadata (nothing is read, so
 /// [`LocalEntry::hashes`] is empty), handed to `sink` a folder (or a batch
-/// of a large folder) at a time, in no particular order; `sink` drains the
-/// tree it gets. Memory follows the largest folder, not the tree. Setting
+/// of a large folder) at a time, in no particular order, each with its
+/// folder ([`Listed`]: every folder listed has a first batch, also when
+/// empty); `sink` drains the tree it gets. Memory follows the largest folder, not the tree. Setting
 /// `stop` (e.g. from `sink`) ends the walk early; what it found then is
 /// incomplete.
 pub fn scan_stream(
     root: &Path,
     rules: &IgnoreRules,
     stop: &std::sync::atomic::AtomicBool,
-    sink: &(dyn Fn(&mut Tree<LocalEntry>) + Sync),
+    sink: &(dyn Fn(Listed<'_>) + Sync),
 ) -> Result<StreamOutcome, ScanError> {
     check_root(root)?;
     let none = Tree::new();

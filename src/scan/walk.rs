@@ -68,8 +68,24 @@ struct Queue {
     busy: usize,
 }
 
+/// What a streaming walk hands over after each job: entries of one folder.
+pub struct Listed<'t> {
+    /// The folder the entries are in.
+    pub dir: &'t RelPath,
+    /// On the folder's first batch: how many batches its listing was cut
+    /// into (each comes once, in no particular order); `None` on the
+    /// others. Every folder the walk entered (and the root) has a first
+    /// batch, also when empty, unless it could not be listed (then it is
+    /// in the walk's `unknown`).
+    pub batches: Option<usize>,
+    /// The batch's entries (the sink drains them): its files and folders,
+    /// without what the walk leaves out (ignored, symlinks, special files,
+    /// unusable names).
+    pub entries: &'t mut Tree<LocalEntry>,
+}
+
 /// Where a streaming walk ([`Walk::streaming`]) hands each job's entries.
-pub(super) type Sink<'a> = &'a (dyn Fn(&mut Tree<LocalEntry>) + Sync);
+pub(super) type Sink<'a> = &'a (dyn Fn(Listed<'_>) + Sync);
 
 pub(super) struct Walk<'a> {
     root: &'a Path,
@@ -181,14 +197,22 @@ impl<'a> Walk<'a> {
                 walk: self,
                 new_jobs: Vec::new(),
             };
-            match job {
+            let (dir, batches) = match job {
                 Job::Dir(dir) => self.list(dir, &mut part, &mut buf, &mut busy.new_jobs),
                 Job::Entries(dir, entries) => {
-                    self.entries(&dir, entries, &mut part, &mut buf, &mut busy.new_jobs)
+                    self.entries(&dir, entries, &mut part, &mut buf, &mut busy.new_jobs);
+                    (dir, None)
                 }
-            }
+            };
             if let Some(sink) = self.sink {
-                sink(&mut part.entries);
+                // A folder that could not be listed has no batch (it is unknown).
+                if batches.is_some() || !part.entries.is_empty() {
+                    sink(Listed {
+                        dir: &dir,
+                        batches,
+                        entries: &mut part.entries,
+                    });
+                }
             }
         }
     }
@@ -202,12 +226,22 @@ impl<'a> Walk<'a> {
     }
 
     /// Lists the folder `dir` and looks at its entries (a large folder in
-    /// batches shared with the other threads).
-    fn list(&self, dir: RelPath, part: &mut Part, buf: &mut String, new_jobs: &mut Vec<Job>) {
+    /// batches shared with the other threads); returns the folder and how
+    /// many batches its listing was cut into (`None`: it could not be listed).
+    fn list(
+        &self,
+        dir: RelPath,
+        part: &mut Part,
+        buf: &mut String,
+        new_jobs: &mut Vec<Job>,
+    ) -> (Arc<RelPath>, Option<usize>) {
         let abs = self.abs(&dir);
         let rd = match std::fs::read_dir(&abs) {
             Ok(rd) => rd,
-            Err(e) => return walk_error(self.root, &abs, &e, part),
+            Err(e) => {
+                walk_error(self.root, &abs, &e, part);
+                return (Arc::new(dir), None);
+            }
         };
         let mut entries: Vec<Named> = Vec::new();
         for item in rd {
@@ -220,6 +254,7 @@ impl<'a> Walk<'a> {
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let dir = Arc::new(dir);
         let (first, rest) = in_batches(entries, BATCH);
+        let batches = 1 + rest.len();
         if !rest.is_empty() {
             let mut batches: Vec<Job> = rest
                 .into_iter()
@@ -229,6 +264,7 @@ impl<'a> Walk<'a> {
             self.wake.notify_all();
         }
         self.entries(&dir, first, part, buf, new_jobs);
+        (dir, Some(batches))
     }
 
     /// Entries of the folder `dir`, sorted by name.

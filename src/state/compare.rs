@@ -122,6 +122,39 @@ fn not_as_agreed(side: NowSide, s: &Cur, now: &Cur) -> bool {
     }
 }
 
+/// The Synced entries below a folder (the root: all), in path order, as
+/// the folder comparison reads them (the columns of [`SYNCED_LOCAL`]).
+const SYNCED_BELOW: &str = "SELECT path, kind, ino, local_size, mtime_ns, '' FROM synced
+    WHERE path >= ?1 AND path < ?2 ORDER BY path";
+const SYNCED_BELOW_ROOT: &str =
+    "SELECT path, kind, ino, local_size, mtime_ns, '' FROM synced WHERE path >= ?1 ORDER BY path";
+
+/// A local entry as a row of the merge (its path is not needed).
+fn local_cur(e: &LocalEntry) -> Cur {
+    Cur {
+        kind: match e.kind {
+            Kind::File => 0,
+            Kind::Dir => 1,
+        },
+        n1: e.meta.ino as i64,
+        n2: Some(e.meta.size as i64),
+        n3: e.meta.mtime_ns,
+        ..Cur::default()
+    }
+}
+
+/// What the comparisons of local folders found so far.
+#[derive(Debug, Default)]
+pub struct LocalDifferences {
+    /// Paths where the local side differs from Synced (a Synced entry
+    /// missing or not as agreed, or an entry Synced does not have), in the
+    /// order found.
+    pub paths: Vec<RelPath>,
+    /// Empty local files Synced does not have (held back by every pass, as
+    /// the host cannot store them): not differences.
+    pub held_back: Vec<RelPath>,
+}
+
 /// The page cache of the temporary tables, KiB (per connection; the
 /// check uses two).
 const TEMP_CACHE_KIB: i64 = 4096;
@@ -146,7 +179,10 @@ impl StateDb {
             .map_err(|e| StateError::sqlite("create a temporary table", &self.path, e))
     }
 
-    /// Adds local entries (in one transaction).
+    /// Adds local entries (in one transaction). The check compares local
+    /// folders one by one instead ([`Self::local_folder_differences`]);
+    /// the tests compare that with this table's merge.
+    #[cfg(test)]
     pub fn now_add_local(&mut self, rows: &[(RelPath, LocalEntry)]) -> Result<(), StateError> {
         let err = |e| StateError::sqlite("fill a temporary table", &self.path, e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -271,6 +307,106 @@ impl StateDb {
         Ok(Some(out))
     }
 
+    /// Compares one local folder, `dir`, with the Synced tree: `entries`
+    /// are the whole of what it holds now (the walk's, in path order, each
+    /// a child of `dir`). Adds to `found` every child that differs, and
+    /// every Synced entry deeper down whose folder is not a local folder
+    /// now (missing, a file, or left out): no listing will compare those.
+    /// The Synced entries below a child that is a local folder are that
+    /// folder's own comparison's, so the walk must compare every folder it
+    /// lists; together, the comparisons of all folders find what
+    /// [`Self::now_differences`] finds for the local side.
+    ///
+    /// Reads Synced in path order from `dir` on, seeking past each local
+    /// subfolder's entries: about one step per child plus one seek per
+    /// subfolder. Stops adding once `found` holds more than `limit` paths.
+    pub fn local_folder_differences(
+        &self,
+        dir: &RelPath,
+        entries: &[(RelPath, LocalEntry)],
+        limit: usize,
+        found: &mut LocalDifferences,
+    ) -> Result<(), StateError> {
+        let err = |e| StateError::sqlite("compare with the Synced tree", &self.path, e);
+        let prefix = if dir.is_root() {
+            String::new()
+        } else {
+            format!("{}/", dir.as_str())
+        };
+        // Every path in [`a/b/`, `a/b0`) starts with `a/b/` (`0` follows `/`).
+        let end = (!dir.is_root()).then(|| format!("{}0", dir.as_str()));
+        let mut st = self
+            .conn
+            .prepare_cached(if end.is_some() {
+                SYNCED_BELOW
+            } else {
+                SYNCED_BELOW_ROOT
+            })
+            .map_err(err)?;
+        let local_dir = |child: &str| {
+            let path = format!("{prefix}{child}");
+            entries
+                .binary_search_by(|(p, _)| p.as_str().cmp(&path))
+                .is_ok_and(|i| entries[i].1.kind == Kind::Dir)
+        };
+        let new = |p: &RelPath, e: &LocalEntry, found: &mut LocalDifferences| {
+            if e.kind == Kind::File && e.meta.size == 0 {
+                found.held_back.push(p.clone());
+            } else {
+                found.paths.push(p.clone());
+            }
+        };
+        let mut local = entries.iter().peekable();
+        let mut s = Cur::default();
+        let mut from = prefix.clone();
+        // The child whose Synced entries below are all missing (not a local folder).
+        let mut gone = String::new();
+        'seek: loop {
+            let mut rows = match &end {
+                Some(end) => st.query(params![from, end]),
+                None => st.query(params![from]),
+            }
+            .map_err(err)?;
+            while advance(&mut rows, &mut s).map_err(err)? {
+                if found.paths.len() > limit {
+                    return Ok(());
+                }
+                let Some(rest) = s.path.get(prefix.len()..).filter(|r| !r.is_empty()) else {
+                    continue; // the root row
+                };
+                if let Some(i) = rest.find('/') {
+                    let child = &rest[..i];
+                    if child != gone {
+                        if local_dir(child) {
+                            // Below a local folder: its own comparison's.
+                            from = format!("{prefix}{child}0");
+                            continue 'seek;
+                        }
+                        gone = child.to_owned();
+                    }
+                    found.paths.extend(RelPath::new(&s.path));
+                    continue;
+                }
+                while let Some((p, e)) = local.next_if(|(p, _)| p.as_str() < s.path.as_str()) {
+                    new(p, e, found);
+                }
+                match local.next_if(|(p, _)| p.as_str() == s.path) {
+                    Some((p, e)) => {
+                        if not_as_agreed(NowSide::Local, &s, &local_cur(e)) {
+                            found.paths.push(p.clone());
+                        }
+                    }
+                    None => found.paths.extend(RelPath::new(&s.path)),
+                }
+            }
+            break;
+        }
+        for (p, e) in local {
+            new(p, e, found);
+        }
+        Ok(())
+    }
+
     /// Settles the unlisted entries (`StateDb::unlisted`) the host side as
     /// added shows, anywhere in the tree, and those no longer tracked (as a
     /// full pass does); returns how many stay (made by dcsync, tracked, and
@@ -302,6 +438,7 @@ impl StateDb {
     }
 
     /// The empty local files Synced does not have (held back by every pass).
+    #[cfg(test)]
     pub fn now_held_back_empty(&self) -> Result<Vec<RelPath>, StateError> {
         let err = |e| StateError::sqlite("compare with the Synced tree", &self.path, e);
         let mut st = self
@@ -491,6 +628,122 @@ mod tests {
                 }
                 db.now_end(side).unwrap();
             }
+        }
+    }
+
+    /// Random Synced trees (any shape, even entries without their folder)
+    /// and random local trees (as a walk sees them: every entry's folder is
+    /// a local folder), compared folder by folder as the walk hands them
+    /// over: together the comparisons list exactly what the joins list for
+    /// the local side, and hold back the same empty files.
+    #[test]
+    fn the_folder_comparisons_find_what_the_joins_found() {
+        let names = [
+            "a", "a.b", "a/b", "a/b/c", "a/b/c/e", "a/b.c", "a.b/x", "a-", "a0", "a0/q", "b", "é",
+            "z", "z/y", "a/a",
+        ];
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % m
+        };
+        let kind = |r: u64| if r == 0 { Kind::File } else { Kind::Dir };
+        for round in 0..400 {
+            let mut db = StateDb::open(&dir.path().join(format!("{round}.db"))).unwrap();
+            let mut changes = Vec::new();
+            let mut local: crate::model::Tree<LocalEntry> = Default::default();
+            for name in names {
+                let path = RelPath::new(name).unwrap();
+                if next(4) > 0 {
+                    let e = SyncedEntry {
+                        kind: kind(next(2)),
+                        local: LocalMeta {
+                            dev: 1,
+                            ino: next(2),
+                            size: next(2),
+                            mtime_ns: next(2) as i64,
+                        },
+                        hashes: Default::default(),
+                        remote_id: 1,
+                        remote_parent: None,
+                        remote_name: String::new(),
+                        size: 0,
+                    };
+                    changes.push(crate::state::Change::Put(path.clone(), e));
+                }
+                if next(5) > 0 {
+                    let meta = LocalMeta {
+                        dev: 1,
+                        ino: next(2),
+                        size: next(2),
+                        mtime_ns: next(2) as i64,
+                    };
+                    let e = LocalEntry {
+                        kind: kind(next(2)),
+                        meta,
+                        hashes: Default::default(),
+                    };
+                    local.insert(path, e);
+                }
+            }
+            // What a walk can see: entries whose folders are all local folders.
+            let walkable = |p: &RelPath| {
+                let mut up = p.parent();
+                while let Some(d) = up.filter(|d| !d.is_root()) {
+                    if local.get(&d).is_none_or(|e| e.kind != Kind::Dir) {
+                        return false;
+                    }
+                    up = d.parent();
+                }
+                true
+            };
+            let local: Vec<(RelPath, LocalEntry)> = local
+                .iter()
+                .filter(|(p, _)| walkable(p))
+                .map(|(p, e)| (p.clone(), e.clone()))
+                .collect();
+            db.apply(&changes).unwrap();
+            db.now_begin(NowSide::Local).unwrap();
+            db.now_add_local(&local).unwrap();
+            let folders = std::iter::once(RelPath::root()).chain(
+                local
+                    .iter()
+                    .filter(|(_, e)| e.kind == Kind::Dir)
+                    .map(|(p, _)| p.clone()),
+            );
+            let compare = |limit: usize| {
+                let mut found = LocalDifferences::default();
+                for d in folders.clone() {
+                    let children: Vec<(RelPath, LocalEntry)> = local
+                        .iter()
+                        .filter(|(p, _)| p.parent().as_ref() == Some(&d))
+                        .cloned()
+                        .collect();
+                    db.local_folder_differences(&d, &children, limit, &mut found)
+                        .unwrap();
+                }
+                found
+            };
+            let found = compare(usize::MAX - 1);
+            let mut paths: Vec<String> =
+                found.paths.iter().map(|p| p.as_str().to_owned()).collect();
+            paths.sort();
+            assert_eq!(
+                paths,
+                by_joins(&db, NowSide::Local),
+                "round {round}: {local:?}"
+            );
+            let mut held = found.held_back.clone();
+            held.sort();
+            assert_eq!(held, db.now_held_back_empty().unwrap(), "round {round}");
+            let all = paths.len();
+            if all > 0 {
+                assert!(compare(all - 1).paths.len() > all - 1, "round {round}");
+            }
+            db.now_end(NowSide::Local).unwrap();
         }
     }
 }

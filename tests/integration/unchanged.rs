@@ -191,6 +191,46 @@ async fn every_kind_of_change_gives_way_to_the_full_pass() {
     assert!(r.unchanged && r.in_sync(), "{r:?}");
 }
 
+/// The check compares the local side folder by folder as the walk lists
+/// them (a large folder in batches, folders in no particular order): a
+/// folder emptied (the folder kept), a change in the last of a large
+/// folder's batches, and a folder removed with all it held each make the
+/// check give way, and the full pass syncs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_folder_a_large_one_and_a_removed_one_each_give_way() {
+    let host = Host::start().await;
+    let (local, cfg) = library_pair(&host, &[("big", 600), ("e", 1), ("d", 2), ("d/sub", 2)]);
+    let c = host.client();
+    let clock: Arc<dyn Clock> = Arc::new(Ahead);
+    let first = pass(&c, &cfg, clock.clone()).await;
+    assert!(first.in_sync() && first.uploaded == 605, "{first:?}");
+    assert!(pass(&c, &cfg, clock.clone()).await.unchanged);
+
+    std::fs::remove_file(local.join("e/f0.txt")).unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    assert!(
+        !r.unchanged && r.in_sync() && r.deleted_remote == 1,
+        "emptied: {r:?}"
+    );
+    assert!(pass(&c, &cfg, clock.clone()).await.unchanged);
+
+    // Names sort as text: f99.txt is in the folder's last batch.
+    std::fs::write(local.join("big/f99.txt"), "edited, and longer").unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    assert!(
+        !r.unchanged && r.in_sync() && r.uploaded == 1,
+        "last batch: {r:?}"
+    );
+    assert!(pass(&c, &cfg, clock.clone()).await.unchanged);
+
+    std::fs::remove_dir_all(local.join("d")).unwrap();
+    let r = pass(&c, &cfg, clock.clone()).await;
+    assert!(!r.unchanged && r.in_sync(), "removed folder: {r:?}");
+    let top = c.folder_listing(Some(folder(&c, "").await)).await.unwrap();
+    assert!(top.folders.iter().all(|f| f.name != "d"), "{top:?}");
+    assert!(pass(&c, &cfg, clock).await.unchanged);
+}
+
 /// A file synced while racily clean (its mtime within one timestamp tick
 /// of the read) is recorded so that the next pass reads it: a second write
 /// in the same tick keeps its size and mtime. The check leaves it to the
