@@ -32,14 +32,11 @@ use crate::api::{FolderId, Listing};
 use crate::model::{Kind, LocalEntry, RelPath, RemoteEntry, RemoteView};
 use crate::scan::{self, IgnoreRules};
 use crate::snapshot::{self, ListedFolder};
-use crate::state::{LocalDifferences, NowSide, StateDb};
+use crate::state::{Differences, StateDb};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// Rows sent to the database at a time.
-const BATCH: usize = 2048;
 
 /// What the check saw when nothing changed: what a full pass would have
 /// noted and remembered.
@@ -259,7 +256,7 @@ fn local_half(
 
 /// What [`compare_folders`] found.
 enum Compared {
-    Done(LocalDifferences),
+    Done(Differences),
     /// More than [`NARROW_LIMIT`] paths differ (the walk was stopped).
     TooMany,
     /// A folder whose batches did not all come (the walk was stopped, or
@@ -281,7 +278,7 @@ fn compare_folders(
     // how many came, their entries.
     type Open = (Option<usize>, usize, Vec<(RelPath, LocalEntry)>);
     let mut open: std::collections::HashMap<RelPath, Open> = Default::default();
-    let mut found = LocalDifferences::default();
+    let mut found = Differences::default();
     for (dir, batches, rows) in rx {
         let (dir, rows) = match open.entry(dir) {
             Entry::Vacant(v) if batches == Some(1) => (v.into_key(), rows),
@@ -326,7 +323,7 @@ struct RemoteSeen {
 }
 
 /// The remote half: every folder listed (as the snapshot does, up to
-/// `concurrency` at a time) into `temp.remote_now`, then the comparison.
+/// `concurrency` at a time), each compared with Synced as it comes in.
 /// `Err(why)`: the host is not in a shape a narrowed pass can take.
 async fn remote_half(
     client: &dyn Host,
@@ -335,8 +332,11 @@ async fn remote_half(
     rules: &IgnoreRules,
     concurrency: usize,
 ) -> Result<Result<RemoteSeen, String>, EngineError> {
-    db.now_begin(NowSide::Remote)?;
+    let unlisted = db.unlisted()?;
     let mut seen = Seen::new(rules, remote_root);
+    let mut found = Differences::default();
+    // The unlisted entries the listings show.
+    let mut shown: Vec<(Kind, u64)> = Vec::new();
     snapshot::list_tree(
         client,
         remote_root,
@@ -350,19 +350,12 @@ async fn remote_half(
                     return None;
                 }
             };
-            if seen.rows.len() >= BATCH && !seen.flush(db) {
-                return None;
-            }
-            Some(children)
+            seen.compare(db, path, &unlisted, &mut shown, &mut found)
+                .then_some(children)
         },
     )
     .await;
-    if seen.failed.is_none() && seen.change.is_none() {
-        // A failure is kept in `seen` and looked at next.
-        seen.flush(db);
-    }
     if let Some(e) = seen.failed.take() {
-        db.now_end(NowSide::Remote)?;
         return Err(e.into());
     }
     let differs = match seen.change.take() {
@@ -370,14 +363,11 @@ async fn remote_half(
         // What dcsync made and a listing now shows is settled, as a full
         // pass settles it (`engine::forget_unlisted`); what is still not
         // listed is the full pass's to judge.
-        None => match db.now_settle_unlisted()? {
-            0 => db
-                .now_differences(NowSide::Remote, NARROW_LIMIT)?
-                .ok_or_else(|| format!("remote: more than {NARROW_LIMIT} paths differ")),
+        None => match db.settle_unlisted(&shown)? {
+            0 => Ok(found.paths),
             n => Err(format!("{n} entries dcsync made are not listed")),
         },
     };
-    db.now_end(NowSide::Remote)?;
     Ok(differs.map(|differs| RemoteSeen {
         notes: seen.notes,
         listed: seen.listed,
@@ -524,21 +514,39 @@ impl<'r> Seen<'r> {
         Some(children)
     }
 
-    /// Sends the rows gathered so far to the database; `false` when it
-    /// failed (kept in `failed`) or a path came twice (kept in `change`):
-    /// the walk then ends.
-    fn flush(&mut self, db: &mut StateDb) -> bool {
-        let rows = std::mem::take(&mut self.rows);
-        match db.now_add_remote(&rows) {
-            Ok(true) => true,
-            Ok(false) => {
-                self.change = Some("remote: a path is listed twice".into());
-                false
-            }
-            Err(e) => {
-                self.failed = Some(e);
-                false
-            }
+    /// Compares the folder `dir` just entered (its rows) with Synced,
+    /// adding to `found`, and the `unlisted` entries it shows to `shown`;
+    /// `false` when the walk can end: the database failed (kept in
+    /// `failed`), a path came twice or too many differ (kept in `change`).
+    fn compare(
+        &mut self,
+        // `&mut`: the listing's future holds it across awaits (a
+        // connection is not `Sync`).
+        db: &mut StateDb,
+        dir: &RelPath,
+        unlisted: &HashSet<(Kind, u64)>,
+        shown: &mut Vec<(Kind, u64)>,
+        found: &mut Differences,
+    ) -> bool {
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if rows.windows(2).any(|w| w[0].0 == w[1].0) {
+            self.change = Some(format!("remote: a path is listed twice in {dir}"));
+            return false;
         }
+        shown.extend(
+            rows.iter()
+                .map(|(_, e, _)| (e.kind, e.id))
+                .filter(|k| unlisted.contains(k)),
+        );
+        if let Err(e) = db.remote_folder_differences(dir, &rows, NARROW_LIMIT, found) {
+            self.failed = Some(e);
+            return false;
+        }
+        if found.paths.len() > NARROW_LIMIT {
+            self.change = Some(format!("remote: more than {NARROW_LIMIT} paths differ"));
+            return false;
+        }
+        true
     }
 }

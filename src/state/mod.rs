@@ -38,7 +38,7 @@ mod synced;
 #[cfg(test)]
 mod tests;
 
-pub use compare::{LocalDifferences, NowSide};
+pub use compare::Differences;
 pub use error::StateError;
 pub use maintain::{DbSize, Maintenance};
 pub use status::{ConflictEntry, Side, SkippedEntry, StatusCounts};
