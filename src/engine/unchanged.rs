@@ -1,9 +1,11 @@
 //! The quick check a full pass starts with (#13): which paths, if any, are
 //! no longer what the Synced tree recorded? Answered in memory that follows
-//! the largest folder, not the tree: the local walk streams its entries
-//! (metadata only, nothing read) and the remote listings stream theirs into
-//! temporary tables of the state DB (`state::compare`), and two queries per
-//! side list where they differ from Synced.
+//! the largest folder, not the tree: the local walk (metadata only, nothing
+//! read) and the remote listings hand over one folder at a time, and each
+//! folder is compared with the Synced entries below it as it comes in
+//! (`StateDb::local_folder_differences`, `remote_folder_differences`):
+//! nothing is gathered beyond the folders in flight, no table is written,
+//! nothing is sorted beyond one folder.
 //!
 //! When every Synced entry is there as agreed on both sides (local: the
 //! scan's fast check — kind, inode, size, mtime — so a racily clean file,
@@ -21,9 +23,9 @@
 //! pass that finds it, so the tests compare its verdicts with full passes,
 //! and the simulation runs it on two passes in three.
 //!
-//! Never writes to either side. In the database it writes only its own
-//! temporary tables and, as a full pass would, drops the `unlisted` entries
-//! its listing shows (the engine records the skipped notes).
+//! Never writes to either side. In the database it writes only what a full
+//! pass would: it drops the `unlisted` entries its listing shows (the
+//! engine records the skipped notes).
 
 use super::EngineError;
 use super::pass::IGNORED_REMOTE;
