@@ -154,7 +154,9 @@ setup_pair() {
     CFG=$RUN/config.toml
     write_config "$CFG" "$TREE" /bench "$RUN/state"
     echo 'poll_interval = "60s"' >>"$CFG"
-    SOCK=$RUN/state/daemon.sock
+    # The daemon's control socket is named after its config's absolute path
+    # (`daemon::socket_path`).
+    SOCK=$RUN/state/daemon-$(printf '%s' "$(realpath "$CFG")" | sha256sum | cut -c1-12).sock
     log "initial upload of $n files"
     OUT=$RUN/upload.out
     timed "$DCSYNC" --config "$CFG" sync
