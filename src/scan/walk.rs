@@ -197,22 +197,22 @@ impl<'a> Walk<'a> {
                 walk: self,
                 new_jobs: Vec::new(),
             };
-            let (dir, batches) = match job {
+            // `None`: a folder that could not be listed (it is unknown), no batch.
+            let batch = match job {
                 Job::Dir(dir) => self.list(dir, &mut part, &mut buf, &mut busy.new_jobs),
                 Job::Entries(dir, entries) => {
                     self.entries(&dir, entries, &mut part, &mut buf, &mut busy.new_jobs);
-                    (dir, None)
+                    Some((dir, None))
                 }
             };
-            if let Some(sink) = self.sink {
-                // A folder that could not be listed has no batch (it is unknown).
-                if batches.is_some() || !part.entries.is_empty() {
-                    sink(Listed {
-                        dir: &dir,
-                        batches,
-                        entries: &mut part.entries,
-                    });
-                }
+            // Every batch is handed over, also one whose entries were all left
+            // out: the sink counts a folder's batches.
+            if let (Some(sink), Some((dir, batches))) = (self.sink, batch) {
+                sink(Listed {
+                    dir: &dir,
+                    batches,
+                    entries: &mut part.entries,
+                });
             }
         }
     }
@@ -227,20 +227,21 @@ impl<'a> Walk<'a> {
 
     /// Lists the folder `dir` and looks at its entries (a large folder in
     /// batches shared with the other threads); returns the folder and how
-    /// many batches its listing was cut into (`None`: it could not be listed).
+    /// many batches its listing was cut into, `None` when it could not be
+    /// listed.
     fn list(
         &self,
         dir: RelPath,
         part: &mut Part,
         buf: &mut String,
         new_jobs: &mut Vec<Job>,
-    ) -> (Arc<RelPath>, Option<usize>) {
+    ) -> Option<(Arc<RelPath>, Option<usize>)> {
         let abs = self.abs(&dir);
         let rd = match std::fs::read_dir(&abs) {
             Ok(rd) => rd,
             Err(e) => {
                 walk_error(self.root, &abs, &e, part);
-                return (Arc::new(dir), None);
+                return None;
             }
         };
         let mut entries: Vec<Named> = Vec::new();
@@ -264,7 +265,7 @@ impl<'a> Walk<'a> {
             self.wake.notify_all();
         }
         self.entries(&dir, first, part, buf, new_jobs);
-        (dir, Some(batches))
+        Some((dir, Some(batches)))
     }
 
     /// Entries of the folder `dir`, sorted by name.

@@ -231,6 +231,27 @@ async fn an_emptied_folder_a_large_one_and_a_removed_one_each_give_way() {
     assert!(pass(&c, &cfg, clock).await.unchanged);
 }
 
+/// A batch of a large folder whose entries the walk all leaves out (here
+/// 512 ignored files: two batches of 256) still counts as handed over: the
+/// folder is compared whole and the pass ends at the check, instead of
+/// giving way to the full pass for a folder "not listed whole".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_ignored_entries_still_completes_its_folder() {
+    let host = Host::start().await;
+    let (local, cfg) = library_pair(&host, &[("big", 256)]);
+    std::fs::write(local.join(".dcsyncignore"), "*.log\n").unwrap();
+    for i in 0..512 {
+        std::fs::write(local.join(format!("big/m{i:03}.log")), "ignored").unwrap();
+    }
+    std::fs::write(local.join("big/z.txt"), "last").unwrap();
+    let c = host.client();
+    let clock: Arc<dyn Clock> = Arc::new(Ahead);
+    let first = pass(&c, &cfg, clock.clone()).await;
+    assert!(first.in_sync() && first.uploaded == 258, "{first:?}");
+    let r = pass(&c, &cfg, clock).await;
+    assert!(r.unchanged && r.in_sync(), "{r:?}");
+}
+
 /// A file synced while racily clean (its mtime within one timestamp tick
 /// of the read) is recorded so that the next pass reads it: a second write
 /// in the same tick keeps its size and mtime. The check leaves it to the
